@@ -1,0 +1,49 @@
+"""BlockWatch composition root and command line: `python app.py [serve|doctor|migrate]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from aiohttp import web
+
+from bot.compose import build_app
+from bot.logs import configure_logging
+from bot.settings import ConfigError, Settings, load_settings
+
+
+def banner(settings: Settings) -> str:
+    """What an admin sees first: where we listen and whether this is the demo."""
+    url = f"http://{settings.bind_host}:{settings.port}/api/messages"
+    if settings.demo:
+        return (
+            "BlockWatch DEMO MODE: simulated tenant (scenario "
+            f"'{settings.demo_scenario}'), inbound authentication OFF, "
+            f"listening on {url} (loopback only). Nothing here touches a real tenant."
+        )
+    auth = "on" if settings.inbound_auth else "OFF (loopback only)"
+    return f"BlockWatch: tenant {settings.tenant_id}, inbound authentication {auth}, {url}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, read settings and run the chosen command."""
+    parser = argparse.ArgumentParser(prog="app.py", description=__doc__)
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve"])
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as err:
+        print("BlockWatch cannot start; fix the configuration:", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    if args.command == "serve":
+        print(banner(settings), flush=True)
+        web.run_app(build_app(settings), host=settings.bind_host, port=settings.port,
+                    print=None, access_log=None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""BlockWatch: a Teams bot for senders restricted by Exchange Online."""

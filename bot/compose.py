@@ -1,0 +1,122 @@
+"""Builds the running service from Settings: tenant, clients, services, Teams shell, web app."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+import httpx
+from aiohttp import web
+
+from bot.commands import Services
+from bot.router import Clock, Router
+from bot.senders import RestrictedSenders
+from bot.settings import Settings
+from bot.sim.server import SimulatedTenant
+from bot.sim.state import load_scenario
+from bot.teams import TeamsEndpoint
+from bot.tenant.auth import BearerAuth, StaticTokens, TokenProvider
+from bot.tenant.exchange import ExchangeClient
+from bot.tenant.graph import GraphClient
+from bot.tenant.tokens import ClientCredential, MsalTokens
+from bot.web import CHECKS, ENDPOINT, ReadinessCheck, build_web_app
+
+log = logging.getLogger(__name__)
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
+RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
+
+
+@dataclass
+class Runtime:
+    """The parts built at start-up, kept for tests and the CLI."""
+
+    router: Router
+    exchange: ExchangeClient
+    graph: GraphClient
+    sim: SimulatedTenant | None
+
+
+@dataclass(frozen=True)
+class TenantAccess:
+    """Where the tenant is and how to authenticate to it."""
+
+    tenant_id: str
+    graph_url: str
+    exchange_url: str
+    tokens: TokenProvider
+
+
+def http_client(settings: Settings) -> httpx.AsyncClient:
+    """The one outbound HTTP client, trusting SSL_CERT_FILE / REQUESTS_CA_BUNDLE when set."""
+    verify: ssl.SSLContext | bool = True
+    if settings.ca_bundle:
+        verify = ssl.create_default_context(cafile=settings.ca_bundle)
+    limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
+    return httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(30.0), limits=limits)
+
+
+async def tenant_access(settings: Settings, stack: AsyncExitStack) -> tuple[TenantAccess, SimulatedTenant | None]:
+    """A real tenant from settings, or in demo mode a simulated one started on loopback."""
+    if settings.demo:
+        sim = SimulatedTenant(load_scenario(settings.demo_scenario))
+        await sim.start()
+        stack.push_async_callback(sim.stop)
+        access = TenantAccess(sim.state.tenant_id, sim.base_url, sim.base_url,
+                              StaticTokens(sim.token))
+        return access, sim
+    credential = ClientCredential(
+        secret=settings.client_secret.get_secret_value(),
+        certificate_path=settings.client_certificate_path,
+        thumbprint=settings.client_certificate_thumbprint,
+    )
+    tokens = MsalTokens(
+        authority_url=settings.authority_url,
+        tenant_id=settings.tenant_id,
+        client_id=settings.client_id,
+        credential=credential,
+        ca_bundle=settings.ca_bundle,
+    )
+    access = TenantAccess(settings.tenant_id, settings.graph_base_url,
+                          settings.exchange_base_url, tokens)
+    return access, None
+
+
+def _reachable(http: httpx.AsyncClient, url: str) -> ReadinessCheck:
+    async def probe() -> bool:
+        response = await http.get(url, timeout=4.0)
+        return response.status_code < 500
+
+    return ReadinessCheck(f"tenant:{url}", probe)
+
+
+def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    """The whole service as an aiohttp application; parts start when the app starts."""
+    app = build_web_app()
+    app[SETTINGS] = settings
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            http = await stack.enter_async_context(http_client(settings))
+            access, sim = await tenant_access(settings, stack)
+            exchange = ExchangeClient(
+                http, base_url=access.exchange_url, tenant_id=access.tenant_id,
+                auth=BearerAuth(access.tokens, access.exchange_url),
+            )
+            graph = GraphClient(http, base_url=access.graph_url,
+                                auth=BearerAuth(access.tokens, access.graph_url))
+            services = Services(RestrictedSenders(exchange, graph), settings.card_budget_bytes)
+            router = Router(services, clock=clock) if clock else Router(services)
+            app[ENDPOINT] = TeamsEndpoint(settings, router)
+            app[CHECKS] = [_reachable(http, access.graph_url), _reachable(http, access.exchange_url)]
+            app[RUNTIME] = Runtime(router, exchange, graph, sim)
+            if sim is not None:
+                log.info("demo mode", extra={"simulated_tenant": sim.base_url,
+                                             "scenario": settings.demo_scenario})
+            yield
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

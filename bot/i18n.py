@@ -1,0 +1,67 @@
+"""Languages: English (default) and Dutch catalogues, plus locale-aware times and numbers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel.dates import format_datetime, format_timedelta
+from babel.numbers import format_decimal
+
+LANGUAGES = ("en", "nl")
+DEFAULT_LANGUAGE = "en"
+
+
+@cache
+def catalogue(lang: str) -> dict[str, str]:
+    """The message catalogue of `lang` (bot/locales/<lang>.json)."""
+    text = resources.files("bot").joinpath("locales", f"{lang}.json").read_text(encoding="utf-8")
+    data: dict[str, str] = json.loads(text)
+    return data
+
+
+def language_of(locale: str | None) -> str:
+    """The supported language for a Teams locale such as `nl-NL` (English otherwise)."""
+    prefix = (locale or "").split("-")[0].split("_")[0].lower()
+    return prefix if prefix in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def time_zone(name: str | None) -> ZoneInfo:
+    """The admin's time zone from Teams' clientInfo, UTC when unknown or invalid."""
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+@dataclass(frozen=True)
+class Texts:
+    """Everything a card needs to speak the admin's language: words, numbers and times."""
+
+    lang: str = DEFAULT_LANGUAGE
+    zone: ZoneInfo = ZoneInfo("UTC")
+
+    def __call__(self, key: str, **values: Any) -> str:
+        """The message `key` in this language, with `{placeholders}` filled in."""
+        template = catalogue(self.lang).get(key) or catalogue(DEFAULT_LANGUAGE)[key]
+        return template.format(**values)
+
+    def number(self, value: int) -> str:
+        """`1842` as `1,842` (en) or `1.842` (nl)."""
+        return format_decimal(value, locale=self.lang)
+
+    def ago(self, moment: datetime, now: datetime) -> str:
+        """How long ago `moment` was, e.g. `47 minutes ago` / `47 minuten geleden`."""
+        delta = min(moment - now, timedelta(0))
+        return format_timedelta(delta, locale=self.lang, add_direction=True, threshold=1.1)
+
+    def when(self, moment: datetime) -> str:
+        """An absolute date and time in the admin's time zone, with the zone named."""
+        local = moment.astimezone(self.zone)
+        text = format_datetime(local, "medium", tzinfo=self.zone, locale=self.lang)
+        return f"{text} ({self.zone.key})"

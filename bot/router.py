@@ -1,0 +1,97 @@
+"""Routes a neutral message or card click to its command or verb, and errors to error cards."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from bot import errors
+from bot.commands import COMMANDS, VERBS, Context, InvalidAction, Services, help_lines, match
+from bot.conversation import CardClick, Message, Reply
+from bot.i18n import LANGUAGES, Texts, language_of, time_zone
+from bot.logs import correlation_id
+from cards.messages import error_card, help_card
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Router:
+    """The bot's brain, minus Teams: text → command, verb → handler, error → error card."""
+
+    def __init__(self, services: Services, *, clock: Clock = _utcnow) -> None:
+        self._services = services
+        self._clock = clock
+
+    async def on_message(self, message: Message) -> Reply:
+        """Answer a chat message."""
+        found = match(message.text)
+        locale_lang = language_of(message.locale)
+        if found is None:
+            t = Texts(locale_lang, time_zone(message.timezone))
+            return Reply(card=help_card(help_lines(t), t=t, unknown=message.text.strip()))
+        command, asked_in = found
+        # Dutch words get a Dutch answer whatever the client's locale says; English words
+        # follow the locale (an nl-NL admin typing "who is blocked" gets Dutch).
+        lang = asked_in if asked_in != "en" else locale_lang
+        t = Texts(lang, time_zone(message.timezone))
+        log.info("command", extra={"command": command.name, "lang": lang})
+        ctx = Context(self._services, t, self._clock())
+        return await self._guarded(lambda: command.handler(ctx), t)
+
+    async def on_card_click(self, click: CardClick) -> Reply:
+        """Answer a card button."""
+        wanted = click.data.get("lang")
+        lang = wanted if isinstance(wanted, str) and wanted in LANGUAGES else None
+        t = Texts(lang or language_of(click.locale), time_zone(click.timezone))
+        handler = VERBS.get(click.verb)
+        if handler is None:
+            log.warning("unknown card verb", extra={"verb": click.verb[:64]})
+            return Reply(card=error_card(t("error.bad_action"), t=t,
+                                         correlation_id=correlation_id.get()))
+        log.info("card action", extra={"verb": click.verb, "lang": t.lang})
+        ctx = Context(self._services, t, self._clock(), data=click.data)
+        return await self._guarded(lambda: handler(ctx), t)
+
+    async def _guarded(self, run: Callable[[], Awaitable[Reply]], t: Texts) -> Reply:
+        cid = correlation_id.get()
+        try:
+            return await run()
+        except InvalidAction as err:
+            log.warning("invalid card action", extra={"reason": str(err)})
+            return Reply(card=error_card(t("error.bad_action"), t=t, correlation_id=cid))
+        except errors.BlockWatchError as err:
+            log.warning("request failed: %s", err, extra={"error": type(err).__name__})
+            return Reply(card=error_card(explain(err, t), t=t, correlation_id=cid))
+        except Exception:
+            log.exception("unexpected error")
+            return Reply(card=error_card(t("error.generic"), t=t, correlation_id=cid))
+
+
+def explain(err: errors.BlockWatchError, t: Texts) -> str:
+    """An admin-readable sentence for a known error."""
+    service = getattr(err, "service", "") or "Microsoft 365"
+    if isinstance(err, errors.UnblockLimitReached):
+        return t("error.unblock_limit")
+    if isinstance(err, errors.NotAvailableInTenant):
+        return t("error.not_available", missing=err.licence or err.permission)
+    if isinstance(err, errors.TenantForbidden):
+        return t("error.forbidden", service=service, missing=err.permission or err.code or "?")
+    if isinstance(err, errors.TenantThrottled):
+        return t("error.throttled", service=service)
+    if isinstance(err, errors.TenantUnavailable):
+        return t("error.unavailable", service=service)
+    if isinstance(err, errors.TenantNotFound):
+        return t("error.not_found", service=service)
+    if isinstance(err, errors.DeadlineExceeded):
+        return t("error.deadline")
+    return t("error.failed", service=service, message=str(err)[:300])
+
+
+__all__ = ["COMMANDS", "Router"]

@@ -1,0 +1,191 @@
+"""Settings: read once from the environment and `.env` at start-up (see `.env.example`)."""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
+
+
+class ConfigError(Exception):
+    """Configuration that cannot run; `problems` holds one readable line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class AppType(StrEnum):
+    """How the bot proves its identity to the Bot Framework (Azure Bot resource type)."""
+
+    SINGLE_TENANT = "SingleTenant"
+    USER_ASSIGNED_MSI = "UserAssignedMSI"
+
+
+def is_loopback(host: str) -> bool:
+    """True when `host` only accepts connections from this machine."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _alias(*names: str) -> Any:
+    return Field(validation_alias=AliasChoices(*names))
+
+
+class Settings(BaseSettings):
+    """Every setting BlockWatch reads; names follow DESIGN.md and Microsoft's samples."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    host: Annotated[str | None, _alias("HOST")] = None
+    port: Annotated[int, _alias("PORT"), Field(ge=1, le=65535)] = 3978
+
+    # Bot identity (Azure Bot resource), names as in Microsoft's samples and Agents Toolkit.
+    app_id: Annotated[str, _alias("MicrosoftAppId")] = ""
+    app_password: Annotated[SecretStr, _alias("MicrosoftAppPassword")] = SecretStr("")
+    app_type: Annotated[AppType | None, _alias("MicrosoftAppType")] = None
+    app_tenant_id: Annotated[str, _alias("MicrosoftAppTenantId")] = ""
+
+    # Tenant access (app-only Graph + Exchange Online).
+    tenant_id: Annotated[str, _alias("TENANT_ID")] = ""
+    client_id: Annotated[str, _alias("CLIENT_ID")] = ""
+    client_secret: Annotated[SecretStr, _alias("CLIENT_SECRET")] = SecretStr("")
+    client_certificate_path: Annotated[Path | None, _alias("CLIENT_CERTIFICATE_PATH")] = None
+    client_certificate_thumbprint: Annotated[str, _alias("CLIENT_CERTIFICATE_THUMBPRINT")] = ""
+    authority_url: Annotated[str, _alias("AUTHORITY_URL")] = "https://login.microsoftonline.com"
+    graph_base_url: Annotated[str, _alias("GRAPH_BASE_URL")] = "https://graph.microsoft.com"
+    exchange_base_url: Annotated[str, _alias("EXCHANGE_BASE_URL")] = (
+        "https://outlook.office365.com"
+    )
+
+    # TLS trust for outbound calls (inspecting proxies, private CAs): the standard variables.
+    ssl_cert_file: Annotated[str, _alias("SSL_CERT_FILE")] = ""
+    requests_ca_bundle: Annotated[str, _alias("REQUESTS_CA_BUNDLE")] = ""
+
+    # Demo mode.
+    demo_scenario: Annotated[str, _alias("DEMO_SCENARIO")] = "contoso"
+    data_dir: Annotated[Path, _alias("DATA_DIR")] = Path("data")
+
+    # Behaviour.
+    log_level: Annotated[str, _alias("LOG_LEVEL")] = "INFO"
+    card_budget_bytes: Annotated[int, _alias("CARD_BUDGET_BYTES"), Field(ge=4000, le=40000)] = (
+        30000
+    )
+
+    @property
+    def demo(self) -> bool:
+        """Demo mode: no tenant configured, so the simulated tenant stands in."""
+        return not self.tenant_id and not self.client_id
+
+    @property
+    def bind_host(self) -> str:
+        """The address to listen on: loopback in demo mode unless HOST says otherwise."""
+        if self.host:
+            return self.host
+        return "127.0.0.1" if self.demo else "0.0.0.0"  # noqa: S104 - containers need it
+
+    @property
+    def inbound_auth(self) -> bool:
+        """Whether /api/messages checks Bot Framework tokens (it does whenever an app id is set)."""
+        return bool(self.app_id)
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """The CA bundle outbound TLS should trust instead of the system store, if any."""
+        return self.ssl_cert_file or self.requests_ca_bundle or None
+
+    @model_validator(mode="after")
+    def _check_combination(self) -> Settings:
+        problems = self.problems()
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def problems(self) -> list[str]:
+        """Every reason this combination of settings cannot run."""
+        found: list[str] = []
+        if bool(self.tenant_id) != bool(self.client_id):
+            found.append(
+                "TENANT_ID and CLIENT_ID go together: set both for a real tenant, "
+                "or neither for demo mode"
+            )
+        if self.tenant_id and self.client_id:
+            has_secret = bool(self.client_secret.get_secret_value())
+            has_cert = self.client_certificate_path is not None
+            if has_secret == has_cert:
+                found.append(
+                    "set exactly one of CLIENT_SECRET or CLIENT_CERTIFICATE_PATH "
+                    "(with CLIENT_CERTIFICATE_THUMBPRINT)"
+                )
+            if has_cert and not self.client_certificate_thumbprint:
+                found.append("CLIENT_CERTIFICATE_PATH needs CLIENT_CERTIFICATE_THUMBPRINT")
+        for name, url in (
+            ("AUTHORITY_URL", self.authority_url),
+            ("GRAPH_BASE_URL", self.graph_base_url),
+            ("EXCHANGE_BASE_URL", self.exchange_base_url),
+        ):
+            if not url.startswith(("https://", "http://")):
+                found.append(f"{name} must be an http(s) URL, got {url!r}")
+        found.extend(self._bot_identity_problems())
+        if not self.inbound_auth and not is_loopback(self.bind_host):
+            found.append(
+                f"refusing to listen on {self.bind_host} with inbound authentication off: "
+                "set MicrosoftAppId (with MicrosoftAppType and MicrosoftAppTenantId), "
+                "or bind to 127.0.0.1"
+            )
+        return found
+
+    def _bot_identity_problems(self) -> list[str]:
+        if not self.app_id:
+            return []
+        found: list[str] = []
+        if self.app_type is None:
+            found.append("MicrosoftAppId needs MicrosoftAppType (SingleTenant or UserAssignedMSI)")
+        if not self.app_tenant_id:
+            found.append("MicrosoftAppId needs MicrosoftAppTenantId")
+        password = self.app_password.get_secret_value()
+        if self.app_type is AppType.SINGLE_TENANT and not password:
+            found.append("MicrosoftAppType=SingleTenant needs MicrosoftAppPassword")
+        if self.app_type is AppType.USER_ASSIGNED_MSI and password:
+            found.append("MicrosoftAppType=UserAssignedMSI takes no MicrosoftAppPassword")
+        return found
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read Settings, turning every validation error into one readable line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        raise ConfigError(_readable(err)) from None
+
+
+def _readable(err: ValidationError) -> list[str]:
+    lines: list[str] = []
+    for item in err.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"])
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if where:
+            lines.append(f"{_env_name(where)}: {message}")
+        else:
+            lines.extend(message.splitlines())
+    return lines
+
+
+def _env_name(field_name: str) -> str:
+    field = Settings.model_fields.get(field_name)
+    alias = field.validation_alias if field else None
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return field_name

@@ -1,0 +1,179 @@
+"""The simulated tenant's state, seeded from a scenario file and changed by the bot's calls."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class SimUser:
+    """A directory user with a mailbox."""
+
+    id: str
+    upn: str
+    display_name: str
+    mail: str
+    account_enabled: bool = True
+    job_title: str | None = None
+    country: str | None = None
+
+    def graph(self) -> dict[str, Any]:
+        """The user as Graph's `user` resource."""
+        return {
+            "id": self.id,
+            "userPrincipalName": self.upn,
+            "displayName": self.display_name,
+            "mail": self.mail,
+            "accountEnabled": self.account_enabled,
+            "jobTitle": self.job_title,
+            "usageLocation": self.country,
+        }
+
+
+@dataclass
+class SimBlock:
+    """An entry of Exchange's restricted-senders list (`Get-BlockedSenderAddress`)."""
+
+    sender: str
+    reason: str
+    created: datetime
+    changed: datetime
+    temporary: bool = False
+
+    def exchange(self) -> dict[str, Any]:
+        """The entry as the InvokeCommand backend returns it."""
+        return {
+            "SenderAddress": self.sender,
+            "Reason": self.reason,
+            "CreatedDatetime": _dotnet_time(self.created),
+            "ChangedDatetime": _dotnet_time(self.changed),
+            "TemporaryBlock": self.temporary,
+            "Identity": self.sender,
+            "IsValid": True,
+            "ObjectState": "Unchanged",
+        }
+
+
+@dataclass
+class TenantState:
+    """Everything the simulated tenant knows; mutated by the bot's calls."""
+
+    tenant_id: str
+    domain: str
+    users: list[SimUser]
+    blocks: list[SimBlock]
+    page_size: int = 100
+    graph_page_size: int = 100
+    removed: list[str] = field(default_factory=list)
+
+    def user(self, key: str) -> SimUser | None:
+        """The user with this object id or UPN (case-insensitive)."""
+        wanted = key.lower()
+        return next(
+            (u for u in self.users if u.id.lower() == wanted or u.upn.lower() == wanted), None
+        )
+
+    def block(self, sender: str) -> SimBlock | None:
+        """The restricted-list entry for this address, if any."""
+        wanted = sender.lower()
+        return next((b for b in self.blocks if b.sender.lower() == wanted), None)
+
+    def restrict(self, upn: str, reason: str, *, now: datetime | None = None) -> SimBlock:
+        """Put `upn` on the restricted list (as Exchange does when a limit is hit)."""
+        when = now or datetime.now(UTC)
+        existing = self.block(upn)
+        if existing:
+            existing.reason, existing.changed = reason, when
+            return existing
+        entry = SimBlock(sender=upn, reason=reason, created=when, changed=when)
+        self.blocks.append(entry)
+        return entry
+
+
+def _dotnet_time(moment: datetime) -> str:
+    """ISO 8601 with seven fractional digits and Z, as .NET serialises DateTime."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond:06d}0Z"
+
+
+def reason_text(limit: str, internal: int, external: int) -> str:
+    """Exchange's `Reason` text for a sender over a recipient limit."""
+    return (
+        f"ExceedingLimitType={limit};InternalRecipientCountToday={internal};"
+        f"ExternalRecipientCountToday={external}"
+    )
+
+
+def load_scenario(name_or_path: str, *, now: datetime | None = None) -> TenantState:
+    """Build a tenant from a bundled scenario name (`contoso`) or a JSON file path."""
+    path = Path(name_or_path)
+    if path.suffix == ".json" and path.exists():
+        text = path.read_text(encoding="utf-8")
+    else:
+        source = resources.files("bot.sim").joinpath("scenarios", f"{name_or_path}.json")
+        if not source.is_file():
+            raise ValueError(f"unknown scenario {name_or_path!r}")
+        text = source.read_text(encoding="utf-8")
+    return scenario_from_dict(json.loads(text), now=now)
+
+
+def scenario_from_dict(data: dict[str, Any], *, now: datetime | None = None) -> TenantState:
+    """Build a tenant from a parsed scenario; times are given as minutes before `now`."""
+    moment = now or datetime.now(UTC)
+    domain = data["tenant"]["domain"]
+    users = [
+        SimUser(
+            id=u.get("id") or str(uuid.uuid5(uuid.NAMESPACE_DNS, u["upn"])),
+            upn=u["upn"],
+            display_name=u["displayName"],
+            mail=u.get("mail", u["upn"]),
+            account_enabled=u.get("accountEnabled", True),
+            job_title=u.get("jobTitle"),
+            country=u.get("usageLocation"),
+        )
+        for u in data["users"]
+    ]
+    blocks = []
+    for b in data.get("restricted", []):
+        created = moment - timedelta(minutes=b["blocked_minutes_ago"])
+        changed = moment - timedelta(minutes=b.get("changed_minutes_ago", b["blocked_minutes_ago"]))
+        blocks.append(
+            SimBlock(b["upn"], b["reason"], created, changed, b.get("temporary", False))
+        )
+    extra = data.get("generate_restricted", 0)
+    state = TenantState(
+        tenant_id=data["tenant"]["id"],
+        domain=domain,
+        users=users,
+        blocks=blocks,
+        page_size=data.get("page_size", 100),
+        graph_page_size=data.get("graph_page_size", 100),
+    )
+    if extra:
+        add_generated(state, extra, now=moment)
+    return state
+
+
+_FIRST = ["Anna", "Bram", "Chloé", "Daan", "Émile", "Fleur", "Gijs", "Hanna", "Ïris", "Jörg"]
+_LAST = ["de Jong", "Jansen", "de Vries", "van den Berg", "Bakker", "Visser", "Smit", "Müller"]
+
+
+def add_generated(state: TenantState, count: int, *, now: datetime) -> None:
+    """Add `count` generated users, each restricted, for paging and load tests."""
+    for i in range(count):
+        first, last = _FIRST[i % len(_FIRST)], _LAST[(i // len(_FIRST)) % len(_LAST)]
+        upn = f"user{i:04d}@{state.domain}"
+        state.users.append(
+            SimUser(str(uuid.uuid5(uuid.NAMESPACE_DNS, upn)), upn, f"{first} {last} {i}", upn)
+        )
+        limit = ("External", "Internal", "Total")[i % 3]
+        when = now - timedelta(minutes=7 * i + 3)
+        state.blocks.append(
+            SimBlock(upn, reason_text(limit, i % 50, 400 + i), when, when, i % 4 == 0)
+        )

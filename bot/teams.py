@@ -1,0 +1,219 @@
+"""The Teams shell: the only module that imports botbuilder (Bot Framework SDK 4.17.1).
+
+It authenticates and parses activities, turns them into neutral `Message` / `CardClick` objects
+for the Router, and renders the Router's `Reply` back into activities. Moving to the Microsoft 365
+Agents SDK means rewriting this module only.
+
+botbuilder 4.17 serialises invoke bodies twice under CloudAdapter and answers every invoke that
+returns a body with HTTP 500 (teams-platform.md §3.3). We call `process_activity` ourselves and
+serialise the InvokeResponse body once, here, which fixes `adaptiveCard/action` and every other
+invoke in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.integration.aiohttp import (
+    CloudAdapter,
+    ConfigurationBotFrameworkAuthentication,
+)
+from botbuilder.schema import Activity, ActivityTypes, InvokeResponse
+from botbuilder.schema import AdaptiveCardInvokeResponse as CardInvokeResponse
+
+from bot.conversation import Actor, CardClick, Message, Reply, Where
+from bot.logs import correlation_id
+from bot.router import Router
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+_AT_TAG = re.compile(r"<at\b[^>]*>.*?</at>", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass(frozen=True)
+class _BotFrameworkConfig:
+    """The attribute names ConfigurationBotFrameworkAuthentication reads."""
+
+    APP_ID: str
+    APP_PASSWORD: str
+    APP_TYPE: str
+    APP_TENANTID: str
+
+
+def _config(settings: Settings) -> _BotFrameworkConfig:
+    if not settings.app_id:
+        # Auth off: only allowed on a loopback bind (Settings refuses anything else).
+        return _BotFrameworkConfig("", "", "MultiTenant", "")
+    return _BotFrameworkConfig(
+        settings.app_id,
+        settings.app_password.get_secret_value(),
+        str(settings.app_type),
+        settings.app_tenant_id,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A msrest model or plain value as JSON-ready data."""
+    return value.serialize() if hasattr(value, "serialize") else value
+
+
+def _card_activity(card: dict[str, Any]) -> Activity:
+    return MessageFactory.attachment(CardFactory.adaptive_card(card))
+
+
+def _reply_activity(reply: Reply) -> Activity:
+    if reply.card is not None:
+        activity = _card_activity(reply.card)
+        if reply.text:
+            activity.text = reply.text
+        return activity
+    return MessageFactory.text(reply.text or "")
+
+
+class TeamsShell(TeamsActivityHandler):  # type: ignore[misc]
+    """Translates Teams activities to Router calls and back."""
+
+    def __init__(self, router: Router) -> None:
+        super().__init__()
+        self._router = router
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        """A typed message, or an `Action.Submit` click (a message carrying `value`)."""
+        activity = turn_context.activity
+        if isinstance(activity.value, dict) and isinstance(activity.value.get("verb"), str):
+            reply = await self._router.on_card_click(_click(activity, activity.value))
+            updated = _reply_activity(reply)
+            if activity.reply_to_id:
+                updated.id = activity.reply_to_id
+                await turn_context.update_activity(updated)
+            else:
+                await turn_context.send_activity(updated)
+            return
+        text = _strip_mentions(activity)
+        if not text:
+            return
+        reply = await self._router.on_message(_message(activity, text))
+        await turn_context.send_activity(_reply_activity(reply))
+
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        """`adaptiveCard/action` (Action.Execute) answers with the replacement card."""
+        activity = turn_context.activity
+        if activity.name != "adaptiveCard/action":
+            return await super().on_invoke_activity(turn_context)
+        value = activity.value if isinstance(activity.value, dict) else {}
+        action = value.get("action") if isinstance(value.get("action"), dict) else {}
+        verb = action.get("verb")
+        data = action.get("data") if isinstance(action.get("data"), dict) else {}
+        if not isinstance(verb, str):
+            verb = str(data.get("verb", ""))
+        reply = await self._router.on_card_click(_click(activity, data, verb=verb))
+        body = CardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=reply.card)
+        return InvokeResponse(status=200, body=body)
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        """Installed in a chat or team: introduce ourselves with the help card."""
+        activity = turn_context.activity
+        reply = await self._router.on_message(_message(activity, "help"))
+        await turn_context.send_activity(_reply_activity(reply))
+
+
+def _strip_mentions(activity: Activity) -> str:
+    text = activity.text or ""
+    recipient = getattr(activity.recipient, "id", None)
+    for entity in activity.entities or []:
+        props = getattr(entity, "additional_properties", None) or {}
+        mentioned = props.get("mentioned") if isinstance(props, dict) else None
+        if entity.type == "mention" and isinstance(mentioned, dict):
+            if mentioned.get("id") == recipient and isinstance(props.get("text"), str):
+                text = text.replace(props["text"], " ")
+    return _AT_TAG.sub(" ", text).strip()
+
+
+def _actor(activity: Activity) -> Actor:
+    sender = activity.from_property
+    return Actor(
+        id=str(getattr(sender, "id", "") or ""),
+        aad_object_id=str(getattr(sender, "aad_object_id", "") or ""),
+        name=str(getattr(sender, "name", "") or ""),
+    )
+
+
+def _where(activity: Activity) -> Where:
+    conversation = activity.conversation
+    tenant = getattr(conversation, "tenant_id", None)
+    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    if not tenant and isinstance(channel_data.get("tenant"), dict):
+        tenant = channel_data["tenant"].get("id")
+    return Where(
+        conversation_id=str(getattr(conversation, "id", "") or ""),
+        conversation_type=str(getattr(conversation, "conversation_type", "") or "personal"),
+        tenant_id=str(tenant or ""),
+    )
+
+
+def _timezone(activity: Activity) -> str | None:
+    for entity in activity.entities or []:
+        props = getattr(entity, "additional_properties", None) or {}
+        if entity.type == "clientInfo" and isinstance(props.get("timezone"), str):
+            return str(props["timezone"])
+    return None
+
+
+def _message(activity: Activity, text: str) -> Message:
+    return Message(text, _actor(activity), _where(activity), activity.locale, _timezone(activity))
+
+
+def _click(activity: Activity, data: dict[str, Any], *, verb: str | None = None) -> CardClick:
+    return CardClick(
+        verb=verb if verb is not None else str(data.get("verb", "")),
+        data=data,
+        actor=_actor(activity),
+        where=_where(activity),
+        locale=activity.locale,
+        timezone=_timezone(activity),
+    )
+
+
+class TeamsEndpoint:
+    """Owns the CloudAdapter and the shell; `handle` serves one POST to /api/messages."""
+
+    def __init__(self, settings: Settings, router: Router) -> None:
+        self._auth = ConfigurationBotFrameworkAuthentication(_config(settings))
+        self.adapter = CloudAdapter(self._auth)
+        self.adapter.on_turn_error = self._on_turn_error
+        self.shell = TeamsShell(router)
+
+    async def handle(self, body: dict[str, Any], auth_header: str) -> tuple[int, Any]:
+        """Process one activity; returns the HTTP status and JSON body to answer with."""
+        activity = Activity().deserialize(body)
+        if not activity.type:
+            return 400, {"error": "not an activity: 'type' is missing"}
+        correlation_id.set(str(activity.id or uuid.uuid4()))
+        try:
+            response = await self.adapter.process_activity(
+                auth_header, activity, self.shell.on_turn
+            )
+        except PermissionError:
+            log.warning("rejected activity: authentication failed")
+            return 401, {"error": "unauthorized"}
+        if response is None:
+            return 201 if activity.type != ActivityTypes.invoke else 200, None
+        return int(response.status), _plain(response.body)
+
+    async def _on_turn_error(self, turn_context: TurnContext, error: Exception) -> None:
+        cid = correlation_id.get()
+        log.error("turn failed", exc_info=error)
+        try:
+            await turn_context.send_activity(
+                MessageFactory.text(f"Sorry, something went wrong. Reference: {cid}")
+            )
+        except Exception:  # the connector itself may be what failed
+            log.exception("could not tell the user about the failed turn")

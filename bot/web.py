@@ -1,0 +1,102 @@
+"""HTTP routes: `/api/messages` (Bot Framework), `/healthz` (liveness), `/readyz` (readiness)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+class ActivityEndpoint(Protocol):
+    """Processes one Bot Framework activity (implemented by bot.teams.TeamsEndpoint)."""
+
+    async def handle(self, body: dict[str, Any], auth_header: str) -> tuple[int, Any]:
+        """Return the HTTP status and JSON body for this activity."""
+        ...
+
+
+@dataclass(frozen=True)
+class ReadinessCheck:
+    """A named check that /readyz runs; `probe` raises or returns False when not ready."""
+
+    name: str
+    probe: Callable[[], Awaitable[bool]]
+
+
+ENDPOINT: web.AppKey[ActivityEndpoint] = web.AppKey("endpoint", ActivityEndpoint)
+CHECKS: web.AppKey[list[ReadinessCheck]] = web.AppKey("checks", list)
+
+
+async def messages(request: web.Request) -> web.Response:
+    """`POST /api/messages`: one activity from Teams (or the Agents Playground)."""
+    if request.content_type != "application/json":
+        return web.json_response({"error": "Content-Type must be application/json"}, status=415)
+    try:
+        raw = await request.read()
+        body = json.loads(raw)
+    except web.HTTPRequestEntityTooLarge:
+        return web.json_response({"error": "request body too large"}, status=413)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return web.json_response({"error": "request body is not valid JSON"}, status=400)
+    if not isinstance(body, dict):
+        return web.json_response({"error": "an activity must be a JSON object"}, status=400)
+    status, payload = await request.app[ENDPOINT].handle(
+        body, request.headers.get("Authorization", "")
+    )
+    if payload is None:
+        return web.Response(status=status)
+    return web.json_response(payload, status=status)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: every dependency (tenant, later the database) answers."""
+    results: dict[str, str] = {}
+    for check in request.app[CHECKS]:
+        try:
+            ok = await asyncio.wait_for(check.probe(), timeout=5)
+        except Exception as err:
+            log.warning("readiness check failed", extra={"check": check.name, "error": repr(err)})
+            ok = False
+        results[check.name] = "ok" if ok else "failing"
+    ready = all(v == "ok" for v in results.values())
+    return web.json_response(
+        {"status": "ready" if ready else "not ready", "checks": results},
+        status=200 if ready else 503,
+    )
+
+
+@web.middleware
+async def errors_as_json(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Never answer with a traceback: unexpected errors become a logged 500 with a JSON body."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path})
+        return web.json_response({"error": "internal error"}, status=500)
+
+
+def build_web_app() -> web.Application:
+    """The aiohttp application with routes and limits; app.py fills in ENDPOINT and CHECKS."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_as_json])
+    app.router.add_post("/api/messages", messages)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app

@@ -1,0 +1,164 @@
+"""The restricted-senders list (paged to stay under Teams' size limit) and a sender's card."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot.domain import DirectoryUser, LimitType, RestrictedSender
+from bot.i18n import Texts
+from cards.common import Card, adaptive_card, execute, facts, heading, text, utf16_size
+
+# Room left for the activity around the card (ids, conversation, attachment wrapper).
+ENVELOPE_ALLOWANCE = 2_500
+
+
+def reason_words(sender: RestrictedSender, t: Texts) -> str:
+    """The block reason in the admin's words."""
+    reason = sender.reason
+    return t(
+        f"reason.{reason.limit_type.value}",
+        internal=t.number(reason.internal_recipients or 0),
+        external=t.number(reason.external_recipients or 0),
+    )
+
+
+def since_words(sender: RestrictedSender, t: Texts, now: datetime) -> str:
+    """`Blocked 47 minutes ago · 26 Nov 2026, 23:02 (UTC)`."""
+    if sender.created is None:
+        return t("sender.since.unknown")
+    return t("sender.since", ago=t.ago(sender.created, now), when=t.when(sender.created))
+
+
+def _kind_words(sender: RestrictedSender, t: Texts) -> str:
+    return t("sender.temporary") if sender.temporary else t("sender.permanent")
+
+
+def sender_row(sender: RestrictedSender, t: Texts, now: datetime) -> Card:
+    """One sender in the list: who, why, since when, and an Open button."""
+    details = [
+        text(sender.name, weight="Bolder"),
+        text(sender.upn, isSubtle=True, spacing="None", size="Small"),
+        text(reason_words(sender, t), spacing="Small", size="Small"),
+        text(since_words(sender, t, now), spacing="None", size="Small", isSubtle=True),
+        text(_kind_words(sender, t), spacing="None", size="Small",
+             color="Warning" if not sender.temporary else "Default"),
+    ]
+    button = {
+        "type": "ActionSet",
+        "actions": [execute(t("list.open"), "open_case", {"upn": sender.upn, "lang": t.lang})],
+    }
+    return {
+        "type": "Container",
+        "separator": True,
+        "spacing": "Medium",
+        "items": [
+            {
+                "type": "ColumnSet",
+                "columns": [
+                    {"type": "Column", "width": "stretch", "items": details},
+                    {"type": "Column", "width": "auto", "verticalContentAlignment": "Center",
+                     "items": [button]},
+                ],
+            }
+        ],
+    }
+
+
+def _count_line(count: int, t: Texts) -> str:
+    if count == 0:
+        return t("list.count.none")
+    return t("list.count.one") if count == 1 else t("list.count.many", count=t.number(count))
+
+
+def _list_card(
+    rows: list[Card], *, count: int, page: int, pages: int, t: Texts, now: datetime
+) -> Card:
+    body: list[Card] = [heading(t("list.title")), text(_count_line(count, t), spacing="Small")]
+    if count == 0:
+        body.append(text(t("list.empty.detail"), isSubtle=True))
+    body.extend(rows)
+    footer = t("list.as_of", time=t.when(now))
+    if pages > 1:
+        footer = t("list.page", page=page, pages=pages) + " · " + footer
+    body.append(text(footer, isSubtle=True, size="Small", separator=True))
+    actions: list[Card] = []
+    if page > 1:
+        actions.append(execute(t("list.previous"), "list_page", {"page": page - 1, "lang": t.lang}))
+    if page < pages:
+        actions.append(execute(t("list.next"), "list_page", {"page": page + 1, "lang": t.lang}))
+    actions.append(execute(t("list.refresh"), "list_page", {"page": page, "lang": t.lang}))
+    return adaptive_card(body, actions)
+
+
+def paginate(rows: list[Card], *, frame: int, budget: int) -> list[list[Card]]:
+    """Split rows into pages whose frame plus rows stay within `budget` UTF-16 bytes."""
+    pages: list[list[Card]] = [[]]
+    used = frame
+    for row in rows:
+        size = utf16_size(row) + 4  # the ", " separating it from its neighbour
+        if pages[-1] and used + size > budget:
+            pages.append([])
+            used = frame
+        pages[-1].append(row)
+        used += size
+    return pages
+
+
+def restricted_list_card(
+    senders: list[RestrictedSender], *, page: int, t: Texts, now: datetime, budget: int
+) -> Card:
+    """Page `page` (1-based, clamped) of the restricted-senders list, within `budget` bytes."""
+    rows = [sender_row(s, t, now) for s in senders]
+    frame = utf16_size(_list_card([], count=len(senders), page=999, pages=999, t=t, now=now))
+    pages = paginate(rows, frame=frame, budget=budget - ENVELOPE_ALLOWANCE)
+    current = min(max(page, 1), len(pages))
+    return _list_card(
+        pages[current - 1], count=len(senders), page=current, pages=len(pages), t=t, now=now
+    )
+
+
+def sender_card(
+    sender: RestrictedSender, user: DirectoryUser | None, *, t: Texts, now: datetime
+) -> Card:
+    """The details of one restricted sender, with the advice Microsoft gives before release."""
+    pairs = [
+        (t("case.upn"), sender.upn),
+        (t("case.reason"), reason_words(sender, t)),
+        (t("case.since"), since_words(sender, t, now)),
+        (t("case.kind"), _kind_words(sender, t)),
+    ]
+    if user is None:
+        pairs.append((t("case.account"), t("case.not_in_directory")))
+    else:
+        enabled = "case.account.enabled" if user.account_enabled else "case.account.disabled"
+        pairs.append((t("case.account"), t(enabled)))
+    body: list[Card] = [heading(t("case.title", name=sender.name)), facts(pairs)]
+    if sender.reason.limit_type is LimitType.UNKNOWN and sender.reason.raw:
+        body.append(text(sender.reason.raw, isSubtle=True, size="Small", fontType="Monospace"))
+    body.append(text(t("case.advice"), color="Attention"))
+    return adaptive_card(body, [execute(t("case.back"), "list_page", {"page": 1, "lang": t.lang})])
+
+
+def sender_gone_card(upn: str, *, t: Texts) -> Card:
+    """Shown when a sender opened from an old list is no longer restricted."""
+    body = [heading(t("case.gone.title", upn=upn)), text(t("case.gone.detail"))]
+    return adaptive_card(body, [execute(t("case.back"), "list_page", {"page": 1, "lang": t.lang})])
+
+
+def list_action_data(card: Card) -> list[dict[str, Any]]:
+    """The data of every `Action.Execute` in `card` (for tests and the Playground driver)."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "Action.Execute":
+                found.append(node["data"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(card)
+    return found

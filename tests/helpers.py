@@ -1,0 +1,161 @@
+"""Test helpers: a Bot Connector recorder, activity builders and card walkers."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+BOT_ID = "28:blockwatch-bot"
+TENANT = "5f1b6a8e-3c2d-4e7f-9a10-2b3c4d5e6f70"
+_ids = itertools.count(1)
+
+
+@dataclass
+class Sent:
+    """One call the bot made to the connector."""
+
+    method: str
+    path: str
+    body: dict[str, Any]
+    size_utf16: int
+
+
+@dataclass
+class Recorder:
+    """A local Bot Connector: records what the bot sends and answers like Teams."""
+
+    calls: list[Sent] = field(default_factory=list)
+    url: str = ""
+
+    def app(self) -> web.Application:
+        """The recorder's aiohttp app."""
+
+        async def record(request: web.Request) -> web.Response:
+            raw = await request.text()
+            body = json.loads(raw) if raw else {}
+            size = len(raw.encode("utf-16-le"))
+            self.calls.append(Sent(request.method, request.path, body, size))
+            return web.json_response({"id": f"act-{next(_ids)}"})
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", record)
+        return app
+
+    def cards(self) -> list[dict[str, Any]]:
+        """Every Adaptive Card the bot sent or updated, in order."""
+        found = []
+        for call in self.calls:
+            for attachment in call.body.get("attachments") or []:
+                if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive":
+                    found.append(attachment["content"])
+        return found
+
+
+def activity(
+    text: str,
+    *,
+    service_url: str,
+    scope: str = "personal",
+    locale: str = "en-US",
+    user: str = "29:admin-1",
+    aad: str = "00000000-0000-0000-0000-0000000000a1",
+    value: Any = None,
+    reply_to: str | None = None,
+    timezone: str | None = None,
+) -> dict[str, Any]:
+    """A Teams message activity as the channel sends it, in a personal, group or channel scope."""
+    conversation: dict[str, Any] = {"id": f"a:{scope}-conv", "tenantId": TENANT}
+    channel_data: dict[str, Any] = {"tenant": {"id": TENANT}}
+    entities: list[dict[str, Any]] = []
+    if scope == "groupChat":
+        conversation.update(id="19:group@thread.v2", conversationType="groupChat", isGroup=True)
+    elif scope == "channel":
+        conversation.update(
+            id="19:general@thread.tacv2;messageid=1700000000000",
+            conversationType="channel",
+            isGroup=True,
+        )
+        channel_data.update(team={"id": "19:team@thread.tacv2"},
+                            channel={"id": "19:general@thread.tacv2"})
+    else:
+        conversation["conversationType"] = "personal"
+    if scope != "personal":
+        text = f"<at>BlockWatch</at> {text}"
+        entities.append({"type": "mention", "text": "<at>BlockWatch</at>",
+                         "mentioned": {"id": BOT_ID, "name": "BlockWatch"}})
+    if timezone:
+        entities.append({"type": "clientInfo", "locale": locale, "timezone": timezone})
+    body: dict[str, Any] = {
+        "type": "message",
+        "id": str(uuid.uuid4()),
+        "timestamp": "2026-11-26T12:00:00.000Z",
+        "serviceUrl": service_url,
+        "channelId": "msteams",
+        "from": {"id": user, "name": "Alex Wilber", "aadObjectId": aad},
+        "conversation": conversation,
+        "recipient": {"id": BOT_ID, "name": "BlockWatch"},
+        "text": text,
+        "textFormat": "plain",
+        "locale": locale,
+        "entities": entities,
+        "channelData": channel_data,
+    }
+    if value is not None:
+        body["value"] = value
+    if reply_to:
+        body["replyToId"] = reply_to
+    return body
+
+
+def invoke(verb: str, data: dict[str, Any], *, service_url: str, locale: str = "en-US",
+           reply_to: str = "act-1") -> dict[str, Any]:
+    """An `adaptiveCard/action` invoke, as Teams sends for an Action.Execute click."""
+    body = activity("", service_url=service_url, locale=locale, reply_to=reply_to)
+    body.update(type="invoke", name="adaptiveCard/action",
+                value={"action": {"type": "Action.Execute", "verb": verb, "data": data},
+                       "trigger": "manual"})
+    body.pop("text")
+    return body
+
+
+def texts_of(card: Any) -> list[str]:
+    """Every TextBlock text and fact in a card, in document order."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "TextBlock":
+                found.append(node["text"])
+            if node.get("type") == "FactSet":
+                found.extend(f"{f['title']}: {f['value']}" for f in node["facts"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(card)
+    return found
+
+
+def actions_of(card: Any) -> list[dict[str, Any]]:
+    """Every Action.Execute in a card."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "Action.Execute":
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(card)
+    return found
