@@ -40,8 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
     if args.command == "serve":
         print(banner(settings), flush=True)
-        web.run_app(build_app(settings), host=settings.bind_host, port=settings.port,
-                    print=None, access_log=None)
+        web.run_app(
+            build_app(settings),
+            host=settings.bind_host,
+            port=settings.port,
+            print=None,
+            access_log=None,
+        )
     return 0
 
 

@@ -114,7 +114,9 @@ def normalise(text: str) -> str:
     cleaned = re.sub(r"[.!,;:¿¡]+", " ", " ".join(words))
     cleaned = re.sub(r"\?+", " ? ", cleaned)
     cleaned = re.sub(r"\s+", " ", cleaned).strip()
-    cleaned = re.sub(r"^(please|pls|alsjeblieft|graag) |( please| alsjeblieft| graag)$", "", cleaned)
+    cleaned = re.sub(
+        r"^(please|pls|alsjeblieft|graag) |( please| alsjeblieft| graag)$", "", cleaned
+    )
     if cleaned != "?":
         cleaned = cleaned.removesuffix(" ?").strip()
     return cleaned

@@ -59,14 +59,17 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
     return httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(30.0), limits=limits)
 
 
-async def tenant_access(settings: Settings, stack: AsyncExitStack) -> tuple[TenantAccess, SimulatedTenant | None]:
+async def tenant_access(
+    settings: Settings, stack: AsyncExitStack
+) -> tuple[TenantAccess, SimulatedTenant | None]:
     """A real tenant from settings, or in demo mode a simulated one started on loopback."""
     if settings.demo:
         sim = SimulatedTenant(load_scenario(settings.demo_scenario))
         await sim.start()
         stack.push_async_callback(sim.stop)
-        access = TenantAccess(sim.state.tenant_id, sim.base_url, sim.base_url,
-                              StaticTokens(sim.token))
+        access = TenantAccess(
+            sim.state.tenant_id, sim.base_url, sim.base_url, StaticTokens(sim.token)
+        )
         return access, sim
     credential = ClientCredential(
         secret=settings.client_secret.get_secret_value(),
@@ -80,8 +83,9 @@ async def tenant_access(settings: Settings, stack: AsyncExitStack) -> tuple[Tena
         credential=credential,
         ca_bundle=settings.ca_bundle,
     )
-    access = TenantAccess(settings.tenant_id, settings.graph_base_url,
-                          settings.exchange_base_url, tokens)
+    access = TenantAccess(
+        settings.tenant_id, settings.graph_base_url, settings.exchange_base_url, tokens
+    )
     return access, None
 
 
@@ -103,19 +107,27 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
             http = await stack.enter_async_context(http_client(settings))
             access, sim = await tenant_access(settings, stack)
             exchange = ExchangeClient(
-                http, base_url=access.exchange_url, tenant_id=access.tenant_id,
+                http,
+                base_url=access.exchange_url,
+                tenant_id=access.tenant_id,
                 auth=BearerAuth(access.tokens, access.exchange_url),
             )
-            graph = GraphClient(http, base_url=access.graph_url,
-                                auth=BearerAuth(access.tokens, access.graph_url))
+            graph = GraphClient(
+                http, base_url=access.graph_url, auth=BearerAuth(access.tokens, access.graph_url)
+            )
             services = Services(RestrictedSenders(exchange, graph), settings.card_budget_bytes)
             router = Router(services, clock=clock) if clock else Router(services)
             app[ENDPOINT] = TeamsEndpoint(settings, router)
-            app[CHECKS] = [_reachable(http, access.graph_url), _reachable(http, access.exchange_url)]
+            app[CHECKS] = [
+                _reachable(http, access.graph_url),
+                _reachable(http, access.exchange_url),
+            ]
             app[RUNTIME] = Runtime(router, exchange, graph, sim)
             if sim is not None:
-                log.info("demo mode", extra={"simulated_tenant": sim.base_url,
-                                             "scenario": settings.demo_scenario})
+                log.info(
+                    "demo mode",
+                    extra={"simulated_tenant": sim.base_url, "scenario": settings.demo_scenario},
+                )
             yield
 
     app.cleanup_ctx.append(lifecycle)

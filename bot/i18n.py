@@ -14,6 +14,7 @@ from babel.dates import format_datetime, format_timedelta
 from babel.numbers import format_decimal
 
 LANGUAGES = ("en", "nl")
+UTC_ZONE = ZoneInfo("UTC")
 DEFAULT_LANGUAGE = "en"
 
 
@@ -34,9 +35,9 @@ def language_of(locale: str | None) -> str:
 def time_zone(name: str | None) -> ZoneInfo:
     """The admin's time zone from Teams' clientInfo, UTC when unknown or invalid."""
     try:
-        return ZoneInfo(name) if name else ZoneInfo("UTC")
+        return ZoneInfo(name) if name else UTC_ZONE
     except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+        return UTC_ZONE
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Texts:
     """Everything a card needs to speak the admin's language: words, numbers and times."""
 
     lang: str = DEFAULT_LANGUAGE
-    zone: ZoneInfo = ZoneInfo("UTC")
+    zone: ZoneInfo = UTC_ZONE
 
     def __call__(self, key: str, **values: Any) -> str:
         """The message `key` in this language, with `{placeholders}` filled in."""

@@ -23,7 +23,7 @@ _SECRET_PATTERNS = (
     re.compile(
         r"(?i)((?:authorization|password|passwd|secret|client_secret|access_token|"
         r"refresh_token|client_assertion|temporary_password)[\"']?\s*[:=]\s*[\"']?)"
-        r"[^\s\"',;&}]+"
+        r"[^\s\"',;&}\\]+"
     ),
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
 )
@@ -73,7 +73,18 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_text:
             entry["exception"] = record.exc_text
-        return redact(json.dumps(entry, default=str, ensure_ascii=False))
+        return json.dumps(_redacted(entry), default=str, ensure_ascii=False)
+
+
+def _redacted(value: Any) -> Any:
+    """`value` with every string inside it redacted (serialise afterwards, never before)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -53,8 +53,9 @@ class Router:
         handler = VERBS.get(click.verb)
         if handler is None:
             log.warning("unknown card verb", extra={"verb": click.verb[:64]})
-            return Reply(card=error_card(t("error.bad_action"), t=t,
-                                         correlation_id=correlation_id.get()))
+            return Reply(
+                card=error_card(t("error.bad_action"), t=t, correlation_id=correlation_id.get())
+            )
         log.info("card action", extra={"verb": click.verb, "lang": t.lang})
         ctx = Context(self._services, t, self._clock(), data=click.data)
         return await self._guarded(lambda: handler(ctx), t)

@@ -66,9 +66,7 @@ class Settings(BaseSettings):
     client_certificate_thumbprint: Annotated[str, _alias("CLIENT_CERTIFICATE_THUMBPRINT")] = ""
     authority_url: Annotated[str, _alias("AUTHORITY_URL")] = "https://login.microsoftonline.com"
     graph_base_url: Annotated[str, _alias("GRAPH_BASE_URL")] = "https://graph.microsoft.com"
-    exchange_base_url: Annotated[str, _alias("EXCHANGE_BASE_URL")] = (
-        "https://outlook.office365.com"
-    )
+    exchange_base_url: Annotated[str, _alias("EXCHANGE_BASE_URL")] = "https://outlook.office365.com"
 
     # TLS trust for outbound calls (inspecting proxies, private CAs): the standard variables.
     ssl_cert_file: Annotated[str, _alias("SSL_CERT_FILE")] = ""
@@ -80,9 +78,7 @@ class Settings(BaseSettings):
 
     # Behaviour.
     log_level: Annotated[str, _alias("LOG_LEVEL")] = "INFO"
-    card_budget_bytes: Annotated[int, _alias("CARD_BUDGET_BYTES"), Field(ge=4000, le=40000)] = (
-        30000
-    )
+    card_budget_bytes: Annotated[int, _alias("CARD_BUDGET_BYTES"), Field(ge=4000, le=40000)] = 30000
 
     @property
     def demo(self) -> bool:

@@ -108,10 +108,9 @@ class TeamsShell(TeamsActivityHandler):  # type: ignore[misc]
         activity = turn_context.activity
         if activity.name != "adaptiveCard/action":
             return await super().on_invoke_activity(turn_context)
-        value = activity.value if isinstance(activity.value, dict) else {}
-        action = value.get("action") if isinstance(value.get("action"), dict) else {}
+        action = _dict(_dict(activity.value).get("action"))
+        data = _dict(action.get("data"))
         verb = action.get("verb")
-        data = action.get("data") if isinstance(action.get("data"), dict) else {}
         if not isinstance(verb, str):
             verb = str(data.get("verb", ""))
         reply = await self._router.on_card_click(_click(activity, data, verb=verb))
@@ -125,15 +124,24 @@ class TeamsShell(TeamsActivityHandler):  # type: ignore[misc]
         await turn_context.send_activity(_reply_activity(reply))
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one (activities are untrusted input)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _strip_mentions(activity: Activity) -> str:
     text = activity.text or ""
     recipient = getattr(activity.recipient, "id", None)
     for entity in activity.entities or []:
         props = getattr(entity, "additional_properties", None) or {}
         mentioned = props.get("mentioned") if isinstance(props, dict) else None
-        if entity.type == "mention" and isinstance(mentioned, dict):
-            if mentioned.get("id") == recipient and isinstance(props.get("text"), str):
-                text = text.replace(props["text"], " ")
+        if (
+            entity.type == "mention"
+            and isinstance(mentioned, dict)
+            and mentioned.get("id") == recipient
+            and isinstance(props.get("text"), str)
+        ):
+            text = text.replace(props["text"], " ")
     return _AT_TAG.sub(" ", text).strip()
 
 

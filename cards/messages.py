@@ -22,7 +22,11 @@ def error_card(message: str, *, t: Texts, correlation_id: str) -> Card:
     body = [heading(t("error.title")), text(message)]
     if correlation_id:
         body.append(
-            text(t("error.reference", cid=correlation_id), isSubtle=True, size="Small",
-                 fontType="Monospace")
+            text(
+                t("error.reference", cid=correlation_id),
+                isSubtle=True,
+                size="Small",
+                fontType="Monospace",
+            )
         )
     return adaptive_card(body)

@@ -41,8 +41,12 @@ def sender_row(sender: RestrictedSender, t: Texts, now: datetime) -> Card:
         text(sender.upn, isSubtle=True, spacing="None", size="Small"),
         text(reason_words(sender, t), spacing="Small", size="Small"),
         text(since_words(sender, t, now), spacing="None", size="Small", isSubtle=True),
-        text(_kind_words(sender, t), spacing="None", size="Small",
-             color="Warning" if not sender.temporary else "Default"),
+        text(
+            _kind_words(sender, t),
+            spacing="None",
+            size="Small",
+            color="Warning" if not sender.temporary else "Default",
+        ),
     ]
     button = {
         "type": "ActionSet",
@@ -57,8 +61,12 @@ def sender_row(sender: RestrictedSender, t: Texts, now: datetime) -> Card:
                 "type": "ColumnSet",
                 "columns": [
                     {"type": "Column", "width": "stretch", "items": details},
-                    {"type": "Column", "width": "auto", "verticalContentAlignment": "Center",
-                     "items": [button]},
+                    {
+                        "type": "Column",
+                        "width": "auto",
+                        "verticalContentAlignment": "Center",
+                        "items": [button],
+                    },
                 ],
             }
         ],

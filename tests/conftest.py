@@ -24,9 +24,19 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """Tests never read the developer's .env or environment settings."""
     monkeypatch.chdir(tmp_path)
-    for name in ("HOST", "PORT", "TENANT_ID", "CLIENT_ID", "CLIENT_SECRET", "MicrosoftAppId",
-                 "MicrosoftAppPassword", "MicrosoftAppType", "MicrosoftAppTenantId",
-                 "DEMO_SCENARIO", "DATABASE_URL"):
+    for name in (
+        "HOST",
+        "PORT",
+        "TENANT_ID",
+        "CLIENT_ID",
+        "CLIENT_SECRET",
+        "MicrosoftAppId",
+        "MicrosoftAppPassword",
+        "MicrosoftAppType",
+        "MicrosoftAppTenantId",
+        "DEMO_SCENARIO",
+        "DATABASE_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

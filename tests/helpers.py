@@ -80,14 +80,20 @@ def activity(
             conversationType="channel",
             isGroup=True,
         )
-        channel_data.update(team={"id": "19:team@thread.tacv2"},
-                            channel={"id": "19:general@thread.tacv2"})
+        channel_data.update(
+            team={"id": "19:team@thread.tacv2"}, channel={"id": "19:general@thread.tacv2"}
+        )
     else:
         conversation["conversationType"] = "personal"
     if scope != "personal":
         text = f"<at>BlockWatch</at> {text}"
-        entities.append({"type": "mention", "text": "<at>BlockWatch</at>",
-                         "mentioned": {"id": BOT_ID, "name": "BlockWatch"}})
+        entities.append(
+            {
+                "type": "mention",
+                "text": "<at>BlockWatch</at>",
+                "mentioned": {"id": BOT_ID, "name": "BlockWatch"},
+            }
+        )
     if timezone:
         entities.append({"type": "clientInfo", "locale": locale, "timezone": timezone})
     body: dict[str, Any] = {
@@ -112,13 +118,24 @@ def activity(
     return body
 
 
-def invoke(verb: str, data: dict[str, Any], *, service_url: str, locale: str = "en-US",
-           reply_to: str = "act-1") -> dict[str, Any]:
+def invoke(
+    verb: str,
+    data: dict[str, Any],
+    *,
+    service_url: str,
+    locale: str = "en-US",
+    reply_to: str = "act-1",
+) -> dict[str, Any]:
     """An `adaptiveCard/action` invoke, as Teams sends for an Action.Execute click."""
     body = activity("", service_url=service_url, locale=locale, reply_to=reply_to)
-    body.update(type="invoke", name="adaptiveCard/action",
-                value={"action": {"type": "Action.Execute", "verb": verb, "data": data},
-                       "trigger": "manual"})
+    body.update(
+        type="invoke",
+        name="adaptiveCard/action",
+        value={
+            "action": {"type": "Action.Execute", "verb": verb, "data": data},
+            "trigger": "manual",
+        },
+    )
     body.pop("text")
     return body
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from cards.common import utf16_size
 from tests.conftest import BotUnderTest
-from tests.helpers import Recorder, activity, actions_of, invoke, texts_of
+from tests.helpers import Recorder, actions_of, activity, invoke, texts_of
 
 CARD_BUDGET = 30_000
 
@@ -61,15 +61,18 @@ async def test_channel_message_gets_the_list_in_its_thread(
 
 
 async def test_dutch_locale_gets_dutch_card(bot: BotUnderTest, recorder: Recorder) -> None:
-    card = await _ask(bot, recorder, "who is blocked", locale="nl-NL",
-                      timezone="Europe/Amsterdam")
+    card = await _ask(bot, recorder, "who is blocked", locale="nl-NL", timezone="Europe/Amsterdam")
     lines = texts_of(card)
     assert "Geblokkeerde afzenders" in lines
     assert "3 gebruikers zijn geblokkeerd voor het verzenden van e-mail." in lines
-    assert "Vandaag naar 1.842 externe ontvangers verzonden: limiet voor externe ontvangers " \
+    assert (
+        "Vandaag naar 1.842 externe ontvangers verzonden: limiet voor externe ontvangers "
         "overschreden" in lines
-    assert any(line.startswith("Geblokkeerd 47 minuten geleden · ") and "Europe/Amsterdam" in line
-               for line in lines)
+    )
+    assert any(
+        line.startswith("Geblokkeerd 47 minuten geleden · ") and "Europe/Amsterdam" in line
+        for line in lines
+    )
     assert [a["title"] for a in actions_of(card)][:1] == ["Openen"]
 
 
@@ -96,9 +99,11 @@ async def test_hulp_gives_dutch_help(bot: BotUnderTest, recorder: Recorder) -> N
 async def test_open_case_invoke_answers_with_sender_card(
     bot: BotUnderTest, recorder: Recorder
 ) -> None:
-    response = await bot.post(invoke("open_case",
-                                     {"upn": "zoe.angstrom@contoso.onmicrosoft.com"},
-                                     service_url=recorder.url))
+    response = await bot.post(
+        invoke(
+            "open_case", {"upn": "zoe.angstrom@contoso.onmicrosoft.com"}, service_url=recorder.url
+        )
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["statusCode"] == 200
@@ -109,12 +114,15 @@ async def test_open_case_invoke_answers_with_sender_card(
     assert "Sign-in: Allowed" in lines
 
 
-async def test_open_case_for_released_sender_says_so(
-    bot: BotUnderTest, recorder: Recorder
-) -> None:
+async def test_open_case_for_released_sender_says_so(bot: BotUnderTest, recorder: Recorder) -> None:
     bot.sim.state.blocks.clear()
-    response = await bot.post(invoke("open_case", {"upn": "joost.vandenbergh@contoso.onmicrosoft.com"},
-                                     service_url=recorder.url))
+    response = await bot.post(
+        invoke(
+            "open_case",
+            {"upn": "joost.vandenbergh@contoso.onmicrosoft.com"},
+            service_url=recorder.url,
+        )
+    )
     assert texts_of(response.json()["value"])[0] == (
         "joost.vandenbergh@contoso.onmicrosoft.com is no longer restricted"
     )
@@ -123,9 +131,11 @@ async def test_open_case_for_released_sender_says_so(
 async def test_forged_or_malformed_card_data_gets_error_card(
     bot: BotUnderTest, recorder: Recorder
 ) -> None:
-    for verb, data in [("open_case", {"upn": "not-an-address"}),
-                       ("list_page", {"page": "many"}),
-                       ("delete_everything", {})]:
+    for verb, data in [
+        ("open_case", {"upn": "not-an-address"}),
+        ("list_page", {"page": "many"}),
+        ("delete_everything", {}),
+    ]:
         response = await bot.post(invoke(verb, data, service_url=recorder.url))
         assert response.status_code == 200
         lines = texts_of(response.json()["value"])
@@ -135,9 +145,12 @@ async def test_forged_or_malformed_card_data_gets_error_card(
 async def test_submit_fallback_updates_the_card_in_place(
     bot: BotUnderTest, recorder: Recorder
 ) -> None:
-    body = activity("", service_url=recorder.url,
-                    value={"verb": "open_case", "upn": "joost.vandenbergh@contoso.onmicrosoft.com"},
-                    reply_to="act-77")
+    body = activity(
+        "",
+        service_url=recorder.url,
+        value={"verb": "open_case", "upn": "joost.vandenbergh@contoso.onmicrosoft.com"},
+        reply_to="act-77",
+    )
     response = await bot.post(body)
     assert response.status_code == 201
     call = recorder.calls[-1]
@@ -176,15 +189,18 @@ async def test_250_dutch_pages_also_fit(start_bot: Any, recorder: Recorder) -> N
     await _ask(bot, recorder, "geblokkeerde gebruikers")
     assert recorder.calls[-1].size_utf16 < CARD_BUDGET
     assert "250 gebruikers zijn geblokkeerd voor het verzenden van e-mail." in texts_of(
-        recorder.cards()[-1])
+        recorder.cards()[-1]
+    )
 
 
 async def test_invalid_json_is_400_and_wrong_type_415(bot: BotUnderTest) -> None:
-    bad = await bot.client.post("/api/messages", content=b"{not json",
-                                headers={"Content-Type": "application/json"})
+    bad = await bot.client.post(
+        "/api/messages", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert bad.status_code == 400
-    text = await bot.client.post("/api/messages", content=b"hi",
-                                 headers={"Content-Type": "text/plain"})
+    text = await bot.client.post(
+        "/api/messages", content=b"hi", headers={"Content-Type": "text/plain"}
+    )
     assert text.status_code == 415
     not_activity = await bot.post({"hello": "world"})
     assert not_activity.status_code == 400

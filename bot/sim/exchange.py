@@ -33,7 +33,9 @@ def _sender_param(params: dict[str, Any], *, required: bool) -> str | None:
 def get_blocked_sender_address(state: TenantState, params: dict[str, Any]) -> list[dict[str, Any]]:
     """`Get-BlockedSenderAddress [-SenderAddress x]`."""
     sender = _sender_param(params, required=False)
-    blocks = state.blocks if sender is None else [b for b in state.blocks if _same(b.sender, sender)]
+    blocks = (
+        state.blocks if sender is None else [b for b in state.blocks if _same(b.sender, sender)]
+    )
     return [b.exchange() for b in blocks]
 
 

@@ -100,11 +100,16 @@ def batch(state: TenantState, body: Any, base_url: str) -> SimReply:
         url = urlsplit(str(item.get("url", "")))
         path = url.path if url.path.startswith("/") else "/" + url.path
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        inner = GraphRequest(str(item.get("method", "GET")).upper(), path, query, item.get("body"),
-                             base_url)
+        inner = GraphRequest(
+            str(item.get("method", "GET")).upper(), path, query, item.get("body"), base_url
+        )
         reply = dispatch(state, inner)
         responses.append(
-            {"id": item.get("id"), "status": reply.status, "headers": reply.headers,
-             "body": reply.body}
+            {
+                "id": item.get("id"),
+                "status": reply.status,
+                "headers": reply.headers,
+                "body": reply.body,
+            }
         )
     return SimReply(200, {"responses": responses})

@@ -143,9 +143,7 @@ def scenario_from_dict(data: dict[str, Any], *, now: datetime | None = None) -> 
     for b in data.get("restricted", []):
         created = moment - timedelta(minutes=b["blocked_minutes_ago"])
         changed = moment - timedelta(minutes=b.get("changed_minutes_ago", b["blocked_minutes_ago"]))
-        blocks.append(
-            SimBlock(b["upn"], b["reason"], created, changed, b.get("temporary", False))
-        )
+        blocks.append(SimBlock(b["upn"], b["reason"], created, changed, b.get("temporary", False)))
     extra = data.get("generate_restricted", 0)
     state = TenantState(
         tenant_id=data["tenant"]["id"],

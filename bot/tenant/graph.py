@@ -57,8 +57,11 @@ class GraphClient:
         for start in range(0, len(wanted), BATCH_LIMIT):
             chunk = wanted[start : start + BATCH_LIMIT]
             requests = [
-                {"id": str(i), "method": "GET",
-                 "url": f"/users/{quote(upn)}?$select={_USER_FIELDS}"}
+                {
+                    "id": str(i),
+                    "method": "GET",
+                    "url": f"/users/{quote(upn)}?$select={_USER_FIELDS}",
+                }
                 for i, upn in enumerate(chunk)
             ]
             for index, status, body in await self.batch(requests):
@@ -76,9 +79,7 @@ class GraphClient:
         data = await self._request("POST", "/$batch", {"requests": requests})
         answers = []
         for response in data.get("responses") or []:
-            answers.append(
-                (int(response["id"]), int(response["status"]), response.get("body"))
-            )
+            answers.append((int(response["id"]), int(response["status"]), response.get("body")))
         return sorted(answers)
 
     async def _request(

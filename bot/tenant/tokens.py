@@ -83,7 +83,9 @@ class MsalTokens:
         """Drop the cached token (msal's own cache is bypassed on the next call too)."""
         self._cache.pop(resource, None)
         if self._app is not None:
-            for account_token in self._app.token_cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN):
+            for account_token in self._app.token_cache.search(
+                msal.TokenCache.CredentialType.ACCESS_TOKEN
+            ):
                 self._app.token_cache.remove_at(account_token)
 
     async def _application(self) -> msal.ConfidentialClientApplication:
@@ -106,11 +108,14 @@ class MsalTokens:
                 **kwargs,
             )
         except ValueError as err:
-            raise TenantForbidden(f"cannot use the configured authority: {err}",
-                                  service="Microsoft Entra ID") from err
+            raise TenantForbidden(
+                f"cannot use the configured authority: {err}", service="Microsoft Entra ID"
+            ) from err
         except Exception as err:
-            raise TenantUnavailable(f"Microsoft Entra ID could not be reached: {type(err).__name__}",
-                                    service="Microsoft Entra ID") from err
+            raise TenantUnavailable(
+                f"Microsoft Entra ID could not be reached: {type(err).__name__}",
+                service="Microsoft Entra ID",
+            ) from err
 
 
 def _token_error(result: dict[str, Any]) -> TenantForbidden:

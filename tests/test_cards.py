@@ -1,0 +1,155 @@
+"""Card snapshots (paste any into the Adaptive Cards designer) and size limits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from bot.domain import DirectoryUser, RestrictedSender, parse_reason
+from bot.i18n import Texts
+from cards.common import utf16_size
+from cards.messages import error_card, help_card
+from cards.senders import paginate, restricted_list_card, sender_card, sender_gone_card
+from tests.helpers import actions_of, texts_of
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+BUDGET = 30_000
+LANGS = [Texts("en"), Texts("nl", ZoneInfo("Europe/Amsterdam"))]
+
+
+@pytest.fixture
+def snapshot_json(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    return snapshot.use_extension(JSONSnapshotExtension)
+
+
+def sender(
+    upn: str, name: str | None, reason: str, minutes: int, temporary: bool = False
+) -> RestrictedSender:
+    when = NOW - timedelta(minutes=minutes)
+    return RestrictedSender(upn, name, parse_reason(reason), when, when, temporary)
+
+
+SENDERS = [
+    sender(
+        "joost@contoso.com",
+        "Joost van den Bergh",
+        "ExceedingLimitType=External;InternalRecipientCountToday=12;"
+        "ExternalRecipientCountToday=1842",
+        47,
+    ),
+    sender(
+        "zoe@contoso.com",
+        "Zoë Ångström-Núñez",
+        "ExceedingLimitType=Internal;InternalRecipientCountToday=1311;"
+        "ExternalRecipientCountToday=4",
+        320,
+    ),
+    sender(
+        "lukasz@contoso.com",
+        None,
+        "ExceedingLimitType=Total;InternalRecipientCountToday=640;ExternalRecipientCountToday=598",
+        2900,
+        temporary=True,
+    ),
+]
+
+
+@pytest.mark.parametrize("t", LANGS, ids=lambda t: t.lang)
+def test_list_card(t: Texts, snapshot_json: SnapshotAssertion) -> None:
+    card = restricted_list_card(SENDERS, page=1, t=t, now=NOW, budget=BUDGET)
+    assert card == snapshot_json
+    assert card["version"] == "1.5"
+    assert all("verb" in a and a["verb"] == a["data"]["verb"] for a in actions_of(card))
+
+
+@pytest.mark.parametrize("t", LANGS, ids=lambda t: t.lang)
+def test_empty_list_card(t: Texts, snapshot_json: SnapshotAssertion) -> None:
+    card = restricted_list_card([], page=1, t=t, now=NOW, budget=BUDGET)
+    assert card == snapshot_json
+    assert "🎉" in texts_of(card)[1]
+
+
+@pytest.mark.parametrize("t", LANGS, ids=lambda t: t.lang)
+def test_sender_card(t: Texts, snapshot_json: SnapshotAssertion) -> None:
+    user = DirectoryUser("id-1", "joost@contoso.com", "Joost van den Bergh", account_enabled=False)
+    card = sender_card(SENDERS[0], user, t=t, now=NOW)
+    assert card == snapshot_json
+
+
+@pytest.mark.parametrize("t", LANGS, ids=lambda t: t.lang)
+def test_small_cards(t: Texts, snapshot_json: SnapshotAssertion) -> None:
+    cards: dict[str, Any] = {
+        "gone": sender_gone_card("joost@contoso.com", t=t),
+        "help": help_card(["who is blocked — list", "help — this"], t=t, unknown="hello"),
+        "error": error_card(t("error.unblock_limit"), t=t, correlation_id="abc-123"),
+    }
+    assert cards == snapshot_json
+
+
+def test_unknown_reason_shows_the_raw_text() -> None:
+    odd = sender("x@contoso.com", None, "ExceedingLimitType=Weird;Foo=1", 5)
+    card = sender_card(odd, None, t=Texts("en"), now=NOW)
+    lines = texts_of(card)
+    assert "Why: Sending limit exceeded" in lines
+    assert "ExceedingLimitType=Weird;Foo=1" in lines
+    assert "Sign-in: Not found in the directory" in lines
+
+
+def _many(count: int, name_length: int) -> list[RestrictedSender]:
+    return [
+        sender(
+            f"user{i}@contoso.com",
+            "Ñ" * name_length + str(i),
+            "ExceedingLimitType=External;ExternalRecipientCountToday=999",
+            i,
+        )
+        for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize(("count", "name_length"), [(250, 10), (40, 400), (1, 5000)])
+@pytest.mark.parametrize("t", LANGS, ids=lambda t: t.lang)
+def test_every_page_fits_the_budget_and_nobody_is_lost(
+    t: Texts, count: int, name_length: int
+) -> None:
+    senders = _many(count, name_length)
+    first = restricted_list_card(senders, page=1, t=t, now=NOW, budget=BUDGET)
+    pages = _page_count(first)
+    seen: list[str] = []
+    for number in range(1, pages + 1):
+        card = restricted_list_card(senders, page=number, t=t, now=NOW, budget=BUDGET)
+        if count > 1 or name_length < 1000:
+            assert utf16_size(card) < BUDGET - 2_000
+        seen += [a["data"]["upn"] for a in actions_of(card) if a["verb"] == "open_case"]
+    assert seen == [s.upn for s in senders]
+
+
+def _page_count(card: dict[str, Any]) -> int:
+    for line in texts_of(card):
+        if line.startswith(("Page ", "Pagina ")):
+            return int(line.split(" · ")[0].split()[-1])
+    return 1
+
+
+def test_page_numbers_are_clamped() -> None:
+    senders = _many(250, 10)
+    last = restricted_list_card(senders, page=10_000, t=Texts("en"), now=NOW, budget=BUDGET)
+    first = restricted_list_card(senders, page=-3, t=Texts("en"), now=NOW, budget=BUDGET)
+    assert [a["title"] for a in actions_of(last) if a["verb"] == "list_page"] == [
+        "Previous",
+        "Refresh",
+    ]
+    assert [a["title"] for a in actions_of(first) if a["verb"] == "list_page"] == [
+        "Next",
+        "Refresh",
+    ]
+
+
+def test_paginate_keeps_an_oversized_row_on_its_own_page() -> None:
+    rows = [{"t": "a" * 10}, {"t": "b" * 5000}, {"t": "c"}]
+    assert paginate(rows, frame=100, budget=2000) == [[rows[0]], [rows[1]], [rows[2]]]

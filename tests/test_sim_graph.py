@@ -1,0 +1,75 @@
+"""The simulated Graph users endpoints and `$batch`, and the Graph client over them."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from bot.errors import TenantNotFound
+from bot.sim.server import SimulatedTenant
+from bot.tenant.auth import BearerAuth, StaticTokens
+from bot.tenant.graph import GraphClient
+
+
+def _client(sim: SimulatedTenant, http: httpx.AsyncClient) -> GraphClient:
+    return GraphClient(
+        http, base_url=sim.base_url, auth=BearerAuth(StaticTokens(sim.token), sim.base_url)
+    )
+
+
+async def test_user_by_upn_and_by_id(sim: SimulatedTenant, http: httpx.AsyncClient) -> None:
+    client = _client(sim, http)
+    by_upn = await client.user("li.lei@contoso.onmicrosoft.com")
+    assert by_upn.display_name == "李雷 (Li Lei)"
+    assert (await client.user(by_upn.id)).upn == "li.lei@contoso.onmicrosoft.com"
+    with pytest.raises(TenantNotFound, match="does not exist"):
+        await client.user("ghost@contoso.onmicrosoft.com")
+
+
+async def test_users_are_paged_with_nextlink(sim: SimulatedTenant, http: httpx.AsyncClient) -> None:
+    headers = {"Authorization": f"Bearer {sim.token}"}
+    url: str | None = f"{sim.base_url}/v1.0/users?$top=5&$select=id,displayName"
+    names: list[str] = []
+    pages = 0
+    while url:
+        body = (await http.get(url, headers=headers)).json()
+        names += [u["displayName"] for u in body["value"]]
+        assert set(body["value"][0]) == {"id", "displayName"}
+        url = body.get("@odata.nextLink")
+        pages += 1
+    assert pages == 3
+    assert len(names) == 13
+
+
+async def test_batch_lookup_spans_several_batches_and_skips_unknown_users(
+    sim: SimulatedTenant, http: httpx.AsyncClient
+) -> None:
+    upns = [u.upn for u in sim.state.users] * 2 + ["ghost@contoso.onmicrosoft.com"]
+    for i in range(30):
+        upns.append(f"nobody{i}@contoso.onmicrosoft.com")
+    found = await _client(sim, http).users_by_upn(upns)
+    assert len(found) == 13
+    assert found["zoe.angstrom@contoso.onmicrosoft.com"].display_name == "Zoë Ångström-Núñez"
+    batches = [r for r in sim.requests if r.operation == "POST /$batch"]
+    assert len(batches) == 3  # 44 distinct UPNs, 20 per batch
+
+
+async def test_batch_over_20_is_refused_by_the_service(
+    sim: SimulatedTenant, http: httpx.AsyncClient
+) -> None:
+    requests = [{"id": str(i), "method": "GET", "url": "/users/x"} for i in range(21)]
+    response = await http.post(
+        f"{sim.base_url}/v1.0/$batch",
+        json={"requests": requests},
+        headers={"Authorization": f"Bearer {sim.token}"},
+    )
+    assert response.status_code == 400
+    assert "exceeds 20" in response.json()["error"]["message"]
+    with pytest.raises(ValueError, match="at most 20"):
+        await _client(sim, http).batch(requests)
+
+
+async def test_graph_requires_a_token(sim: SimulatedTenant, http: httpx.AsyncClient) -> None:
+    response = await http.get(f"{sim.base_url}/v1.0/users")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "InvalidAuthenticationToken"
