@@ -18,7 +18,7 @@ from bot.settings import Settings
 from bot.sim.server import SimulatedTenant
 from bot.sim.state import load_scenario
 from bot.teams import TeamsEndpoint
-from bot.tenant.auth import BearerAuth, StaticTokens, TokenProvider
+from bot.tenant.auth import BearerAuth, TokenProvider
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
 from bot.tenant.tokens import ClientCredential, MsalTokens
@@ -67,9 +67,7 @@ async def tenant_access(
         sim = SimulatedTenant(load_scenario(settings.demo_scenario))
         await sim.start()
         stack.push_async_callback(sim.stop)
-        access = TenantAccess(
-            sim.state.tenant_id, sim.base_url, sim.base_url, StaticTokens(sim.token)
-        )
+        access = TenantAccess(sim.state.tenant_id, sim.graph_url, sim.exchange_url, sim.tokens())
         return access, sim
     credential = ClientCredential(
         secret=settings.client_secret.get_secret_value(),

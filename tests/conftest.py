@@ -15,6 +15,9 @@ from bot.compose import RUNTIME, Runtime, build_app
 from bot.settings import load_settings
 from bot.sim.server import SimulatedTenant
 from bot.sim.state import load_scenario
+from bot.tenant.auth import BearerAuth
+from bot.tenant.exchange import ExchangeClient
+from bot.tenant.graph import GraphClient
 from tests.helpers import Recorder
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -54,6 +57,30 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
     """A plain outbound HTTP client, as app.py builds one."""
     async with httpx.AsyncClient(timeout=10) as client:
         yield client
+
+
+async def bearer(sim: SimulatedTenant, service: str) -> dict[str, str]:
+    """The Authorization header the app would send to `graph` or `exchange`."""
+    url = sim.graph_url if service == "graph" else sim.exchange_url
+    return {"Authorization": f"Bearer {await sim.tokens().token(url)}"}
+
+
+def graph_client(sim: SimulatedTenant, http: httpx.AsyncClient, **kw: Any) -> GraphClient:
+    """The production Graph client pointed at the simulated tenant."""
+    return GraphClient(
+        http, base_url=sim.graph_url, auth=BearerAuth(sim.tokens(), sim.graph_url), **kw
+    )
+
+
+def exchange_client(sim: SimulatedTenant, http: httpx.AsyncClient, **kw: Any) -> ExchangeClient:
+    """The production Exchange client pointed at the simulated tenant."""
+    return ExchangeClient(
+        http,
+        base_url=sim.exchange_url,
+        tenant_id=sim.state.tenant_id,
+        auth=BearerAuth(sim.tokens(), sim.exchange_url),
+        **kw,
+    )
 
 
 @pytest.fixture

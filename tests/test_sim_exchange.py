@@ -10,32 +10,26 @@ import pytest
 from bot.errors import TenantForbidden, TenantNotFound, TenantRequestFailed
 from bot.sim.server import SimulatedTenant
 from bot.sim.state import add_generated
-from bot.tenant.auth import BearerAuth, StaticTokens
+from bot.tenant.auth import BearerAuth
 from bot.tenant.exchange import ExchangeClient
+from tests.conftest import bearer, exchange_client
 
 BODY = {"CmdletInput": {"CmdletName": "Get-BlockedSenderAddress", "Parameters": {}}}
 
 
-def _client(
-    sim: SimulatedTenant, http: httpx.AsyncClient, token: str | None = None
-) -> ExchangeClient:
-    return ExchangeClient(
-        http,
-        base_url=sim.base_url,
-        tenant_id=sim.state.tenant_id,
-        auth=BearerAuth(StaticTokens(token or sim.token), sim.base_url),
-    )
+def _client(sim: SimulatedTenant, http: httpx.AsyncClient) -> ExchangeClient:
+    return exchange_client(sim, http)
 
 
 def _url(sim: SimulatedTenant) -> str:
-    return f"{sim.base_url}/adminapi/beta/{sim.state.tenant_id}/InvokeCommand"
+    return f"{sim.exchange_url}/adminapi/beta/{sim.state.tenant_id}/InvokeCommand"
 
 
 async def test_pages_follow_prefer_maxpagesize_and_nextlink_takes_same_body(
     sim: SimulatedTenant, http: httpx.AsyncClient
 ) -> None:
     add_generated(sim.state, 7, now=datetime.now(UTC))  # 3 + 7 = 10 entries
-    headers = {"Authorization": f"Bearer {sim.token}", "Prefer": "odata.maxpagesize=4"}
+    headers = await bearer(sim, "exchange") | {"Prefer": "odata.maxpagesize=4"}
     first = (await http.post(_url(sim), json=BODY, headers=headers)).json()
     assert first["@odata.context"].endswith("$metadata#Collection(Exchange.GenericHashTable)")
     assert len(first["value"]) == 4
@@ -57,7 +51,7 @@ async def test_server_page_cap_applies_when_client_asks_for_more(
     sim: SimulatedTenant, http: httpx.AsyncClient
 ) -> None:
     sim.state.page_size = 2
-    headers = {"Authorization": f"Bearer {sim.token}", "Prefer": "odata.maxpagesize=1000"}
+    headers = await bearer(sim, "exchange") | {"Prefer": "odata.maxpagesize=1000"}
     first = (await http.post(_url(sim), json=BODY, headers=headers)).json()
     assert len(first["value"]) == 2
     assert "$skiptoken=2" in first["@odata.nextLink"]
@@ -104,14 +98,33 @@ async def test_unknown_cmdlet_and_missing_parameter_are_request_failures(
         await client.invoke("Remove-BlockedSenderAddress", safe=False)
 
 
+class _StolenToken:
+    """A provider whose token the tenant never issued."""
+
+    refreshed = 0
+
+    async def token(self, resource: str) -> str:
+        return "eyJhbGciOiJIUzI1NiJ9.eyJhdWQiOiJ4In0.forged"
+
+    def invalidate(self, resource: str) -> None:
+        self.refreshed += 1
+
+
 async def test_wrong_token_is_forbidden_after_one_refresh(
     sim: SimulatedTenant, http: httpx.AsyncClient
 ) -> None:
+    stolen = _StolenToken()
+    client = ExchangeClient(
+        http,
+        base_url=sim.exchange_url,
+        tenant_id=sim.state.tenant_id,
+        auth=BearerAuth(stolen, sim.exchange_url),
+    )
     with pytest.raises(TenantForbidden) as caught:
-        await _client(sim, http, token="stolen").restricted_senders()
+        await client.restricted_senders()
     assert "Exchange.ManageAsApp" in caught.value.permission
-    statuses = [r.status for r in sim.requests]
-    assert statuses == [401, 401]  # first try, then one retry with a refreshed token
+    assert [r.status for r in sim.requests] == [401, 401]  # then one retry with a fresh token
+    assert stolen.refreshed == 1
 
 
 async def test_raw_error_body_has_exchange_shape(
@@ -123,9 +136,7 @@ async def test_raw_error_body_has_exchange_shape(
             "Parameters": {"SenderAddress": "nobody@contoso.onmicrosoft.com"},
         }
     }
-    response = await http.post(
-        _url(sim), json=bad, headers={"Authorization": f"Bearer {sim.token}"}
-    )
+    response = await http.post(_url(sim), json=bad, headers=await bearer(sim, "exchange"))
     assert response.status_code == 404
     error = response.json()["error"]
     assert error["code"] == "NotFound"

@@ -7,14 +7,12 @@ import pytest
 
 from bot.errors import TenantNotFound
 from bot.sim.server import SimulatedTenant
-from bot.tenant.auth import BearerAuth, StaticTokens
 from bot.tenant.graph import GraphClient
+from tests.conftest import bearer, graph_client
 
 
 def _client(sim: SimulatedTenant, http: httpx.AsyncClient) -> GraphClient:
-    return GraphClient(
-        http, base_url=sim.base_url, auth=BearerAuth(StaticTokens(sim.token), sim.base_url)
-    )
+    return graph_client(sim, http)
 
 
 async def test_user_by_upn_and_by_id(sim: SimulatedTenant, http: httpx.AsyncClient) -> None:
@@ -27,8 +25,8 @@ async def test_user_by_upn_and_by_id(sim: SimulatedTenant, http: httpx.AsyncClie
 
 
 async def test_users_are_paged_with_nextlink(sim: SimulatedTenant, http: httpx.AsyncClient) -> None:
-    headers = {"Authorization": f"Bearer {sim.token}"}
-    url: str | None = f"{sim.base_url}/v1.0/users?$top=5&$select=id,displayName"
+    headers = await bearer(sim, "graph")
+    url: str | None = f"{sim.graph_url}/v1.0/users?$top=5&$select=id,displayName"
     names: list[str] = []
     pages = 0
     while url:
@@ -59,9 +57,9 @@ async def test_batch_over_20_is_refused_by_the_service(
 ) -> None:
     requests = [{"id": str(i), "method": "GET", "url": "/users/x"} for i in range(21)]
     response = await http.post(
-        f"{sim.base_url}/v1.0/$batch",
+        f"{sim.graph_url}/v1.0/$batch",
         json={"requests": requests},
-        headers={"Authorization": f"Bearer {sim.token}"},
+        headers=await bearer(sim, "graph"),
     )
     assert response.status_code == 400
     assert "exceeds 20" in response.json()["error"]["message"]
@@ -70,6 +68,6 @@ async def test_batch_over_20_is_refused_by_the_service(
 
 
 async def test_graph_requires_a_token(sim: SimulatedTenant, http: httpx.AsyncClient) -> None:
-    response = await http.get(f"{sim.base_url}/v1.0/users")
+    response = await http.get(f"{sim.graph_url}/v1.0/users")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "InvalidAuthenticationToken"

@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.sim.state import TenantState
+from bot.sim.evidence import SimRule
+from bot.sim.state import SimUser, TenantState
 from bot.sim.wire import SimFailure, exchange_error
+
+UNBLOCK_LIMIT_MESSAGE = (
+    "The sender {sender} has exceeded the number of times it can be removed from the "
+    "restricted list (unblock limit reached). Please contact Microsoft support."
+)
 
 Cmdlet = Callable[[TenantState, dict[str, Any]], list[dict[str, Any]]]
 
@@ -46,6 +52,8 @@ def remove_blocked_sender_address(
     sender = _sender_param(params, required=True)
     assert sender is not None
     entry = state.block(sender)
+    if entry is not None and sender.lower() in state.unblock_limit:
+        raise exchange_error(400, "BadRequest", UNBLOCK_LIMIT_MESSAGE.format(sender=sender))
     if entry is None:
         raise exchange_error(
             404,
@@ -63,10 +71,189 @@ def _same(a: str, b: str) -> bool:
     return a.lower() == b.lower()
 
 
+def _mailbox(state: TenantState, params: dict[str, Any], key: str = "Identity") -> SimUser:
+    identity = params.get(key)
+    user = state.user(identity) if isinstance(identity, str) else None
+    if user is None:
+        raise exchange_error(
+            404,
+            "NotFound",
+            f"|Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException|"
+            f"The operation couldn't be performed because object '{identity}' couldn't be "
+            "found on 'AM0PR01A003DC01.EURPR01A003.PROD.OUTLOOK.COM'.",
+            exception="Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException",
+        )
+    return user
+
+
+def get_mailbox(state: TenantState, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """`Get-Mailbox -Identity x`: identity and forwarding fields."""
+    user = _mailbox(state, params)
+    ev = state.evidence_of(user.upn)
+    return [
+        {
+            "Identity": user.upn,
+            "Name": user.upn.split("@")[0],
+            "DisplayName": user.display_name,
+            "UserPrincipalName": user.upn,
+            "PrimarySmtpAddress": user.mail,
+            "ExternalDirectoryObjectId": user.id,
+            "RecipientTypeDetails": "UserMailbox",
+            "ForwardingAddress": ev.forwarding_address,
+            "ForwardingSmtpAddress": f"smtp:{ev.forwarding_smtp}" if ev.forwarding_smtp else None,
+            "DeliverToMailboxAndForward": ev.deliver_and_forward,
+            "GrantSendOnBehalfTo": [],
+        }
+    ]
+
+
+def set_mailbox(state: TenantState, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """`Set-Mailbox -Identity x -ForwardingSmtpAddress $null …`: only forwarding is simulated."""
+    user = _mailbox(state, params)
+    ev = state.evidence_of(user.upn)
+    supported = {
+        "Identity",
+        "ForwardingSmtpAddress",
+        "ForwardingAddress",
+        "DeliverToMailboxAndForward",
+    }
+    unknown = set(params) - supported
+    if unknown:
+        raise exchange_error(
+            400,
+            "BadRequest",
+            f"A parameter cannot be found that matches parameter name '{sorted(unknown)[0]}'.",
+        )
+    if "ForwardingSmtpAddress" in params:
+        value = params["ForwardingSmtpAddress"]
+        ev.forwarding_smtp = str(value).removeprefix("smtp:") if value else None
+    if "ForwardingAddress" in params:
+        ev.forwarding_address = params["ForwardingAddress"] or None
+    if "DeliverToMailboxAndForward" in params:
+        ev.deliver_and_forward = bool(params["DeliverToMailboxAndForward"])
+    return []
+
+
+def _recipients(addresses: list[str]) -> list[str] | None:
+    return [f'"{a}" [SMTP:{a}]' for a in addresses] or None
+
+
+def exchange_rule(user: SimUser, rule: SimRule, priority: int) -> dict[str, Any]:
+    """A rule as `Get-InboxRule` returns it."""
+    return {
+        "Name": rule.name,
+        "Identity": f"{user.upn}\\{rule.id}",
+        "RuleIdentity": rule.id,
+        "MailboxOwnerId": user.upn,
+        "Enabled": rule.enabled,
+        "Priority": priority,
+        "ForwardTo": _recipients(rule.forward_to),
+        "RedirectTo": _recipients(rule.redirect_to),
+        "ForwardAsAttachmentTo": _recipients(rule.forward_as_attachment_to),
+        "DeleteMessage": rule.delete,
+        "SoftDeleteMessage": rule.permanent_delete,
+        "MoveToFolder": f"{user.upn}:\\{rule.move_to_folder}" if rule.move_to_folder else None,
+        "MarkAsRead": rule.mark_as_read,
+        "StopProcessingRules": rule.stop_processing,
+        "SubjectOrBodyContainsWords": rule.subject_or_body_contains or None,
+        "From": _recipients(rule.from_addresses),
+        "Description": f"If the message meets the conditions of rule '{rule.name}'",
+    }
+
+
+def get_inbox_rule(state: TenantState, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """`Get-InboxRule -Mailbox x [-IncludeHidden]`."""
+    user = _mailbox(state, params, "Mailbox")
+    hidden = bool(params.get("IncludeHidden"))
+    rules = state.evidence_of(user.upn).rules
+    return [exchange_rule(user, r, i + 1) for i, r in enumerate(rules) if hidden or not r.hidden]
+
+
+def disable_inbox_rule(state: TenantState, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """`Disable-InboxRule -Mailbox x -Identity <RuleIdentity>` (hidden rules too)."""
+    user = _mailbox(state, params, "Mailbox")
+    wanted = str(params.get("Identity", "")).split("\\")[-1]
+    for rule in state.evidence_of(user.upn).rules:
+        if rule.id == wanted:
+            rule.enabled = False
+            return []
+    raise exchange_error(
+        404,
+        "NotFound",
+        f"|Microsoft.Exchange.Management.Tasks.ManagementObjectNotFoundException|"
+        f'The Inbox rule "{wanted}" couldn\'t be found.',
+    )
+
+
+def get_mailbox_permission(state: TenantState, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """`Get-MailboxPermission -Identity x`: SELF plus FullAccess delegates."""
+    user = _mailbox(state, params)
+    rows = [
+        {
+            "Identity": user.upn,
+            "User": "NT AUTHORITY\\SELF",
+            "AccessRights": ["FullAccess, ReadPermission"],
+            "IsInherited": False,
+            "Deny": False,
+        }
+    ]
+    rows += [
+        {
+            "Identity": user.upn,
+            "User": d,
+            "AccessRights": ["FullAccess"],
+            "IsInherited": False,
+            "Deny": False,
+        }
+        for d in state.evidence_of(user.upn).full_access
+    ]
+    return rows
+
+
+def get_recipient_permission(state: TenantState, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """`Get-RecipientPermission -Identity x`: SendAs trustees."""
+    user = _mailbox(state, params)
+    rows = [
+        {
+            "Identity": user.upn,
+            "Trustee": "NT AUTHORITY\\SELF",
+            "AccessControlType": "Allow",
+            "AccessRights": ["SendAs"],
+            "IsInherited": False,
+            "InheritanceType": "None",
+        }
+    ]
+    rows += [
+        {
+            "Identity": user.upn,
+            "Trustee": t,
+            "AccessControlType": "Allow",
+            "AccessRights": ["SendAs"],
+            "IsInherited": False,
+            "InheritanceType": "None",
+        }
+        for t in state.evidence_of(user.upn).send_as
+    ]
+    return rows
+
+
 CMDLETS: dict[str, Cmdlet] = {
     "Get-BlockedSenderAddress": get_blocked_sender_address,
     "Remove-BlockedSenderAddress": remove_blocked_sender_address,
+    "Get-Mailbox": get_mailbox,
+    "Set-Mailbox": set_mailbox,
+    "Get-InboxRule": get_inbox_rule,
+    "Disable-InboxRule": disable_inbox_rule,
+    "Get-MailboxPermission": get_mailbox_permission,
+    "Get-RecipientPermission": get_recipient_permission,
 }
+
+
+def cmdlet_name(body: Any) -> str:
+    """The cmdlet an InvokeCommand body asks for ("?" when the body is malformed)."""
+    cmdlet_input = body.get("CmdletInput") if isinstance(body, dict) else None
+    name = cmdlet_input.get("CmdletName") if isinstance(cmdlet_input, dict) else None
+    return name if isinstance(name, str) else "?"
 
 
 def run_cmdlet(state: TenantState, body: Any) -> tuple[str, list[dict[str, Any]]]:
@@ -79,7 +266,9 @@ def run_cmdlet(state: TenantState, body: Any) -> tuple[str, list[dict[str, Any]]
     if not isinstance(params, dict):
         raise exchange_error(400, "BadRequest", "CmdletInput.Parameters must be an object.")
     cmdlet = CMDLETS.get(name)
-    if cmdlet is None:
+    allowed = state.exchange_cmdlets
+    if cmdlet is None or (allowed is not None and name not in allowed):
+        # Remote PowerShell only exposes the cmdlets the caller's RBAC roles include.
         raise exchange_error(
             400,
             "BadRequest",

@@ -1,93 +1,213 @@
-"""Microsoft Graph v1.0 routes of the simulated tenant, usable directly and inside `$batch`."""
+"""Microsoft Graph v1.0 routes of the simulated tenant, usable directly and inside `$batch`.
+
+Each route names the application permissions that allow it (any one suffices) and the licence
+it needs, so a half-granted or unlicensed tenant answers exactly as Graph does.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
+from bot.sim import graph_data as data
+from bot.sim.faults import Faults
+from bot.sim.graph_query import GRAPH_ROOT, GraphRequest
 from bot.sim.state import TenantState
-from bot.sim.wire import SimFailure, SimReply, graph_error, page
+from bot.sim.wire import SimFailure, SimReply, graph_error
 
-GRAPH_ROOT = "/v1.0"
 BATCH_LIMIT = 20
+P1, P2 = "AAD_PREMIUM_P1", "AAD_PREMIUM_P2"
+
+
+Handler = Callable[[TenantState, GraphRequest, re.Match[str]], SimReply]
 
 
 @dataclass(frozen=True)
-class GraphRequest:
-    """One Graph request as the routes see it, whether it came alone or inside `$batch`."""
+class Route:
+    """A Graph route: what it matches, what it needs, what answers it."""
 
     method: str
-    path: str
-    query: dict[str, str]
-    body: Any
-    base_url: str
+    pattern: re.Pattern[str]
+    name: str
+    permissions: frozenset[str]
+    handler: Handler
+    licence: str | None = None
 
 
-Route = Callable[[TenantState, GraphRequest, re.Match[str]], SimReply]
+def _route(
+    method: str,
+    pattern: str,
+    name: str,
+    permissions: set[str],
+    handler: Handler,
+    licence: str | None = None,
+) -> Route:
+    return Route(method, re.compile(pattern), name, frozenset(permissions), handler, licence)
 
 
-def _select(resource: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
-    fields = [f.strip() for f in query.get("$select", "").split(",") if f.strip()]
-    if not fields:
-        return resource
-    return {k: v for k, v in resource.items() if k in fields or k == "id"}
-
-
-def get_user(state: TenantState, request: GraphRequest, match: re.Match[str]) -> SimReply:
-    """`GET /users/{id | userPrincipalName}`."""
-    key = unquote(match["key"])
-    user = state.user(key)
-    if user is None:
-        raise graph_error(
-            404,
-            "Request_ResourceNotFound",
-            f"Resource '{key}' does not exist or one of its queried reference-property objects "
-            "are not present.",
-        )
-    context = f"{request.base_url}{GRAPH_ROOT}/$metadata#users/$entity"
-    return SimReply(200, {"@odata.context": context, **_select(user.graph(), request.query)})
-
-
-def list_users(state: TenantState, request: GraphRequest, match: re.Match[str]) -> SimReply:
-    """`GET /users` with `$top`, `$select` and `$skiptoken` paging."""
-    if "$filter" in request.query:
-        raise graph_error(400, "Request_UnsupportedQuery", "The simulator does not filter users.")
-    top = request.query.get("$top", str(state.graph_page_size))
-    if not top.isdigit() or not 1 <= int(top) <= 999:
-        raise graph_error(400, "Request_BadRequest", f"Invalid page size specified: '{top}'.")
-    skip = int(request.query.get("$skiptoken", "0") or 0)
-    rows = [_select(u.graph(), request.query) for u in state.users]
-    select = f"&$select={request.query['$select']}" if "$select" in request.query else ""
-    next_url = f"{request.base_url}{GRAPH_ROOT}/users?$top={top}{select}&$skiptoken={{skip}}"
-    context = f"{request.base_url}{GRAPH_ROOT}/$metadata#users"
-    return SimReply(200, page(rows, skip=skip, size=int(top), next_url=next_url, context=context))
-
-
-ROUTES: list[tuple[str, re.Pattern[str], Route]] = [
-    ("GET", re.compile(r"^/users/(?P<key>[^/]+)$"), get_user),
-    ("GET", re.compile(r"^/users$"), list_users),
+_READ_USERS = {
+    "User.Read.All",
+    "User.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+}
+_U = r"^/users/(?P<key>[^/]+)"
+ROUTES: list[Route] = [
+    _route("GET", _U + "$", "users.get", _READ_USERS, data.get_user),
+    # Updating a user needs a permission per property: the handler checks them.
+    _route("PATCH", _U + "$", "users.update", set(), data.update_user),
+    _route(
+        "POST",
+        _U + "/revokeSignInSessions$",
+        "users.revokeSignInSessions",
+        {"User.RevokeSessions.All", "User.ReadWrite.All", "Directory.ReadWrite.All"},
+        data.revoke_sessions,
+    ),
+    _route("GET", r"^/users$", "users.list", _READ_USERS, data.list_users),
+    _route(
+        "GET",
+        _U + "/authentication/methods$",
+        "authentication.methods",
+        {"UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All"},
+        data.auth_methods,
+    ),
+    _route(
+        "GET",
+        _U + "/mailFolders/inbox/messageRules$",
+        "messageRules.list",
+        {"MailboxSettings.Read", "MailboxSettings.ReadWrite"},
+        data.list_rules,
+    ),
+    _route(
+        "PATCH",
+        _U + r"/mailFolders/inbox/messageRules/(?P<rule>[^/]+)$",
+        "messageRules.update",
+        {"MailboxSettings.ReadWrite"},
+        data.update_rule,
+    ),
+    _route(
+        "DELETE",
+        _U + r"/mailFolders/inbox/messageRules/(?P<rule>[^/]+)$",
+        "messageRules.delete",
+        {"MailboxSettings.ReadWrite"},
+        data.delete_rule,
+    ),
+    _route(
+        "GET",
+        r"^/roleManagement/directory/roleAssignments$",
+        "roleAssignments.list",
+        {
+            "RoleManagement.Read.Directory",
+            "RoleManagement.ReadWrite.Directory",
+            "Directory.Read.All",
+        },
+        data.role_assignments,
+    ),
+    _route(
+        "DELETE",
+        r"^/roleManagement/directory/roleAssignments/(?P<id>[^/]+)$",
+        "roleAssignments.delete",
+        {"RoleManagement.ReadWrite.Directory"},
+        data.delete_role_assignment,
+    ),
+    _route(
+        "GET",
+        r"^/identityProtection/riskyUsers/(?P<key>[^/]+)$",
+        "riskyUsers.get",
+        {"IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.All"},
+        data.risky_user,
+        licence=P2,
+    ),
+    _route(
+        "GET",
+        r"^/auditLogs/signIns$",
+        "signIns.list",
+        {"AuditLog.Read.All"},
+        data.sign_ins,
+        licence=P1,
+    ),
+    _route(
+        "GET",
+        r"^/oauth2PermissionGrants$",
+        "oauth2PermissionGrants.list",
+        {"Directory.Read.All", "DelegatedPermissionGrant.Read.All"},
+        data.grants,
+    ),
+    _route(
+        "GET",
+        r"^/servicePrincipals/(?P<id>[^/]+)$",
+        "servicePrincipals.get",
+        {"Application.Read.All", "Directory.Read.All"},
+        data.service_principal,
+    ),
+    _route(
+        "GET",
+        r"^/admin/exchange/tracing/messageTraces$",
+        "messageTraces.list",
+        {"ExchangeMessageTrace.Read.All"},
+        data.message_traces,
+    ),
+    _route(
+        "GET",
+        r"^/security/alerts_v2$",
+        "alerts_v2.list",
+        {"SecurityAlert.Read.All", "SecurityAlert.ReadWrite.All"},
+        data.alerts,
+    ),
 ]
 
+FaultHook = Callable[[str, str], Awaitable[SimReply | None]]
 
-def dispatch(state: TenantState, request: GraphRequest) -> SimReply:
-    """Answer one Graph request (errors become Graph error bodies)."""
-    for method, pattern, route in ROUTES:
-        match = pattern.match(request.path)
-        if match and method == request.method:
-            try:
-                return route(state, request, match)
-            except SimFailure as failure:
-                return failure.reply
+
+async def dispatch(state: TenantState, request: GraphRequest, fault: FaultHook) -> SimReply:
+    """Answer one Graph request: permissions, licence, faults, then the route itself."""
+    for route in ROUTES:
+        match = route.pattern.match(request.path)
+        if not match or route.method != request.method:
+            continue
+        injected = await fault(route.name, "graph")
+        if injected is not None:
+            return injected
+        if route.permissions and not route.permissions & request.roles:
+            return graph_error(
+                403,
+                "Authorization_RequestDenied",
+                "Insufficient privileges to complete the operation.",
+            ).reply
+        if route.licence and route.licence not in state.licences:
+            return licence_error(route.licence).reply
+        try:
+            return route.handler(state, request, match)
+        except SimFailure as failure:
+            return failure.reply
     return graph_error(
         400, "BadRequest", f"Resource not found for the segment '{request.path}'."
     ).reply
 
 
-def batch(state: TenantState, body: Any, base_url: str) -> SimReply:
-    """`POST /$batch`: up to 20 requests, each answered independently."""
+def licence_error(licence: str) -> SimFailure:
+    """What Graph answers when the tenant lacks Entra ID P1 (sign-ins) or P2 (risky users)."""
+    if licence == P1:
+        return graph_error(
+            403,
+            "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+            "Neither tenant is B2C or tenant doesn't have premium license",
+        )
+    return graph_error(
+        403,
+        "NoLicense",
+        "User is not authorized to perform the operation. "
+        "Reason: Tenant does not meet license requirement!",
+    )
+
+
+async def batch(
+    state: TenantState, body: Any, base_url: str, roles: frozenset[str], fault: FaultHook
+) -> SimReply:
+    """`POST /$batch`: up to 20 requests, each answered (and throttled) independently."""
     requests = body.get("requests") if isinstance(body, dict) else None
     if not isinstance(requests, list) or not requests:
         return graph_error(400, "BadRequest", "Invalid batch payload format.").reply
@@ -101,9 +221,9 @@ def batch(state: TenantState, body: Any, base_url: str) -> SimReply:
         path = url.path if url.path.startswith("/") else "/" + url.path
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         inner = GraphRequest(
-            str(item.get("method", "GET")).upper(), path, query, item.get("body"), base_url
+            str(item.get("method", "GET")).upper(), path, query, item.get("body"), base_url, roles
         )
-        reply = dispatch(state, inner)
+        reply = await dispatch(state, inner, fault)
         responses.append(
             {
                 "id": item.get("id"),
@@ -113,3 +233,6 @@ def batch(state: TenantState, body: Any, base_url: str) -> SimReply:
             }
         )
     return SimReply(200, {"responses": responses})
+
+
+__all__ = ["GRAPH_ROOT", "ROUTES", "Faults", "GraphRequest", "batch", "dispatch"]

@@ -1,21 +1,36 @@
-"""The simulated tenant's HTTP server: Exchange `InvokeCommand`, Graph v1.0 and test controls."""
+"""The simulated tenant's HTTP server.
+
+    /login/{tenant}/v2.0/.well-known/openid-configuration   Entra ID discovery (for msal)
+    /login/{tenant}/oauth2/v2.0/token                       client credentials → signed JWT
+    /graph/v1.0/...                                         Microsoft Graph (and $batch)
+    /exchange/adminapi/beta/{tenant}/InvokeCommand          Exchange Online cmdlets
+    /_sim/...                                               test controls (restrict, faults, log)
+
+Graph and Exchange sit under different roots so their tokens have different audiences, as in
+Microsoft 365. With `tls=True` it serves HTTPS with a CA it generates (msal requires https).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import secrets
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from bot.sim.exchange import run_cmdlet
-from bot.sim.graph import GRAPH_ROOT, GraphRequest, batch, dispatch
+from bot.sim.exchange import UNBLOCK_LIMIT_MESSAGE, cmdlet_name, run_cmdlet
+from bot.sim.faults import KINDS, Fault, Faults
+from bot.sim.graph import GRAPH_ROOT, GraphRequest, batch, dispatch, licence_error
+from bot.sim.identity import Identity, TokenError
 from bot.sim.state import TenantState, reason_text
+from bot.sim.tls import LocalTls, make_local_tls
 from bot.sim.wire import SimFailure, SimReply, exchange_error, graph_error, max_page_size, page
 
-EXCHANGE_ROOT = "/adminapi/beta"
+EXCHANGE_ROOT = "/exchange/adminapi/beta"
 
 
 @dataclass(frozen=True)
@@ -32,24 +47,22 @@ class RecordedRequest:
 
 @dataclass
 class SimContext:
-    """What the simulator's handlers share: state, accepted tokens and the request log."""
+    """What the simulator's handlers share."""
 
     state: TenantState
-    tokens: set[str]
+    identity: Identity
+    faults: Faults = field(default_factory=Faults)
     log: list[RecordedRequest] = field(default_factory=list)
+    resources: dict[str, str] = field(default_factory=dict)
 
 
 SIM: web.AppKey[SimContext] = web.AppKey("sim", SimContext)
 
 
 def _json(reply: SimReply) -> web.Response:
+    if reply.body is None:
+        return web.Response(status=reply.status, headers=reply.headers)
     return web.json_response(reply.body, status=reply.status, headers=reply.headers)
-
-
-def _authorised(request: web.Request, ctx: SimContext) -> bool:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    return scheme.lower() == "bearer" and token in ctx.tokens
 
 
 async def _body(request: web.Request) -> Any:
@@ -59,25 +72,109 @@ async def _body(request: web.Request) -> Any:
         return None
 
 
+def _base(request: web.Request) -> str:
+    return f"{request.url.scheme}://{request.url.host}:{request.url.port}"
+
+
+def _record(ctx: SimContext, request: web.Request, service: str, op: str, status: int) -> None:
+    ctx.log.append(
+        RecordedRequest(time.monotonic(), request.method, request.path, service, op, status)
+    )
+
+
+async def _fault(ctx: SimContext, route: str, service: str) -> SimReply | None:
+    fault = ctx.faults.take(route)
+    if fault is None:
+        return None
+    if fault.kind in ("latency", "hang"):
+        await asyncio.sleep(fault.seconds)
+        return None
+    headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+    error = graph_error if service == "graph" else exchange_error
+    if fault.kind == "throttle":
+        reply = error(429, "TooManyRequests", "Too many requests; retry later.").reply
+    elif fault.kind == "unavailable":
+        reply = error(503, "ServiceUnavailable", "The service is temporarily unavailable.").reply
+    elif fault.kind == "licence":
+        reply = licence_error("AAD_PREMIUM_P2").reply
+    else:
+        reply = exchange_error(
+            400, "BadRequest", UNBLOCK_LIMIT_MESSAGE.format(sender="this sender")
+        ).reply
+    reply.headers.update(headers)
+    return reply
+
+
+async def openid_configuration(request: web.Request) -> web.Response:
+    """Entra ID's discovery document for the tenant."""
+    root = f"{_base(request)}/login/{request.match_info['tenant']}"
+    return web.json_response(
+        {
+            "issuer": f"{root}/v2.0",
+            "authorization_endpoint": f"{root}/oauth2/v2.0/authorize",
+            "token_endpoint": f"{root}/oauth2/v2.0/token",
+            "device_authorization_endpoint": f"{root}/oauth2/v2.0/devicecode",
+            "jwks_uri": f"{root}/discovery/v2.0/keys",
+            "response_types_supported": ["code", "id_token", "token"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
+            "tenant_region_scope": "EU",
+        }
+    )
+
+
+async def token(request: web.Request) -> web.Response:
+    """The client-credentials grant."""
+    ctx = request.app[SIM]
+    form = {k: str(v) for k, v in (await request.post()).items()}
+    try:
+        answer = ctx.identity.issue(form, resources=ctx.resources)
+    except TokenError as err:
+        _record(ctx, request, "identity", "token", err.status)
+        return web.json_response(
+            {
+                "error": err.code,
+                "error_description": err.description,
+                "error_codes": [
+                    int(err.description[6:13]) if err.description[6:13].isdigit() else 0
+                ],
+            },
+            status=err.status,
+        )
+    _record(ctx, request, "identity", "token", 200)
+    return web.json_response(answer)
+
+
 async def invoke_command(request: web.Request) -> web.Response:
     """`POST /adminapi/beta/{tenant}/InvokeCommand`, paged by re-POSTing to the nextLink."""
     ctx = request.app[SIM]
     state = ctx.state
-    operation = "?"
+    body = await _body(request)
+    operation = cmdlet_name(body)
     try:
-        if not _authorised(request, ctx):
+        roles = ctx.identity.roles(
+            request.headers.get("Authorization", ""), ctx.resources["exchange"]
+        )
+        if roles is None:
             raise exchange_error(401, "Unauthorized", "The access token is missing or invalid.")
+        if "Exchange.ManageAsApp" not in roles:
+            raise exchange_error(
+                403,
+                "Forbidden",
+                "The role assigned to application "
+                f"{state.app.client_id} isn't supported in this scenario.",
+            )
         if request.match_info["tenant"].lower() not in (state.tenant_id, state.domain.lower()):
             raise exchange_error(404, "NotFound", "The tenant could not be found.")
-        body = await _body(request)
+        injected = await _fault(ctx, operation, "exchange")
+        if injected is not None:
+            raise SimFailure(injected)
         operation, rows = run_cmdlet(state, body)
     except SimFailure as failure:
         _record(ctx, request, "exchange", operation, failure.reply.status)
         return _json(failure.reply)
     size = max_page_size(request.headers.get("Prefer"), state.page_size)
     skip = int(request.query.get("$skiptoken", "0") or 0)
-    base = f"{request.url.scheme}://{request.url.host}:{request.url.port}"
-    root = f"{base}{EXCHANGE_ROOT}/{request.match_info['tenant']}"
+    root = f"{_base(request)}{EXCHANGE_ROOT}/{request.match_info['tenant']}"
     reply = page(
         rows,
         skip=skip,
@@ -93,15 +190,22 @@ async def graph(request: web.Request) -> web.Response:
     """Any Graph v1.0 request: routed by the same table `$batch` uses."""
     ctx = request.app[SIM]
     path = "/" + request.match_info["tail"]
-    base = f"{request.url.scheme}://{request.url.host}:{request.url.port}"
-    if not _authorised(request, ctx):
+    base = f"{_base(request)}/graph"
+    roles = ctx.identity.roles(request.headers.get("Authorization", ""), ctx.resources["graph"])
+
+    async def fault(route: str, service: str) -> SimReply | None:
+        return await _fault(ctx, route, service)
+
+    if roles is None:
         reply = graph_error(401, "InvalidAuthenticationToken", "Access token is empty.").reply
     elif path == "/$batch" and request.method == "POST":
-        reply = batch(ctx.state, await _body(request), base)
+        reply = await batch(ctx.state, await _body(request), base, frozenset(roles), fault)
     else:
-        query = dict(request.query)
         body = await _body(request) if request.can_read_body else None
-        reply = dispatch(ctx.state, GraphRequest(request.method, path, query, body, base))
+        inner = GraphRequest(
+            request.method, path, dict(request.query), body, base, frozenset(roles)
+        )
+        reply = await dispatch(ctx.state, inner, fault)
     _record(ctx, request, "graph", f"{request.method} {path}", reply.status)
     return _json(reply)
 
@@ -117,53 +221,115 @@ async def sim_restrict(request: web.Request) -> web.Response:
     return web.json_response(entry.exchange())
 
 
-async def sim_requests(request: web.Request) -> web.Response:
-    """`GET /_sim/requests`: the request log (method, path, operation, status, time)."""
-    return web.json_response([vars(r) for r in request.app[SIM].log])
+async def sim_faults(request: web.Request) -> web.Response:
+    """`POST /_sim/faults {"route", "kind", "times"?, "seconds"?, "retry_after"?}`.
 
-
-def _record(ctx: SimContext, request: web.Request, service: str, op: str, status: int) -> None:
-    ctx.log.append(
-        RecordedRequest(time.monotonic(), request.method, request.path, service, op, status)
+    DELETE clears every fault.
+    """
+    ctx = request.app[SIM]
+    if request.method == "DELETE":
+        ctx.faults.clear()
+        return web.json_response({"cleared": True})
+    body = await _body(request)
+    if not isinstance(body, dict) or body.get("kind") not in KINDS or not body.get("route"):
+        return web.json_response({"error": f"need route and kind (one of {KINDS})"}, status=400)
+    ctx.faults.add(
+        str(body["route"]),
+        Fault(
+            body["kind"],
+            int(body.get("times", 1)),
+            float(body.get("seconds", 0)),
+            body.get("retry_after"),
+        ),
     )
+    return web.json_response({"queued": True})
 
 
-def build_sim_app(state: TenantState, tokens: set[str]) -> web.Application:
-    """The simulated tenant as an aiohttp application."""
-    app = web.Application()
-    app[SIM] = SimContext(state=state, tokens=tokens)
-    app.router.add_post(EXCHANGE_ROOT + "/{tenant}/InvokeCommand", invoke_command)
-    app.router.add_route("*", GRAPH_ROOT + "/{tail:.+}", graph)
-    app.router.add_post("/_sim/restrict", sim_restrict)
-    app.router.add_get("/_sim/requests", sim_requests)
-    return app
+async def sim_requests(request: web.Request) -> web.Response:
+    """`GET /_sim/requests`: the request log."""
+    return web.json_response([vars(r) for r in request.app[SIM].log])
 
 
 class SimulatedTenant:
     """Runs the simulated tenant on a loopback port inside the current event loop."""
 
-    def __init__(self, state: TenantState, *, token: str | None = None) -> None:
+    def __init__(
+        self, state: TenantState, *, tls: bool = False, workdir: Path | None = None
+    ) -> None:
         self.state = state
-        self.token = token or secrets.token_urlsafe(24)
-        self.app = build_sim_app(state, {self.token})
+        self.identity = Identity(state.tenant_id, state.app)
+        self.context = SimContext(state, self.identity)
+        self.app = web.Application()
+        self.app[SIM] = self.context
+        self.app.router.add_get(
+            "/login/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration
+        )
+        self.app.router.add_post("/login/{tenant}/oauth2/v2.0/token", token)
+        self.app.router.add_post(EXCHANGE_ROOT + "/{tenant}/InvokeCommand", invoke_command)
+        self.app.router.add_route("*", "/graph" + GRAPH_ROOT + "/{tail:.+}", graph)
+        self.app.router.add_post("/_sim/restrict", sim_restrict)
+        self.app.router.add_route("*", "/_sim/faults", sim_faults)
+        self.app.router.add_get("/_sim/requests", sim_requests)
+        self._tls: LocalTls | None = None
+        self._tls_dir = workdir
+        self._use_tls = tls
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
     @property
+    def graph_url(self) -> str:
+        """GRAPH_BASE_URL for this tenant."""
+        return f"{self.base_url}/graph"
+
+    @property
+    def exchange_url(self) -> str:
+        """EXCHANGE_BASE_URL for this tenant."""
+        return f"{self.base_url}/exchange"
+
+    @property
+    def authority_url(self) -> str:
+        """AUTHORITY_URL for this tenant (msal uses {AUTHORITY_URL}/{TENANT_ID})."""
+        return f"{self.base_url}/login"
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The CA to trust (SSL_CERT_FILE / REQUESTS_CA_BUNDLE) when serving TLS."""
+        return self._tls.ca_file if self._tls else None
+
+    @property
+    def faults(self) -> Faults:
+        """Queue faults per route (Exchange cmdlet or Graph route name)."""
+        return self.context.faults
+
+    @property
     def requests(self) -> list[RecordedRequest]:
         """Every request answered so far."""
-        return self.app[SIM].log
+        return self.context.log
+
+    def tokens(self) -> SimTokens:
+        """A token provider handing out the tokens the app would get (demo shortcut, no msal)."""
+        return SimTokens(self)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen on `host:port` (0 = any free port) and return the base URL."""
+        ssl_context = None
+        if self._use_tls:
+            if self._tls_dir is None:
+                self._tmp = tempfile.TemporaryDirectory(prefix="blockwatch-sim-")
+                self._tls_dir = Path(self._tmp.name)
+            self._tls = make_local_tls(self._tls_dir)
+            ssl_context = self._tls.server_context()
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context)
         await site.start()
         server = site._server  # aiohttp exposes the bound port only here
         assert server is not None
         bound = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self.base_url = f"http://{host}:{bound}"
+        scheme = "https" if ssl_context else "http"
+        self.base_url = f"{scheme}://{'localhost' if ssl_context else host}:{bound}"
+        self.context.resources = {"graph": self.graph_url, "exchange": self.exchange_url}
         return self.base_url
 
     async def stop(self) -> None:
@@ -171,3 +337,24 @@ class SimulatedTenant:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+class SimTokens:
+    """A `TokenProvider` that mints the simulated app's tokens directly (no msal, no TLS)."""
+
+    def __init__(self, sim: SimulatedTenant) -> None:
+        self._sim = sim
+        self.minted = 0
+
+    async def token(self, resource: str) -> str:
+        """A token for the Graph or Exchange root of the simulated tenant."""
+        app = self._sim.state.app
+        roles = app.graph_roles if resource == self._sim.graph_url else app.exchange_roles
+        self.minted += 1
+        return self._sim.identity.mint(resource, set(roles))
+
+    def invalidate(self, resource: str) -> None:
+        """Nothing is cached."""

@@ -10,6 +10,29 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from bot.sim.evidence import UserEvidence, evidence_from_dict
+from bot.sim.identity import AppRegistration
+
+# Every Graph application permission the simulated app can be granted (a full grant by default).
+ALL_GRAPH_ROLES = frozenset(
+    {
+        "User.Read.All",
+        "UserAuthenticationMethod.Read.All",
+        "MailboxSettings.ReadWrite",
+        "RoleManagement.ReadWrite.Directory",
+        "IdentityRiskyUser.Read.All",
+        "AuditLog.Read.All",
+        "Directory.Read.All",
+        "ExchangeMessageTrace.Read.All",
+        "SecurityAlert.Read.All",
+        "User-PasswordProfile.ReadWrite.All",
+        "User.RevokeSessions.All",
+        "User.EnableDisableAccount.All",
+        "GroupMember.Read.All",
+    }
+)
+DEMO_CLIENT_ID = "b1f3c5d7-0000-4000-8000-00000000b10c"
+
 
 @dataclass
 class SimUser:
@@ -71,6 +94,18 @@ class TenantState:
     page_size: int = 100
     graph_page_size: int = 100
     removed: list[str] = field(default_factory=list)
+    app: AppRegistration = field(
+        default_factory=lambda: AppRegistration(DEMO_CLIENT_ID, graph_roles=set(ALL_GRAPH_ROLES))
+    )
+    licences: set[str] = field(default_factory=lambda: {"AAD_PREMIUM_P1", "AAD_PREMIUM_P2"})
+    exchange_cmdlets: set[str] | None = None  # None: the app's role group has every cmdlet
+    evidence: dict[str, UserEvidence] = field(default_factory=dict)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    unblock_limit: set[str] = field(default_factory=set)  # senders past the unblock limit
+
+    def evidence_of(self, upn: str) -> UserEvidence:
+        """The mailbox and security facts of `upn` (empty ones for a clean user)."""
+        return self.evidence.setdefault(upn.lower(), UserEvidence())
 
     def user(self, key: str) -> SimUser | None:
         """The user with this object id or UPN (case-insensitive)."""
@@ -93,6 +128,30 @@ class TenantState:
             return existing
         entry = SimBlock(sender=upn, reason=reason, created=when, changed=when)
         self.blocks.append(entry)
+        user = self.user(upn)
+        self.alerts.append(
+            {
+                "id": f"fa{uuid.uuid4().hex[:30]}",
+                "title": "User restricted from sending email",
+                "serviceSource": "microsoftDefenderForOffice365",
+                "detectionSource": "microsoftDefenderForOffice365",
+                "severity": "high",
+                "status": "new",
+                "category": "ThreatManagement",
+                "createdDateTime": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "lastUpdateDateTime": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "evidence": [
+                    {
+                        "@odata.type": "#microsoft.graph.security.userEvidence",
+                        "userAccount": {
+                            "userPrincipalName": upn,
+                            "azureAdUserId": user.id if user else None,
+                            "displayName": user.display_name if user else None,
+                        },
+                    }
+                ],
+            }
+        )
         return entry
 
 
@@ -145,6 +204,14 @@ def scenario_from_dict(data: dict[str, Any], *, now: datetime | None = None) -> 
         changed = moment - timedelta(minutes=b.get("changed_minutes_ago", b["blocked_minutes_ago"]))
         blocks.append(SimBlock(b["upn"], b["reason"], created, changed, b.get("temporary", False)))
     extra = data.get("generate_restricted", 0)
+    app_data = data.get("app", {})
+    app = AppRegistration(
+        app_data.get("clientId", DEMO_CLIENT_ID),
+        secret=app_data.get("secret"),
+        graph_roles=set(app_data.get("graphRoles", ALL_GRAPH_ROLES)),
+        exchange_roles=set(app_data.get("exchangeRoles", ["Exchange.ManageAsApp"])),
+    )
+    cmdlets = data.get("exchangeCmdlets")
     state = TenantState(
         tenant_id=data["tenant"]["id"],
         domain=domain,
@@ -152,7 +219,13 @@ def scenario_from_dict(data: dict[str, Any], *, now: datetime | None = None) -> 
         blocks=blocks,
         page_size=data.get("page_size", 100),
         graph_page_size=data.get("graph_page_size", 100),
+        app=app,
+        licences=set(data.get("licences", ["AAD_PREMIUM_P1", "AAD_PREMIUM_P2"])),
+        exchange_cmdlets=set(cmdlets) if cmdlets is not None else None,
     )
+    for u in data["users"]:
+        if "evidence" in u:
+            state.evidence[u["upn"].lower()] = evidence_from_dict(u["evidence"], moment)
     if extra:
         add_generated(state, extra, now=moment)
     return state

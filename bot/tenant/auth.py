@@ -20,20 +20,6 @@ class TokenProvider(Protocol):
         ...
 
 
-class StaticTokens:
-    """A fixed token for every resource: the demo's simulated tenant accepts exactly this one."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    async def token(self, resource: str) -> str:
-        """The fixed token."""
-        return self._token
-
-    def invalidate(self, resource: str) -> None:
-        """Nothing to forget."""
-
-
 class BearerAuth(httpx.Auth):
     """Adds `Authorization: Bearer …` for one resource; on a 401, refreshes once and resends."""
 

@@ -1,0 +1,47 @@
+"""Fault injection per route: latency, 429 with Retry-After, 503, hanging calls, licence 403s
+and the unblock-limit error. Routes are Exchange cmdlet names or Graph route names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+FaultKind = Literal["latency", "throttle", "unavailable", "hang", "licence", "unblock_limit"]
+KINDS: tuple[str, ...] = ("latency", "throttle", "unavailable", "hang", "licence", "unblock_limit")
+
+
+@dataclass
+class Fault:
+    """One kind of misbehaviour, for the next `times` calls (-1: until cleared)."""
+
+    kind: FaultKind
+    times: int = 1
+    seconds: float = 0.0
+    retry_after: str | None = None
+
+
+@dataclass
+class Faults:
+    """The faults waiting per route."""
+
+    rules: dict[str, list[Fault]] = field(default_factory=dict)
+
+    def add(self, route: str, fault: Fault) -> None:
+        """Queue `fault` for `route`."""
+        self.rules.setdefault(route, []).append(fault)
+
+    def take(self, route: str) -> Fault | None:
+        """The fault to apply to this call of `route`, if any (consumes one use)."""
+        queue = self.rules.get(route) or []
+        if not queue:
+            return None
+        fault = queue[0]
+        if fault.times > 0:
+            fault.times -= 1
+            if fault.times == 0:
+                queue.pop(0)
+        return fault
+
+    def clear(self) -> None:
+        """Remove every fault."""
+        self.rules.clear()
