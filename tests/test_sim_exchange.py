@@ -88,12 +88,13 @@ async def test_release_changes_tenant_state(sim: SimulatedTenant, http: httpx.As
         await client.release_sender("joost.vandenbergh@contoso.onmicrosoft.com")
 
 
-async def test_unknown_cmdlet_and_missing_parameter_are_request_failures(
+async def test_unknown_cmdlet_reads_as_missing_exchange_role(
     sim: SimulatedTenant, http: httpx.AsyncClient
 ) -> None:
     client = _client(sim, http)
-    with pytest.raises(TenantRequestFailed, match="is not recognized as the name of a cmdlet"):
+    with pytest.raises(TenantForbidden) as caught:
         await client.invoke("Get-Everything")
+    assert caught.value.permission == "an Exchange role that includes Get-Everything"
     with pytest.raises(TenantRequestFailed, match="missing mandatory parameters: SenderAddress"):
         await client.invoke("Remove-BlockedSenderAddress", safe=False)
 

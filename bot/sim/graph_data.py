@@ -217,8 +217,10 @@ def role_assignments(state: TenantState, request: GraphRequest, match: re.Match[
     if "principalId eq" not in clauses:
         raise graph_error(400, "BadRequest", "A filter on principalId is required here.")
     user = state.user(clauses["principalId eq"][1])
+    if user is None:
+        return paged(state, [], request)
     rows = []
-    for name in state.evidence_of(user.upn).roles if user else []:
+    for name in state.evidence_of(user.upn).roles:
         template = ROLE_TEMPLATES.get(name, "00000000-0000-0000-0000-000000000000")
         row: dict[str, Any] = {
             "id": f"{template}-{user.id}",
@@ -301,7 +303,7 @@ def sign_ins(state: TenantState, request: GraphRequest, match: re.Match[str]) ->
                 "location": {"city": s.city, "state": None, "countryOrRegion": s.country},
             }
         )
-    return paged(state, rows, request)
+    return paged(state, rows, request, max_top=1000)
 
 
 def grants(state: TenantState, request: GraphRequest, match: re.Match[str]) -> SimReply:
@@ -366,7 +368,7 @@ def message_traces(state: TenantState, request: GraphRequest, match: re.Match[st
         for t in state.evidence_of(sender).sent
         if not start or t.at >= start
     ]
-    return paged(state, rows, request)
+    return paged(state, rows, request, max_top=5000)
 
 
 def alerts(state: TenantState, request: GraphRequest, match: re.Match[str]) -> SimReply:

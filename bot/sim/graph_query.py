@@ -47,10 +47,12 @@ def select(resource: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
     return {k: v for k, v in resource.items() if k in fields or k in ("id", "@odata.type")}
 
 
-def paged(state: TenantState, rows: list[dict[str, Any]], request: GraphRequest) -> SimReply:
-    """OData paging with `$top` and `$skiptoken`, as Graph collections do."""
+def paged(
+    state: TenantState, rows: list[dict[str, Any]], request: GraphRequest, *, max_top: int = 999
+) -> SimReply:
+    """OData paging with `$top` (1..max_top for this collection) and `$skiptoken`."""
     top = request.query.get("$top", str(state.graph_page_size))
-    if not top.isdigit() or not 1 <= int(top) <= 999:
+    if not top.isdigit() or not 1 <= int(top) <= max_top:
         raise graph_error(400, "Request_BadRequest", f"Invalid page size specified: '{top}'.")
     skip = int(request.query.get("$skiptoken", "0") or 0)
     rest = {k: v for k, v in request.query.items() if k != "$skiptoken"} | {"$top": top}

@@ -119,6 +119,30 @@ class TenantState:
         wanted = sender.lower()
         return next((b for b in self.blocks if b.sender.lower() == wanted), None)
 
+    def alert_for(self, block: SimBlock) -> dict[str, Any]:
+        """The Defender alert "User restricted from sending email" for a restriction."""
+        user = self.user(block.sender)
+        when = block.created.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        account = {
+            "userPrincipalName": block.sender,
+            "azureAdUserId": user.id if user else None,
+            "displayName": user.display_name if user else None,
+        }
+        return {
+            "id": f"fa{uuid.uuid4().hex[:30]}",
+            "title": "User restricted from sending email",
+            "serviceSource": "microsoftDefenderForOffice365",
+            "detectionSource": "microsoftDefenderForOffice365",
+            "severity": "high",
+            "status": "new",
+            "category": "ThreatManagement",
+            "createdDateTime": when,
+            "lastUpdateDateTime": when,
+            "evidence": [
+                {"@odata.type": "#microsoft.graph.security.userEvidence", "userAccount": account}
+            ],
+        }
+
     def restrict(self, upn: str, reason: str, *, now: datetime | None = None) -> SimBlock:
         """Put `upn` on the restricted list (as Exchange does when a limit is hit)."""
         when = now or datetime.now(UTC)
@@ -128,30 +152,7 @@ class TenantState:
             return existing
         entry = SimBlock(sender=upn, reason=reason, created=when, changed=when)
         self.blocks.append(entry)
-        user = self.user(upn)
-        self.alerts.append(
-            {
-                "id": f"fa{uuid.uuid4().hex[:30]}",
-                "title": "User restricted from sending email",
-                "serviceSource": "microsoftDefenderForOffice365",
-                "detectionSource": "microsoftDefenderForOffice365",
-                "severity": "high",
-                "status": "new",
-                "category": "ThreatManagement",
-                "createdDateTime": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                "lastUpdateDateTime": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                "evidence": [
-                    {
-                        "@odata.type": "#microsoft.graph.security.userEvidence",
-                        "userAccount": {
-                            "userPrincipalName": upn,
-                            "azureAdUserId": user.id if user else None,
-                            "displayName": user.display_name if user else None,
-                        },
-                    }
-                ],
-            }
-        )
+        self.alerts.append(self.alert_for(entry))
         return entry
 
 
@@ -223,6 +224,7 @@ def scenario_from_dict(data: dict[str, Any], *, now: datetime | None = None) -> 
         licences=set(data.get("licences", ["AAD_PREMIUM_P1", "AAD_PREMIUM_P2"])),
         exchange_cmdlets=set(cmdlets) if cmdlets is not None else None,
     )
+    state.alerts.extend(state.alert_for(b) for b in blocks)
     for u in data["users"]:
         if "evidence" in u:
             state.evidence[u["upn"].lower()] = evidence_from_dict(u["evidence"], moment)

@@ -8,7 +8,6 @@ list. Everything that knows about it lives in this module.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -23,13 +22,15 @@ from bot.errors import (
     TenantUnavailable,
     UnblockLimitReached,
 )
+from bot.tenant import parse
+from bot.tenant.models import Delegate, InboxRule, MailboxForwarding
+from bot.tenant.parse import parse_time
 from bot.tenant.transport import RetryPolicy, retry_after_seconds, send
 
 SERVICE = "Exchange Online"
 RESOURCE = "https://outlook.office365.com"
 SYSTEM_MAILBOX = "SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}"
 _UNBLOCK_LIMIT = re.compile(r"(?i)(unblock\w*\s+limit|limit.*unblock|number of times.*unblock)")
-_DOTNET_DATE = re.compile(r"/Date\((-?\d+)[^)]*\)/")
 
 
 class ExchangeClient:
@@ -63,6 +64,49 @@ class ExchangeClient:
     async def release_sender(self, upn: str) -> None:
         """Take `upn` off the restricted list (`Remove-BlockedSenderAddress`)."""
         await self.invoke("Remove-BlockedSenderAddress", {"SenderAddress": upn}, safe=False)
+
+    async def mailbox_forwarding(self, upn: str) -> MailboxForwarding:
+        """The mailbox's forwarding settings (`Get-Mailbox`)."""
+        rows = await self.invoke("Get-Mailbox", {"Identity": upn})
+        if not rows:
+            raise TenantNotFound(f"Get-Mailbox: no mailbox for {upn}", service=SERVICE)
+        return parse.forwarding(rows[0])
+
+    async def clear_forwarding(self, upn: str) -> None:
+        """Stop mailbox-level forwarding (`Set-Mailbox`); repeating it is harmless."""
+        await self.invoke(
+            "Set-Mailbox",
+            {
+                "Identity": upn,
+                "ForwardingSmtpAddress": None,
+                "ForwardingAddress": None,
+                "DeliverToMailboxAndForward": False,
+            },
+        )
+
+    async def inbox_rules(self, upn: str) -> list[InboxRule]:
+        """Every inbox rule, hidden ones included and marked (`Get-InboxRule -IncludeHidden`)."""
+        visible = await self.invoke("Get-InboxRule", {"Mailbox": upn})
+        every = await self.invoke("Get-InboxRule", {"Mailbox": upn, "IncludeHidden": True})
+        shown = {str(r.get("RuleIdentity") or r.get("Identity")) for r in visible}
+        return [
+            parse.exchange_rule(
+                r, hidden=str(r.get("RuleIdentity") or r.get("Identity")) not in shown
+            )
+            for r in every
+        ]
+
+    async def disable_inbox_rule(self, upn: str, rule_id: str) -> None:
+        """Turn one rule off (`Disable-InboxRule`), hidden rules too."""
+        await self.invoke(
+            "Disable-InboxRule", {"Mailbox": upn, "Identity": rule_id, "Confirm": False}
+        )
+
+    async def delegates(self, upn: str) -> list[Delegate]:
+        """Who else has FullAccess or SendAs on the mailbox (two Exchange cmdlets)."""
+        full_access = await self.invoke("Get-MailboxPermission", {"Identity": upn})
+        send_as = await self.invoke("Get-RecipientPermission", {"Identity": upn})
+        return parse.delegates(full_access, send_as)
 
     async def invoke(
         self, cmdlet: str, parameters: dict[str, Any] | None = None, *, safe: bool = True
@@ -131,6 +175,11 @@ def _translate(cmdlet: str, response: httpx.Response) -> TenantError:
             code=code,
             permission="Exchange.ManageAsApp and an Exchange role that includes " + cmdlet,
         )
+    if "is not recognized as the name of a cmdlet" in message:
+        # Remote PowerShell hides cmdlets the app's Exchange role group does not include.
+        return TenantForbidden(
+            text, service=SERVICE, code=code, permission=f"an Exchange role that includes {cmdlet}"
+        )
     if status == 404 or "NotFound" in code or "ObjectNotFound" in message:
         return TenantNotFound(text, service=SERVICE, code=code)
     if status == 429:
@@ -139,19 +188,6 @@ def _translate(cmdlet: str, response: httpx.Response) -> TenantError:
     if status >= 500:
         return TenantUnavailable(text, service=SERVICE, code=code)
     return TenantRequestFailed(text, service=SERVICE, code=code)
-
-
-def parse_time(value: Any) -> datetime | None:
-    """Read an Exchange timestamp: ISO 8601 (7 fractional digits) or `/Date(ms)/`."""
-    if not isinstance(value, str) or not value:
-        return None
-    if match := _DOTNET_DATE.fullmatch(value):
-        return datetime.fromtimestamp(int(match[1]) / 1000, UTC)
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _sender(row: dict[str, Any]) -> RestrictedSender:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -10,6 +13,7 @@ import httpx
 
 from bot.domain import DirectoryUser
 from bot.errors import (
+    DeadlineExceeded,
     NotAvailableInTenant,
     TenantError,
     TenantForbidden,
@@ -18,15 +22,31 @@ from bot.errors import (
     TenantThrottled,
     TenantUnavailable,
 )
-from bot.tenant.transport import RetryPolicy, retry_after_seconds, send
+from bot.tenant import parse
+from bot.tenant.models import (
+    AuthMethod,
+    ConsentGrant,
+    InboxRule,
+    RiskState,
+    RoleAssignment,
+    SecurityAlert,
+    SentMessage,
+    SignIn,
+)
+from bot.tenant.transport import RETRYABLE_STATUS, RetryPolicy, backoff, retry_after_seconds, send
 
 SERVICE = "Microsoft Graph"
-RESOURCE = "https://graph.microsoft.com"
 BATCH_LIMIT = 20
+P1, P2 = "Microsoft Entra ID P1", "Microsoft Entra ID P2"
+DEFENDER_FOR_OFFICE = "microsoftDefenderForOffice365"
 _USER_FIELDS = "id,userPrincipalName,displayName,mail,accountEnabled"
-_LICENCE_CODES = {
-    "Authentication_RequestFromNonPremiumTenantOrB2CTenant": "Microsoft Entra ID P1",
-}
+_LICENCE_CODES = {"Authentication_RequestFromNonPremiumTenantOrB2CTenant": P1, "NoLicense": ""}
+
+Answer = tuple[int, int, Any]  # (index, status, body) of one $batch request
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class GraphClient:
@@ -45,9 +65,13 @@ class GraphClient:
         self._auth = auth
         self._policy = policy or RetryPolicy()
 
+    # ---- directory ----------------------------------------------------------------------
+
     async def user(self, id_or_upn: str) -> DirectoryUser:
         """One user by object id or UPN."""
-        data = await self._request("GET", f"/users/{quote(id_or_upn)}?$select={_USER_FIELDS}")
+        data = await self._request(
+            "GET", f"/users/{quote(id_or_upn)}?$select={_USER_FIELDS}", permission="User.Read.All"
+        )
         return _user(data)
 
     async def users_by_upn(self, upns: Iterable[str]) -> dict[str, DirectoryUser]:
@@ -66,31 +90,217 @@ class GraphClient:
             ]
             for index, status, body in await self.batch(requests):
                 if status == 200 and isinstance(body, dict):
-                    user = _user(body)
-                    found[chunk[index].lower()] = user
+                    found[chunk[index]] = _user(body)
                 elif status != 404:
-                    raise _translate(status, body, {}, f"GET /users/{chunk[index]}")
+                    raise _translate(
+                        status, body, {}, f"GET /users/{chunk[index]}", permission="User.Read.All"
+                    )
         return found
 
-    async def batch(self, requests: list[dict[str, Any]]) -> list[tuple[int, int, Any]]:
-        """Send up to 20 requests as one `$batch`; returns (index, status, body) per request."""
+    async def role_assignments(self, user_id: str) -> list[RoleAssignment]:
+        """The directory roles assigned directly to the user."""
+        rows = await self._collect(
+            f"/roleManagement/directory/roleAssignments?$filter=principalId eq '{user_id}'"
+            "&$expand=roleDefinition",
+            permission="RoleManagement.Read.Directory",
+        )
+        return [parse.role_assignment(r) for r in rows]
+
+    async def remove_role_assignment(self, assignment_id: str) -> None:
+        """Take a directory role away (the assignment id, as listed)."""
+        await self._request(
+            "DELETE",
+            f"/roleManagement/directory/roleAssignments/{quote(assignment_id)}",
+            permission="RoleManagement.ReadWrite.Directory",
+        )
+
+    async def consent_grants(self, user_id: str) -> list[ConsentGrant]:
+        """Delegated permission grants the user gave apps, with the apps' names."""
+        rows = await self._collect(
+            f"/oauth2PermissionGrants?$filter=principalId eq '{user_id}'",
+            permission="Directory.Read.All",
+        )
+        clients = list(dict.fromkeys(str(r.get("clientId")) for r in rows))
+        names: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(clients), BATCH_LIMIT):
+            chunk = clients[start : start + BATCH_LIMIT]
+            requests = [
+                {
+                    "id": str(i),
+                    "method": "GET",
+                    "url": f"/servicePrincipals/{c}?$select=id,displayName,appId,verifiedPublisher",
+                }
+                for i, c in enumerate(chunk)
+            ]
+            for index, status, body in await self.batch(requests):
+                if status == 200 and isinstance(body, dict):
+                    names[chunk[index]] = body
+        return [parse.consent_grant(r, names.get(str(r.get("clientId")))) for r in rows]
+
+    # ---- sign-in security ---------------------------------------------------------------
+
+    async def authentication_methods(self, user_id: str) -> list[AuthMethod]:
+        """The user's registered sign-in methods."""
+        rows = await self._collect(
+            f"/users/{quote(user_id)}/authentication/methods",
+            permission="UserAuthenticationMethod.Read.All",
+        )
+        return [parse.auth_method(r) for r in rows]
+
+    async def risky_user(self, user_id: str) -> RiskState | None:
+        """Identity Protection's risk state; None if never risky. Needs Entra ID P2."""
+        try:
+            data = await self._request(
+                "GET",
+                f"/identityProtection/riskyUsers/{quote(user_id)}",
+                permission="IdentityRiskyUser.Read.All",
+                licence=P2,
+            )
+        except TenantNotFound:
+            return None
+        return parse.risk_state(data)
+
+    async def sign_ins(self, user_id: str, *, since: datetime) -> list[SignIn]:
+        """The user's sign-ins since `since`, newest first. Needs Entra ID P1."""
+        rows = await self._collect(
+            f"/auditLogs/signIns?$filter=userId eq '{user_id}' and createdDateTime ge "
+            f"{_iso(since)}&$top=1000",
+            permission="AuditLog.Read.All",
+            licence=P1,
+        )
+        return [parse.sign_in(r) for r in rows]
+
+    async def reset_password(self, user_id: str, password: str) -> None:
+        """Set a new password that must be changed at next sign-in."""
+        body = {"passwordProfile": {"password": password, "forceChangePasswordNextSignIn": True}}
+        await self._request(
+            "PATCH",
+            f"/users/{quote(user_id)}",
+            body,
+            permission="User-PasswordProfile.ReadWrite.All",
+        )
+
+    async def revoke_sessions(self, user_id: str) -> None:
+        """Invalidate the user's refresh tokens and session cookies."""
+        await self._request(
+            "POST",
+            f"/users/{quote(user_id)}/revokeSignInSessions",
+            permission="User.RevokeSessions.All",
+        )
+
+    async def set_sign_in_blocked(self, user_id: str, blocked: bool) -> None:
+        """Block (or allow again) sign-in to the account."""
+        await self._request(
+            "PATCH",
+            f"/users/{quote(user_id)}",
+            {"accountEnabled": not blocked},
+            permission="User.EnableDisableAccount.All",
+        )
+
+    # ---- mailbox ------------------------------------------------------------------------
+
+    async def message_rules(self, user_id: str) -> list[InboxRule]:
+        """Inbox rules visible to Graph (hidden rules need Exchange's Get-InboxRule)."""
+        rows = await self._collect(
+            f"/users/{quote(user_id)}/mailFolders/inbox/messageRules",
+            permission="MailboxSettings.Read",
+        )
+        return [parse.graph_rule(r) for r in rows]
+
+    async def disable_message_rule(self, user_id: str, rule_id: str) -> None:
+        """Turn an inbox rule off."""
+        await self._request(
+            "PATCH",
+            f"/users/{quote(user_id)}/mailFolders/inbox/messageRules/{quote(rule_id)}",
+            {"isEnabled": False},
+            permission="MailboxSettings.ReadWrite",
+        )
+
+    async def delete_message_rule(self, user_id: str, rule_id: str) -> None:
+        """Delete an inbox rule."""
+        await self._request(
+            "DELETE",
+            f"/users/{quote(user_id)}/mailFolders/inbox/messageRules/{quote(rule_id)}",
+            permission="MailboxSettings.ReadWrite",
+        )
+
+    async def sent_messages(self, upn: str, *, since: datetime) -> list[SentMessage]:
+        """Messages the user sent since `since` (message trace, last 90 days at most)."""
+        rows = await self._collect(
+            f"/admin/exchange/tracing/messageTraces?$filter=senderAddress eq '{upn}' and "
+            f"receivedDateTime ge {_iso(since)}&$top=1000",
+            permission="ExchangeMessageTrace.Read.All",
+        )
+        return [parse.sent_message(r) for r in rows]
+
+    async def security_alerts(self, *, since: datetime) -> list[SecurityAlert]:
+        """Defender for Office 365 alerts created since `since` (titles matched by callers)."""
+        rows = await self._collect(
+            f"/security/alerts_v2?$filter=serviceSource eq '{DEFENDER_FOR_OFFICE}' and "
+            f"createdDateTime ge {_iso(since)}",
+            permission="SecurityAlert.Read.All",
+        )
+        return [parse.security_alert(r) for r in rows]
+
+    # ---- plumbing -----------------------------------------------------------------------
+
+    async def batch(self, requests: list[dict[str, Any]]) -> list[Answer]:
+        """Send up to 20 GETs as one `$batch`, re-sending inner requests that were throttled."""
         if len(requests) > BATCH_LIMIT:
             raise ValueError(f"a Graph $batch holds at most {BATCH_LIMIT} requests")
-        data = await self._request("POST", "/$batch", {"requests": requests})
-        answers = []
-        for response in data.get("responses") or []:
-            answers.append((int(response["id"]), int(response["status"]), response.get("body")))
-        return sorted(answers)
+        answers: dict[int, tuple[int, Any]] = {}
+        pending = {str(r["id"]): r for r in requests}
+        started = time.monotonic()
+        for attempt in range(1, self._policy.attempts + 1):
+            data = await self._request("POST", "/$batch", {"requests": list(pending.values())})
+            waits: list[float] = []
+            for response in data.get("responses") or []:
+                status = int(response["status"])
+                key = str(response["id"])
+                answers[int(key)] = (status, response.get("body"))
+                if status in RETRYABLE_STATUS and pending[key]["method"] == "GET":
+                    hint = retry_after_seconds((response.get("headers") or {}).get("Retry-After"))
+                    waits.append(hint if hint is not None else backoff(attempt, self._policy))
+                else:
+                    pending.pop(key, None)
+            if not waits or attempt == self._policy.attempts:
+                break
+            delay = max(waits)
+            if time.monotonic() - started + delay > self._policy.deadline:
+                raise DeadlineExceeded(f"{SERVICE} $batch: throttled past the deadline")
+            await asyncio.sleep(delay)
+        return sorted((i, status, body) for i, (status, body) in answers.items())
+
+    async def _collect(
+        self, path: str, *, permission: str, licence: str = ""
+    ) -> list[dict[str, Any]]:
+        """Every row of a collection, following `@odata.nextLink`."""
+        rows: list[dict[str, Any]] = []
+        url: str | None = path
+        while url:
+            data = await self._request("GET", url, permission=permission, licence=licence)
+            rows.extend(data.get("value") or [])
+            url = data.get("@odata.nextLink")
+        return rows
 
     async def _request(
-        self, method: str, path: str, body: dict[str, Any] | None = None, *, safe: bool = True
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        permission: str = "",
+        licence: str = "",
     ) -> dict[str, Any]:
         url = path if path.startswith("http") else self._root + path
+        operation = f"{method} {path.split('?')[0]}"
 
         async def once() -> httpx.Response:
             return await self._http.request(method, url, json=body, auth=self._auth)
 
-        response = await send(SERVICE, f"{method} {path}", once, policy=self._policy, safe=safe)
+        # Every Graph call BlockWatch makes is safe to repeat: GETs, idempotent PATCHes,
+        # revokeSignInSessions, DELETE (a second one answers 404).
+        response = await send(SERVICE, operation, once, policy=self._policy)
         if response.is_success:
             data = response.json() if response.content else {}
             return data if isinstance(data, dict) else {}
@@ -98,18 +308,29 @@ class GraphClient:
             error_body = response.json()
         except ValueError:
             error_body = None
-        raise _translate(response.status_code, error_body, response.headers, f"{method} {path}")
+        raise _translate(
+            response.status_code,
+            error_body,
+            response.headers,
+            operation,
+            permission=permission,
+            licence=licence,
+        )
 
 
-def _translate(status: int, body: Any, headers: Any, operation: str) -> TenantError:
+def _translate(
+    status: int, body: Any, headers: Any, operation: str, *, permission: str = "", licence: str = ""
+) -> TenantError:
     error = body.get("error") if isinstance(body, dict) else None
     code = str(error.get("code", "")) if isinstance(error, dict) else ""
     message = str(error.get("message", "")) if isinstance(error, dict) else ""
     text = f"{operation}: {message or status}"
     if code in _LICENCE_CODES:
-        return NotAvailableInTenant(text, service=SERVICE, code=code, licence=_LICENCE_CODES[code])
+        return NotAvailableInTenant(
+            text, service=SERVICE, code=code, licence=_LICENCE_CODES[code] or licence or "a licence"
+        )
     if status in (401, 403):
-        return TenantForbidden(text, service=SERVICE, code=code)
+        return TenantForbidden(text, service=SERVICE, code=code, permission=permission)
     if status == 404:
         return TenantNotFound(text, service=SERVICE, code=code)
     if status == 429:
@@ -128,3 +349,6 @@ def _user(data: dict[str, Any]) -> DirectoryUser:
         mail=data.get("mail"),
         account_enabled=bool(data.get("accountEnabled", True)),
     )
+
+
+__all__ = ["GraphClient"]

@@ -1,0 +1,133 @@
+"""What the tenant tells us about a user, as frozen domain objects (no wire formats)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuthMethod:
+    """A registered sign-in method (password, phone, Authenticator app, …)."""
+
+    id: str
+    kind: str
+    detail: str
+    created: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRule:
+    """An inbox rule with the parts that matter when an account is compromised."""
+
+    id: str
+    name: str
+    enabled: bool
+    hidden: bool
+    forward_to: tuple[str, ...] = ()
+    redirect_to: tuple[str, ...] = ()
+    forward_as_attachment_to: tuple[str, ...] = ()
+    delete: bool = False
+    permanent_delete: bool = False
+    move_to_folder: str | None = None
+    mark_as_read: bool = False
+    words: tuple[str, ...] = ()
+    from_addresses: tuple[str, ...] = ()
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """Everyone this rule sends mail to (forward, redirect, forward as attachment)."""
+        return self.forward_to + self.redirect_to + self.forward_as_attachment_to
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxForwarding:
+    """Mailbox-level forwarding (Set-Mailbox -ForwardingSmtpAddress / -ForwardingAddress)."""
+
+    smtp_address: str | None
+    forwarding_address: str | None
+    deliver_and_forward: bool
+
+    @property
+    def active(self) -> bool:
+        """Whether mail is forwarded at all."""
+        return bool(self.smtp_address or self.forwarding_address)
+
+
+@dataclass(frozen=True, slots=True)
+class Delegate:
+    """Someone else with FullAccess to, or SendAs on, the mailbox."""
+
+    user: str
+    rights: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoleAssignment:
+    """A directory (Entra) role held by the user."""
+
+    id: str
+    role_id: str
+    role_name: str
+    scope: str
+
+
+@dataclass(frozen=True, slots=True)
+class RiskState:
+    """Entra ID Protection's view of the user (needs Entra ID P2)."""
+
+    level: str
+    state: str
+    detail: str
+    updated: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """One sign-in from the Entra sign-in log (needs Entra ID P1)."""
+
+    at: datetime
+    ip: str
+    city: str
+    country: str
+    app: str
+    error_code: int
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the sign-in succeeded."""
+        return self.error_code == 0
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentGrant:
+    """Delegated permissions the user (or an admin for everyone) gave an app."""
+
+    id: str
+    client_id: str
+    client_name: str
+    scope: str
+    consent_type: str
+    verified_publisher: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """One message in the sender's message trace."""
+
+    at: datetime
+    recipient: str
+    subject: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityAlert:
+    """A Microsoft Defender alert (Graph `alerts_v2`)."""
+
+    id: str
+    title: str
+    created: datetime | None
+    status: str
+    severity: str
+    upns: tuple[str, ...]
