@@ -81,6 +81,7 @@ async def tenant_access(
         credential=credential,
         ca_bundle=settings.ca_bundle,
     )
+    stack.callback(tokens.close)
     access = TenantAccess(
         settings.tenant_id, settings.graph_base_url, settings.exchange_base_url, tokens
     )

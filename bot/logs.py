@@ -13,7 +13,7 @@ import re
 import sys
 import traceback
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="")
 
@@ -87,9 +87,12 @@ def _redacted(value: Any) -> Any:
     return value
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Send every log record to stderr as redacted JSON lines."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
+    """Send every log record to stderr (or `stream`) as redacted JSON lines."""
+    # A failing handler must not print the raw record and exception chain (unredacted) to
+    # stderr, which is what logging does by default.
+    logging.raiseExceptions = False
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RedactSecrets())
     root = logging.getLogger()

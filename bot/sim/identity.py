@@ -149,7 +149,8 @@ class Identity:
         sha256 = base64.urlsafe_b64encode(
             hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
         ).rstrip(b"=")
-        if header.get("x5t") != sha1.decode() and header.get("x5t#S256") != sha256.decode():
+        sent = {str(header.get("x5t", "")).rstrip("="), str(header.get("x5t#S256", "")).rstrip("=")}
+        if not sent & {sha1.decode(), sha256.decode()}:
             raise TokenError(
                 "invalid_client",
                 "AADSTS700027: Client assertion contains an "

@@ -335,6 +335,12 @@ class SimulatedTenant:
     async def stop(self) -> None:
         """Stop listening."""
         if self._runner is not None:
+            # Abort open connections: a graceful TLS shutdown waits for the client's
+            # close_notify and can outlive the event loop that runs this simulator.
+            server = self._runner.server
+            for handler in list(server.connections) if server else []:
+                if handler.transport is not None:
+                    handler.transport.abort()
             await self._runner.cleanup()
             self._runner = None
         if self._tmp is not None:

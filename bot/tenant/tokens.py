@@ -8,13 +8,16 @@ thread, never on the event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import msal
+import requests
 
 from bot.errors import TenantForbidden, TenantUnavailable
 
@@ -56,6 +59,7 @@ class MsalTokens:
         client_id: str,
         credential: ClientCredential,
         ca_bundle: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._authority = f"{authority_url.rstrip('/')}/{tenant_id}"
         self._client_id = client_id
@@ -64,29 +68,42 @@ class MsalTokens:
         self._app: msal.ConfidentialClientApplication | None = None
         self._app_lock = asyncio.Lock()
         self._cache: dict[str, tuple[str, float]] = {}
+        self._clock = clock
+        self._http = self._session()
 
     async def token(self, resource: str) -> str:
         """A token for `resource` (its `/.default` scope), from cache while fresh."""
         cached = self._cache.get(resource)
-        if cached and cached[1] - REFRESH_MARGIN_SECONDS > time.time():
+        if cached and cached[1] - REFRESH_MARGIN_SECONDS > self._clock():
             return cached[0]
         app = await self._application()
-        scope = resource.rstrip("/") + "/.default"
-        result: dict[str, Any] = await asyncio.to_thread(app.acquire_token_for_client, [scope])
+        if cached:  # about to expire: make msal fetch a new one instead of its cached copy
+            self._forget(app, resource)
+        result: dict[str, Any] = await asyncio.to_thread(
+            app.acquire_token_for_client, [_scope(resource)]
+        )
         if "access_token" not in result:
             raise _token_error(result)
         token = str(result["access_token"])
-        self._cache[resource] = (token, time.time() + float(result.get("expires_in", 3599)))
+        self._cache[resource] = (token, self._clock() + float(result.get("expires_in", 3599)))
         return token
 
     def invalidate(self, resource: str) -> None:
-        """Drop the cached token (msal's own cache is bypassed on the next call too)."""
+        """Drop the cached token after a 401, in our cache and msal's."""
         self._cache.pop(resource, None)
         if self._app is not None:
-            for account_token in self._app.token_cache.search(
-                msal.TokenCache.CredentialType.ACCESS_TOKEN
-            ):
-                self._app.token_cache.remove_at(account_token)
+            self._forget(self._app, resource)
+
+    @staticmethod
+    def _forget(app: msal.ConfidentialClientApplication, resource: str) -> None:
+        cache = app.token_cache
+        kind = msal.TokenCache.CredentialType.ACCESS_TOKEN
+        for item in list(cache.search(kind, target=[_scope(resource)])):
+            cache.remove_at(item)
+
+    def close(self) -> None:
+        """Close msal's HTTP connections."""
+        self._http.close()
 
     async def _application(self) -> msal.ConfidentialClientApplication:
         async with self._app_lock:
@@ -94,12 +111,23 @@ class MsalTokens:
                 self._app = await asyncio.to_thread(self._build)
             return self._app
 
+    def _session(self) -> requests.Session:
+        """msal's HTTP session. requests lets REQUESTS_CA_BUNDLE in the environment override a
+        session-level `verify` (and msal's own `verify=`), so the CA bundle is passed with
+        every request instead, where the environment cannot override it."""
+        session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(max_retries=1)
+        session.mount("https://", adapter)
+        options: dict[str, Any] = {"timeout": 30}
+        if self._ca_bundle:
+            options["verify"] = self._ca_bundle
+        session.request = functools.partial(session.request, **options)  # type: ignore[method-assign]
+        return session
+
     def _build(self) -> msal.ConfidentialClientApplication:
         host = urlsplit(self._authority).hostname or ""
         known = host in KNOWN_AUTHORITY_HOSTS
-        kwargs: dict[str, Any] = {"instance_discovery": known}
-        if self._ca_bundle:
-            kwargs["verify"] = self._ca_bundle
+        kwargs: dict[str, Any] = {"instance_discovery": known, "http_client": self._http}
         try:
             return msal.ConfidentialClientApplication(
                 self._client_id,
@@ -116,6 +144,10 @@ class MsalTokens:
                 f"Microsoft Entra ID could not be reached: {type(err).__name__}",
                 service="Microsoft Entra ID",
             ) from err
+
+
+def _scope(resource: str) -> str:
+    return resource.rstrip("/") + "/.default"
 
 
 def _token_error(result: dict[str, Any]) -> TenantForbidden:
