@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
 from aiohttp import web
 
-from bot.compose import build_app
+from bot.compose import build_app, check_tenant
 from bot.logs import configure_logging
 from bot.settings import ConfigError, Settings, load_settings
 
@@ -28,7 +29,13 @@ def banner(settings: Settings) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, read settings and run the chosen command."""
     parser = argparse.ArgumentParser(prog="app.py", description=__doc__)
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve"])
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="serve",
+        choices=["serve", "doctor"],
+        help="serve (default): run the bot; doctor: check tenant permissions",
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -38,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  - {problem}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    if args.command == "doctor":
+        report, ok = asyncio.run(check_tenant(settings))
+        print(report)
+        return 0 if ok else 1
     if args.command == "serve":
         print(banner(settings), flush=True)
         web.run_app(

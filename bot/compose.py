@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -10,8 +11,10 @@ from dataclasses import dataclass
 
 import httpx
 from aiohttp import web
+from pydantic import SecretStr
 
 from bot.commands import Services
+from bot.doctor import healthy, render, run_doctor
 from bot.router import Clock, Router
 from bot.senders import RestrictedSenders
 from bot.settings import Settings
@@ -88,6 +91,53 @@ async def tenant_access(
     return access, None
 
 
+async def check_tenant(settings: Settings) -> tuple[str, bool]:
+    """Run doctor against the configured tenant (in demo mode: the simulated one, over TLS
+    with a real msal token flow). Returns the report and whether everything required is OK."""
+    async with AsyncExitStack() as stack:
+        if settings.demo:
+            sim = SimulatedTenant(load_scenario(settings.demo_scenario), tls=True)
+            sim.state.app.secret = secrets.token_urlsafe(24)
+            await sim.start()
+            stack.push_async_callback(sim.stop)
+            assert sim.ca_file is not None
+            settings = settings.model_copy(
+                update={
+                    "tenant_id": sim.state.tenant_id,
+                    "client_id": sim.state.app.client_id,
+                    "client_secret": SecretStr(sim.state.app.secret),
+                    "authority_url": sim.authority_url,
+                    "graph_base_url": sim.graph_url,
+                    "exchange_base_url": sim.exchange_url,
+                    "ssl_cert_file": str(sim.ca_file),
+                }
+            )
+        http = await stack.enter_async_context(http_client(settings))
+        access, _ = await tenant_access(settings, stack)
+        exchange, graph = _clients(http, access)
+        findings = await run_doctor(
+            graph,
+            exchange,
+            access.tokens,
+            graph_resource=access.graph_url,
+            exchange_resource=access.exchange_url,
+        )
+        return render(findings), healthy(findings)
+
+
+def _clients(http: httpx.AsyncClient, access: TenantAccess) -> tuple[ExchangeClient, GraphClient]:
+    exchange = ExchangeClient(
+        http,
+        base_url=access.exchange_url,
+        tenant_id=access.tenant_id,
+        auth=BearerAuth(access.tokens, access.exchange_url),
+    )
+    graph = GraphClient(
+        http, base_url=access.graph_url, auth=BearerAuth(access.tokens, access.graph_url)
+    )
+    return exchange, graph
+
+
 def _reachable(http: httpx.AsyncClient, url: str) -> ReadinessCheck:
     async def probe() -> bool:
         response = await http.get(url, timeout=4.0)
@@ -105,15 +155,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
         async with AsyncExitStack() as stack:
             http = await stack.enter_async_context(http_client(settings))
             access, sim = await tenant_access(settings, stack)
-            exchange = ExchangeClient(
-                http,
-                base_url=access.exchange_url,
-                tenant_id=access.tenant_id,
-                auth=BearerAuth(access.tokens, access.exchange_url),
-            )
-            graph = GraphClient(
-                http, base_url=access.graph_url, auth=BearerAuth(access.tokens, access.graph_url)
-            )
+            exchange, graph = _clients(http, access)
             services = Services(RestrictedSenders(exchange, graph), settings.card_budget_bytes)
             router = Router(services, clock=clock) if clock else Router(services)
             app[ENDPOINT] = TeamsEndpoint(settings, router)

@@ -108,6 +108,20 @@ class ExchangeClient:
         send_as = await self.invoke("Get-RecipientPermission", {"Identity": upn})
         return parse.delegates(full_access, send_as)
 
+    async def cmdlet_available(self, cmdlet: str) -> bool:
+        """Whether the app's Exchange role group includes `cmdlet`, without running it.
+
+        The cmdlet is invoked without its mandatory parameters: a parameter-binding error
+        proves it is available and changes nothing; "not recognized" means the role is missing.
+        """
+        try:
+            await self.invoke(cmdlet, safe=False)
+        except TenantForbidden:
+            return False
+        except TenantRequestFailed:
+            return True
+        return True
+
     async def invoke(
         self, cmdlet: str, parameters: dict[str, Any] | None = None, *, safe: bool = True
     ) -> list[dict[str, Any]]:

@@ -74,6 +74,14 @@ class GraphClient:
         )
         return _user(data)
 
+    async def any_user(self) -> DirectoryUser | None:
+        """Some user of the tenant (the first listed), for harmless probes."""
+        data = await self._request(
+            "GET", f"/users?$top=1&$select={_USER_FIELDS}", permission="User.Read.All"
+        )
+        rows = data.get("value") or []
+        return _user(rows[0]) if rows else None
+
     async def users_by_upn(self, upns: Iterable[str]) -> dict[str, DirectoryUser]:
         """Look up many users at once (`$batch`, 20 per request); unknown UPNs are left out."""
         wanted = list(dict.fromkeys(u.lower() for u in upns))

@@ -1,0 +1,339 @@
+"""`python app.py doctor`: can BlockWatch do its job in this tenant, and if not, what to grant.
+
+For every capability it checks the permission in the app's token (the `roles` claim) and makes
+one harmless call. The exit code is non-zero when anything required is missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from bot.domain import DirectoryUser
+from bot.errors import BlockWatchError, NotAvailableInTenant, TenantForbidden, TenantNotFound
+from bot.tenant.auth import TokenProvider
+from bot.tenant.exchange import ExchangeClient
+from bot.tenant.graph import GraphClient
+
+GRANT_GRAPH = (
+    "Entra admin center > App registrations > your app > API permissions > Add a "
+    "permission > Microsoft Graph > Application permissions > {permission}, then "
+    "'Grant admin consent'"
+)
+GRANT_EXCHANGE = (
+    "add the app's service principal to the BlockWatch role group with a role "
+    "that includes {cmdlet} (docs/permissions.md)"
+)
+
+
+class Status(StrEnum):
+    """The verdict for one capability."""
+
+    OK = "OK"
+    MISSING_PERMISSION = "missing permission"
+    MISSING_EXCHANGE_ROLE = "missing Exchange role"
+    LICENCE_MISSING = "licence missing"
+    FAILED = "check failed"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What doctor found for one capability."""
+
+    capability: str
+    required: bool
+    status: Status
+    detail: str
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Everything doctor needs to know about the tenant it checks."""
+
+    graph: GraphClient
+    exchange: ExchangeClient
+    user: DirectoryUser | None
+
+
+Check = Callable[[Probe], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Capability:
+    """A thing BlockWatch does, the permission(s) that allow it, and how to check it."""
+
+    name: str
+    required: bool
+    service: str  # graph | exchange
+    permissions: tuple[str, ...]  # any one of these Graph roles (Graph only)
+    check: Check | None = None  # a harmless call; None: the token's roles decide
+    cmdlet: str = ""  # Exchange only: the cmdlet that must be in the app's role group
+    licence: str = ""  # a licence the tenant needs on top of the permission
+
+
+def _since() -> datetime:
+    return datetime.now(UTC) - timedelta(hours=1)
+
+
+def _uid(p: Probe) -> str:
+    if p.user is None:
+        raise TenantNotFound("no user to probe with (needs User.Read.All)")
+    return p.user.id
+
+
+def _upn(p: Probe) -> str:
+    if p.user is None:
+        raise TenantNotFound("no user to probe with (needs User.Read.All)")
+    return p.user.upn
+
+
+async def _cmdlet(p: Probe, cmdlet: str) -> None:
+    if not await p.exchange.cmdlet_available(cmdlet):
+        raise TenantForbidden(cmdlet, permission=cmdlet)
+
+
+CAPABILITIES: tuple[Capability, ...] = (
+    Capability(
+        "List restricted senders",
+        True,
+        "exchange",
+        ("Exchange.ManageAsApp",),
+        lambda p: p.exchange.restricted_sender("doctor-probe@invalid.example"),
+        "Get-BlockedSenderAddress",
+    ),
+    Capability(
+        "Release restricted senders",
+        True,
+        "exchange",
+        ("Exchange.ManageAsApp",),
+        lambda p: _cmdlet(p, "Remove-BlockedSenderAddress"),
+        "Remove-BlockedSenderAddress",
+    ),
+    Capability(
+        "Read users (names, ids)",
+        True,
+        "graph",
+        ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All"),
+        lambda p: p.graph.any_user(),
+    ),
+    Capability(
+        "Reset password",
+        True,
+        "graph",
+        ("User-PasswordProfile.ReadWrite.All", "User.ReadWrite.All"),
+    ),
+    Capability(
+        "Revoke sign-in sessions", True, "graph", ("User.RevokeSessions.All", "User.ReadWrite.All")
+    ),
+    Capability(
+        "Read mailbox forwarding",
+        True,
+        "exchange",
+        ("Exchange.ManageAsApp",),
+        lambda p: p.exchange.mailbox_forwarding(_upn(p)),
+        "Get-Mailbox",
+    ),
+    Capability(
+        "Remove mailbox forwarding",
+        True,
+        "exchange",
+        ("Exchange.ManageAsApp",),
+        lambda p: _cmdlet(p, "Set-Mailbox"),
+        "Set-Mailbox",
+    ),
+    Capability(
+        "Read inbox rules (hidden too)",
+        True,
+        "exchange",
+        ("Exchange.ManageAsApp",),
+        lambda p: p.exchange.inbox_rules(_upn(p)),
+        "Get-InboxRule",
+    ),
+    Capability(
+        "Disable inbox rules",
+        True,
+        "exchange",
+        ("Exchange.ManageAsApp",),
+        lambda p: _cmdlet(p, "Disable-InboxRule"),
+        "Disable-InboxRule",
+    ),
+    Capability(
+        "Mailbox delegates (FullAccess)",
+        False,
+        "exchange",
+        ("Exchange.ManageAsApp",),
+        lambda p: p.exchange.invoke("Get-MailboxPermission", {"Identity": _upn(p)}),
+        "Get-MailboxPermission",
+    ),
+    Capability(
+        "Mailbox delegates (SendAs)",
+        False,
+        "exchange",
+        ("Exchange.ManageAsApp",),
+        lambda p: p.exchange.invoke("Get-RecipientPermission", {"Identity": _upn(p)}),
+        "Get-RecipientPermission",
+    ),
+    Capability(
+        "MFA methods",
+        False,
+        "graph",
+        ("UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All"),
+        lambda p: p.graph.authentication_methods(_uid(p)),
+    ),
+    Capability(
+        "Admin roles",
+        False,
+        "graph",
+        (
+            "RoleManagement.Read.Directory",
+            "RoleManagement.ReadWrite.Directory",
+            "Directory.Read.All",
+        ),
+        lambda p: p.graph.role_assignments(_uid(p)),
+    ),
+    Capability("Remove admin roles", False, "graph", ("RoleManagement.ReadWrite.Directory",)),
+    Capability(
+        "Block sign-in", False, "graph", ("User.EnableDisableAccount.All", "User.ReadWrite.All")
+    ),
+    Capability(
+        "Risky-user state (Entra ID P2)",
+        False,
+        "graph",
+        ("IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.All"),
+        lambda p: p.graph.risky_user(_uid(p)),
+    ),
+    Capability(
+        "Sign-in log (Entra ID P1)",
+        False,
+        "graph",
+        ("AuditLog.Read.All",),
+        lambda p: p.graph.sign_ins(_uid(p), since=_since()),
+    ),
+    Capability(
+        "OAuth consents",
+        False,
+        "graph",
+        ("Directory.Read.All", "DelegatedPermissionGrant.Read.All"),
+        lambda p: p.graph.consent_grants(_uid(p)),
+    ),
+    Capability(
+        "Sent volume (message trace)",
+        False,
+        "graph",
+        ("ExchangeMessageTrace.Read.All",),
+        lambda p: p.graph.sent_messages(_upn(p), since=_since()),
+    ),
+    Capability(
+        "Defender alerts",
+        False,
+        "graph",
+        ("SecurityAlert.Read.All", "SecurityAlert.ReadWrite.All"),
+        lambda p: p.graph.security_alerts(since=_since()),
+    ),
+)
+
+
+def token_roles(token: str) -> set[str]:
+    """The application roles in an access token (its payload is not verified here)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return set()
+    roles = claims.get("roles") if isinstance(claims, dict) else None
+    return {str(r) for r in roles} if isinstance(roles, list) else set()
+
+
+async def run_doctor(
+    graph: GraphClient,
+    exchange: ExchangeClient,
+    tokens: TokenProvider,
+    *,
+    graph_resource: str,
+    exchange_resource: str,
+) -> list[Finding]:
+    """Check every capability; one Finding each (token failures become findings too)."""
+    roles: dict[str, set[str]] = {}
+    for service, resource in (("graph", graph_resource), ("exchange", exchange_resource)):
+        try:
+            roles[service] = token_roles(await tokens.token(resource))
+        except BlockWatchError as err:
+            return [Finding(f"Token for {resource}", True, Status.FAILED, str(err))]
+    try:
+        user = await graph.any_user()
+    except BlockWatchError:
+        user = None
+    probe = Probe(graph, exchange, user)
+    return [await _examine(c, roles[c.service], probe) for c in CAPABILITIES]
+
+
+async def _examine(capability: Capability, roles: set[str], probe: Probe) -> Finding:
+    def finding(status: Status, detail: str) -> Finding:
+        return Finding(capability.name, capability.required, status, detail)
+
+    if not roles & set(capability.permissions):
+        wanted = capability.permissions[0]
+        how = (
+            GRANT_GRAPH.format(permission=wanted)
+            if capability.service == "graph"
+            else (
+                "API permissions > Add a permission > APIs my organization uses > Office 365 "
+                "Exchange Online > Application permissions > Exchange.ManageAsApp, then 'Grant "
+                "admin consent'"
+            )
+        )
+        return finding(Status.MISSING_PERMISSION, f"{wanted}: {how}")
+    if capability.check is None:
+        return finding(
+            Status.OK, "granted (" + ", ".join(sorted(roles & set(capability.permissions))) + ")"
+        )
+    try:
+        await capability.check(probe)
+    except NotAvailableInTenant as err:
+        return finding(Status.LICENCE_MISSING, f"not available in this tenant: {err.licence}")
+    except TenantForbidden as err:
+        if capability.service == "exchange":
+            return finding(
+                Status.MISSING_EXCHANGE_ROLE, GRANT_EXCHANGE.format(cmdlet=capability.cmdlet)
+            )
+        if set(capability.permissions) & roles and "P" in capability.name:
+            return finding(
+                Status.LICENCE_MISSING,
+                "permission granted but refused: the tenant probably lacks the licence named above",
+            )
+        return finding(Status.MISSING_PERMISSION, err.permission or str(err))
+    except TenantNotFound as err:
+        if "no user to probe" in str(err):
+            return finding(Status.FAILED, str(err))
+    except BlockWatchError as err:
+        return finding(Status.FAILED, str(err)[:200])
+    return finding(Status.OK, "works")
+
+
+def render(findings: list[Finding]) -> str:
+    """The findings as a plain-text table, then a verdict line."""
+    width = max(len(f.capability) for f in findings) + 2
+    lines = [f"{'Capability':<{width}}{'Needed':<10}{'Status':<24}Detail", "-" * (width + 34 + 40)]
+    for f in findings:
+        lines.append(
+            f"{f.capability:<{width}}{'required' if f.required else 'optional':<10}"
+            f"{f.status.value:<24}{f.detail}"
+        )
+    missing = [f for f in findings if f.required and f.status is not Status.OK]
+    lines.append("")
+    lines.append(
+        "Everything required is in place."
+        if not missing
+        else f"{len(missing)} required capability(ies) missing: BlockWatch cannot work yet."
+    )
+    return "\n".join(lines)
+
+
+def healthy(findings: list[Finding]) -> bool:
+    """True when every required capability is OK."""
+    return all(f.status is Status.OK for f in findings if f.required)
