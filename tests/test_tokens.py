@@ -199,3 +199,28 @@ def _certificate(tmp_path: Path, sim: SimulatedTenant) -> tuple[Path, str]:
     thumbprint = sim.state.app.thumbprint()
     assert thumbprint is not None
     return path, thumbprint
+
+
+async def test_bot_in_production_configuration_answers_from_the_tenant(
+    tls_tenant: SimulatedTenant, start_bot: Any, recorder: Any
+) -> None:
+    from tests.helpers import activity, texts_of
+
+    bot = await start_bot(
+        TENANT_ID=tls_tenant.state.tenant_id,
+        CLIENT_ID=tls_tenant.state.app.client_id,
+        CLIENT_SECRET=SECRET,
+        AUTHORITY_URL=tls_tenant.authority_url,
+        GRAPH_BASE_URL=tls_tenant.graph_url,
+        EXCHANGE_BASE_URL=tls_tenant.exchange_url,
+        SSL_CERT_FILE=str(tls_tenant.ca_file),
+        HOST="127.0.0.1",
+    )
+    assert bot.runtime.sim is None
+    response = await bot.post(activity("who is blocked", service_url=recorder.url))
+    assert response.status_code == 201
+    lines = texts_of(recorder.cards()[-1])
+    assert "2 users are restricted from sending email." in lines
+    assert "Joost van den Bergh" in lines
+    assert _token_requests(tls_tenant) == 2
+    assert (await bot.client.get("/readyz")).status_code == 200
