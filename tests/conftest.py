@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.compose import RUNTIME, Runtime, build_app
 from bot.settings import load_settings
 from bot.sim.server import SimulatedTenant
 from bot.sim.state import load_scenario
+from bot.store.db import migrate, open_engine
 from bot.tenant.auth import BearerAuth
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
@@ -81,6 +88,49 @@ def exchange_client(sim: SimulatedTenant, http: httpx.AsyncClient, **kw: Any) ->
         auth=BearerAuth(sim.tokens(), sim.exchange_url),
         **kw,
     )
+
+
+PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+async def _postgres_schema() -> tuple[AsyncEngine, str]:
+    """An engine on a fresh PostgreSQL schema; fails under CI, skips elsewhere, if absent."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = open_engine(PG_URL)
+    try:
+        async with admin.begin() as conn:
+            await conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+    except (OSError, SQLAlchemyError) as err:
+        await admin.dispose()
+        if os.environ.get("CI"):
+            raise RuntimeError(f"CI needs PostgreSQL at 127.0.0.1:5432 (test): {err}") from err
+        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {type(err).__name__}")
+    await admin.dispose()
+    engine = open_engine(PG_URL, connect_args={"server_settings": {"search_path": name}})
+    return engine, name
+
+
+async def _drop_schema(name: str) -> None:
+    admin = open_engine(PG_URL)
+    async with admin.begin() as conn:
+        await conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
+    await admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A migrated database: SQLite in a temp file, or PostgreSQL in a schema of its own."""
+    if request.param == "sqlite":
+        db = open_engine(f"sqlite+aiosqlite:///{tmp_path}/blockwatch.db")
+        await migrate(db)
+        yield db
+        await db.dispose()
+        return
+    db, schema = await _postgres_schema()
+    await migrate(db)
+    yield db
+    await db.dispose()
+    await _drop_schema(schema)
 
 
 @pytest.fixture

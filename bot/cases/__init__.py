@@ -1,0 +1,1 @@
+"""Cases: one per restriction of a sender, with its investigation, checklist and release."""

@@ -1,0 +1,1 @@
+"""Persistence: one SQL schema for SQLite (default) and PostgreSQL (several replicas)."""

@@ -1,0 +1,146 @@
+"""The append-only audit trail: who did what, to whom, when, with what result.
+
+The application only inserts; database triggers refuse UPDATE, and DELETE of anything younger
+than 30 days (the floor of AUDIT_RETENTION_DAYS), so nothing in the bot can rewrite history.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.logs import correlation_id, redact
+from bot.store.schema import audit_events
+
+# Parameter names that must never reach the trail, whatever a caller passes.
+_SECRET_KEYS = ("password", "secret", "token", "assertion", "authorization")
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One recorded action."""
+
+    actor_id: str
+    actor_name: str
+    action: str
+    target: str
+    result: str
+    case_id: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""
+    at: datetime | None = None
+    correlation: str = ""
+
+
+def _clean(parameters: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: ("[redacted]" if any(s in k.lower() for s in _SECRET_KEYS) else v)
+        for k, v in parameters.items()
+    }
+
+
+class AuditTrail:
+    """Appends and reads audit events."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def record(self, event: AuditEvent) -> None:
+        """Append one event (secrets in parameters or detail are redacted first)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                audit_events.insert().values(
+                    at=event.at or datetime.now(UTC),
+                    actor_id=event.actor_id,
+                    actor_name=event.actor_name,
+                    action=event.action,
+                    target=event.target,
+                    case_id=event.case_id,
+                    parameters=_clean(event.parameters),
+                    result=event.result,
+                    detail=redact(event.detail)[:2000],
+                    correlation_id=event.correlation or correlation_id.get(),
+                )
+            )
+
+    async def events(
+        self,
+        *,
+        since: datetime | None = None,
+        case_id: str | None = None,
+        target: str | None = None,
+        limit: int = 1000,
+    ) -> list[AuditEvent]:
+        """Events, oldest first, filtered by time, case or target."""
+        query = sa.select(audit_events).order_by(audit_events.c.id)
+        if since is not None:
+            query = query.where(audit_events.c.at >= since)
+        if case_id is not None:
+            query = query.where(audit_events.c.case_id == case_id)
+        if target is not None:
+            query = query.where(audit_events.c.target == target.lower())
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query.limit(limit))).all()
+        return [
+            AuditEvent(
+                r.actor_id,
+                r.actor_name,
+                r.action,
+                r.target,
+                r.result,
+                r.case_id,
+                r.parameters or {},
+                r.detail,
+                r.at,
+                r.correlation_id,
+            )
+            for r in rows
+        ]
+
+    async def purge(self, before: datetime) -> int:
+        """Delete events older than `before` (retention; the database refuses recent ones)."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(audit_events.delete().where(audit_events.c.at < before))
+        return int(result.rowcount or 0)
+
+
+def to_csv(events: list[AuditEvent]) -> str:
+    """The events as CSV (for export before purge, or the admin's download)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "time",
+            "actor_id",
+            "actor",
+            "action",
+            "target",
+            "case",
+            "result",
+            "detail",
+            "parameters",
+            "correlation_id",
+        ]
+    )
+    for e in events:
+        writer.writerow(
+            [
+                e.at.isoformat() if e.at else "",
+                e.actor_id,
+                e.actor_name,
+                e.action,
+                e.target,
+                e.case_id or "",
+                e.result,
+                e.detail,
+                ";".join(f"{k}={v}" for k, v in sorted(e.parameters.items())),
+                e.correlation,
+            ]
+        )
+    return out.getvalue()

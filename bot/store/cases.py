@@ -1,0 +1,347 @@
+"""Cases and their steps in the database. Every change is a conditional update (compare-and-set
+on the version or status), so concurrent clicks, Teams retries and replicas cannot both win."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.cases.model import (
+    STARTABLE,
+    Case,
+    CaseState,
+    Step,
+    StepName,
+    StepStatus,
+)
+from bot.store.schema import case_steps, cases
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CaseStore:
+    """Reads and changes cases; never holds state in memory."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def open_case(
+        self, upn: str, *, display_name: str | None, reason: str, restricted_since: datetime | None
+    ) -> tuple[Case, bool]:
+        """The open case for `upn`, creating it if there is none; (case, created)."""
+        upn = upn.lower()
+        existing = await self.open_for(upn)
+        if existing is not None:
+            return existing, False
+        previous = await self._last_closed(upn)
+        now = _now()
+        case_id = str(uuid.uuid4())
+        row: dict[str, Any] = {
+            "id": case_id,
+            "upn": upn,
+            "display_name": display_name,
+            "state": CaseState.RESTRICTED.value,
+            "version": 1,
+            "reason": reason,
+            "restricted_since": restricted_since,
+            "opened_at": now,
+            "updated_at": now,
+            "previous_case_id": previous.id if previous else None,
+        }
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(cases.insert().values(**row))
+        except IntegrityError:
+            # Another click, alert or replica opened it first: theirs is the case.
+            winner = await self.open_for(upn)
+            assert winner is not None
+            return winner, False
+        case = await self.get(case_id)
+        assert case is not None
+        return case, True
+
+    async def get(self, case_id: str) -> Case | None:
+        """The case with this id, steps included."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(sa.select(cases).where(cases.c.id == case_id))).first()
+            if row is None:
+                return None
+            steps = (
+                await conn.execute(sa.select(case_steps).where(case_steps.c.case_id == case_id))
+            ).all()
+        return _case(row._mapping, steps)
+
+    async def open_for(self, upn: str) -> Case | None:
+        """The sender's open case, if any."""
+        async with self._engine.connect() as conn:
+            found = (
+                await conn.execute(
+                    sa.select(cases.c.id).where(
+                        cases.c.upn == upn.lower(), cases.c.closed_at.is_(None)
+                    )
+                )
+            ).scalar()
+        return await self.get(found) if found else None
+
+    async def history(self, upn: str) -> list[Case]:
+        """Every case of the sender, newest first."""
+        async with self._engine.connect() as conn:
+            ids = (
+                (
+                    await conn.execute(
+                        sa.select(cases.c.id)
+                        .where(cases.c.upn == upn.lower())
+                        .order_by(cases.c.opened_at.desc())
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        found = [await self.get(i) for i in ids]
+        return [c for c in found if c is not None]
+
+    async def open_cases(self) -> list[Case]:
+        """Every open case."""
+        async with self._engine.connect() as conn:
+            ids = (
+                (await conn.execute(sa.select(cases.c.id).where(cases.c.closed_at.is_(None))))
+                .scalars()
+                .all()
+            )
+        found = [await self.get(i) for i in ids]
+        return [c for c in found if c is not None]
+
+    async def update(
+        self, case: Case, *, expect: set[CaseState] | None = None, **values: Any
+    ) -> Case | None:
+        """Change the case if it is still at `case.version` (and in `expect`); None if not."""
+        clauses = [cases.c.id == case.id, cases.c.version == case.version]
+        if expect is not None:
+            clauses.append(cases.c.state.in_([s.value for s in expect]))
+        values = {k: (v.value if isinstance(v, CaseState) else v) for k, v in values.items()}
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                cases.update()
+                .where(*clauses)
+                .values(version=cases.c.version + 1, updated_at=_now(), **values)
+            )
+        if result.rowcount != 1:
+            return None
+        return await self.get(case.id)
+
+    async def touch(self, case_id: str, **values: Any) -> Case | None:
+        """Change a case whatever its version (background results); bumps the version."""
+        values = {k: (v.value if isinstance(v, CaseState) else v) for k, v in values.items()}
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                cases.update()
+                .where(cases.c.id == case_id)
+                .values(version=cases.c.version + 1, updated_at=_now(), **values)
+            )
+        return await self.get(case_id)
+
+    async def start_step(
+        self, case_id: str, step: StepName, *, runner: str, actor_id: str, actor_name: str
+    ) -> bool:
+        """Claim a step to run it: only one caller wins, and only from a startable status."""
+        now = _now()
+        async with self._engine.begin() as conn:
+            try:
+                await conn.execute(
+                    case_steps.insert().values(
+                        case_id=case_id,
+                        step=step.value,
+                        status=StepStatus.RUNNING.value,
+                        runner=runner,
+                        actor_id=actor_id,
+                        actor_name=actor_name,
+                        attempt=1,
+                        started_at=now,
+                    )
+                )
+            except IntegrityError:
+                pass
+            else:
+                await self._bump(conn, case_id)
+                return True
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                case_steps.update()
+                .where(
+                    case_steps.c.case_id == case_id,
+                    case_steps.c.step == step.value,
+                    case_steps.c.status.in_([s.value for s in STARTABLE]),
+                )
+                .values(
+                    status=StepStatus.RUNNING.value,
+                    runner=runner,
+                    actor_id=actor_id,
+                    actor_name=actor_name,
+                    attempt=case_steps.c.attempt + 1,
+                    started_at=now,
+                    finished_at=None,
+                    detail="",
+                )
+            )
+            if result.rowcount == 1:
+                await self._bump(conn, case_id)
+                return True
+        return False
+
+    async def finish_step(
+        self,
+        case_id: str,
+        step: StepName,
+        status: StepStatus,
+        detail: str,
+        *,
+        undo: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a step's outcome (only a running step can finish)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                case_steps.update()
+                .where(
+                    case_steps.c.case_id == case_id,
+                    case_steps.c.step == step.value,
+                    case_steps.c.status == StepStatus.RUNNING.value,
+                )
+                .values(status=status.value, detail=detail, undo=undo, finished_at=_now())
+            )
+            await self._bump(conn, case_id)
+
+    async def skip_step(
+        self, case_id: str, step: StepName, reason: str, *, actor_id: str, actor_name: str
+    ) -> bool:
+        """Mark a not-run/failed step as skipped with a reason."""
+        async with self._engine.begin() as conn:
+            try:
+                await conn.execute(
+                    case_steps.insert().values(
+                        case_id=case_id,
+                        step=step.value,
+                        status=StepStatus.SKIPPED.value,
+                        detail=reason,
+                        actor_id=actor_id,
+                        actor_name=actor_name,
+                        finished_at=_now(),
+                    )
+                )
+                changed = 1
+            except IntegrityError:
+                changed = 0
+        if not changed:
+            async with self._engine.begin() as conn:
+                result = await conn.execute(
+                    case_steps.update()
+                    .where(
+                        case_steps.c.case_id == case_id,
+                        case_steps.c.step == step.value,
+                        case_steps.c.status.in_([s.value for s in STARTABLE]),
+                    )
+                    .values(
+                        status=StepStatus.SKIPPED.value,
+                        detail=reason,
+                        actor_id=actor_id,
+                        actor_name=actor_name,
+                        finished_at=_now(),
+                    )
+                )
+                changed = result.rowcount
+        if changed:
+            async with self._engine.begin() as conn:
+                await self._bump(conn, case_id)
+        return changed == 1
+
+    async def interrupt_running(self, *, runners: set[str] | None = None) -> list[tuple[str, str]]:
+        """Mark running steps of dead runners (all, if None) interrupted; returns (case, step)."""
+        clauses = [case_steps.c.status == StepStatus.RUNNING.value]
+        if runners is not None:
+            clauses.append(case_steps.c.runner.in_(runners))
+        async with self._engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(case_steps.c.case_id, case_steps.c.step).where(*clauses)
+                )
+            ).all()
+            for case_id, step in rows:
+                await conn.execute(
+                    case_steps.update()
+                    .where(
+                        case_steps.c.case_id == case_id,
+                        case_steps.c.step == step,
+                        case_steps.c.status == StepStatus.RUNNING.value,
+                    )
+                    .values(
+                        status=StepStatus.INTERRUPTED.value,
+                        detail="interrupted: the bot stopped while this step ran",
+                        finished_at=_now(),
+                    )
+                )
+                await self._bump(conn, case_id)
+        return [(str(c), str(s)) for c, s in rows]
+
+    async def purge_closed(self, before: datetime) -> int:
+        """Delete closed cases closed before `before` (retention)."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(cases.delete().where(cases.c.closed_at < before))
+        return int(result.rowcount or 0)
+
+    async def _bump(self, conn: Any, case_id: str) -> None:
+        await conn.execute(
+            cases.update()
+            .where(cases.c.id == case_id)
+            .values(version=cases.c.version + 1, updated_at=_now())
+        )
+
+    async def _last_closed(self, upn: str) -> Case | None:
+        async with self._engine.connect() as conn:
+            found = (
+                await conn.execute(
+                    sa.select(cases.c.id)
+                    .where(cases.c.upn == upn, cases.c.closed_at.is_not(None))
+                    .order_by(cases.c.closed_at.desc())
+                    .limit(1)
+                )
+            ).scalar()
+        return await self.get(found) if found else None
+
+
+def _case(row: Any, steps: Any) -> Case:
+    return Case(
+        id=row["id"],
+        upn=row["upn"],
+        state=CaseState(row["state"]),
+        version=row["version"],
+        opened_at=row["opened_at"],
+        display_name=row["display_name"],
+        user_id=row["user_id"],
+        reason=row["reason"],
+        restricted_since=row["restricted_since"],
+        closed_at=row["closed_at"],
+        previous_case_id=row["previous_case_id"],
+        release_requested_by=row["release_requested_by"],
+        release_requested_name=row["release_requested_name"],
+        override_reason=row["override_reason"],
+        released_at=row["released_at"],
+        evidence=row["evidence"],
+        steps={
+            StepName(s.step): Step(
+                StepName(s.step),
+                StepStatus(s.status),
+                s.detail or "",
+                s.actor_name or "",
+                s.attempt,
+                s.finished_at,
+                s.undo,
+            )
+            for s in steps
+        },
+    )

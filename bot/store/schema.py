@@ -1,0 +1,164 @@
+"""The tables. Changing them needs an Alembic migration in bot/store/migrations/versions/."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on SQLite (which keeps no zone) and PostgreSQL alike."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Store UTC (naive on SQLite)."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC time")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Read back as aware UTC."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Time = UtcDateTime()
+
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("upn", sa.String(320), nullable=False, index=True),
+    sa.Column("display_name", sa.String(256)),
+    sa.Column("user_id", sa.String(64)),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("restricted_since", Time),
+    sa.Column("opened_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Column("closed_at", Time),
+    sa.Column("previous_case_id", sa.String(36), sa.ForeignKey("cases.id")),
+    sa.Column("release_requested_by", sa.String(64)),
+    sa.Column("release_requested_name", sa.String(256)),
+    sa.Column("override_reason", sa.Text),
+    sa.Column("released_at", Time),
+    sa.Column("evidence", sa.JSON),
+    sa.Column("evidence_at", Time),
+)
+# At most one open case per sender: a second "open" loses the race on this index.
+sa.Index(
+    "uq_cases_open_upn",
+    cases.c.upn,
+    unique=True,
+    sqlite_where=cases.c.closed_at.is_(None),
+    postgresql_where=cases.c.closed_at.is_(None),
+)
+
+case_steps = sa.Table(
+    "case_steps",
+    metadata,
+    sa.Column(
+        "case_id", sa.String(36), sa.ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("step", sa.String(32), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("undo", sa.JSON),
+    sa.Column("actor_id", sa.String(64)),
+    sa.Column("actor_name", sa.String(256)),
+    sa.Column("runner", sa.String(64)),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("started_at", Time),
+    sa.Column("finished_at", Time),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("at", Time, nullable=False, index=True),
+    sa.Column("actor_id", sa.String(64), nullable=False),
+    sa.Column("actor_name", sa.String(256), nullable=False, server_default=""),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(320), nullable=False, server_default=""),
+    sa.Column("case_id", sa.String(36), index=True),
+    sa.Column("parameters", sa.JSON),
+    sa.Column("result", sa.String(32), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("correlation_id", sa.String(128), nullable=False, server_default=""),
+)
+
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("id", sa.String(512), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False, server_default=""),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("reference", sa.JSON, nullable=False),
+    sa.Column("subscribed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+posted_cards = sa.Table(
+    "posted_cards",
+    metadata,
+    sa.Column(
+        "case_id", sa.String(36), sa.ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("conversation_id", sa.String(512), primary_key=True),
+    sa.Column("activity_id", sa.String(256)),
+    sa.Column("posted_version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+watched_senders = sa.Table(
+    "watched_senders",
+    metadata,
+    sa.Column("upn", sa.String(320), primary_key=True),
+    sa.Column("restricted_since", Time),
+    sa.Column("first_seen", Time, nullable=False),
+    sa.Column("last_seen", Time, nullable=False),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("expires_at", Time, nullable=False),
+)
+
+card_actions = sa.Table(
+    "card_actions",
+    metadata,
+    sa.Column("key", sa.String(256), primary_key=True),
+    sa.Column("case_id", sa.String(36)),
+    sa.Column("verb", sa.String(64), nullable=False),
+    sa.Column("at", Time, nullable=False),
+)

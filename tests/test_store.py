@@ -1,0 +1,190 @@
+"""The store on SQLite and PostgreSQL: migrations, compare-and-set, the append-only trail."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.cases.model import CaseState, StepName, StepStatus
+from bot.store.audit import AuditEvent, AuditTrail, to_csv
+from bot.store.cases import CaseStore
+from bot.store.db import current_revision, head_revision, migrate, open_engine
+from bot.store.schema import audit_events
+from tests.conftest import _drop_schema, _postgres_schema
+
+UPN = "joost.vandenbergh@contoso.onmicrosoft.com"
+
+
+async def _open(store: CaseStore, upn: str = UPN):
+    return await store.open_case(
+        upn,
+        display_name="Joost",
+        reason="ExceedingLimitType=External",
+        restricted_since=datetime.now(UTC) - timedelta(minutes=5),
+    )
+
+
+async def test_database_is_at_head(engine: AsyncEngine) -> None:
+    assert await current_revision(engine) == head_revision() == "0002"
+    await migrate(engine)  # idempotent
+    assert await current_revision(engine) == "0002"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_empty_and_previous_schema_both_reach_head(kind: str, tmp_path: Path) -> None:
+    if kind == "sqlite":
+        db, schema = open_engine(f"sqlite+aiosqlite:///{tmp_path}/old.db"), None
+    else:
+        db, schema = await _postgres_schema()
+    try:
+        assert await current_revision(db) is None
+        await migrate(db, "0001")
+        assert await current_revision(db) == "0001"
+        store = CaseStore(db)
+        case, _ = await _open(store)  # data written at the previous schema survives
+        await migrate(db)
+        assert await current_revision(db) == "0002"
+        assert (await store.get(case.id)) == case
+        async with db.connect() as conn:
+            tables = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
+        assert {"conversations", "posted_cards", "watched_senders"} <= set(tables)
+    finally:
+        await db.dispose()
+        if schema:
+            await _drop_schema(schema)
+
+
+async def test_one_open_case_per_sender_even_when_opened_at_once(engine: AsyncEngine) -> None:
+    store = CaseStore(engine)
+    results = await asyncio.gather(*[_open(store) for _ in range(20)])
+    assert len({case.id for case, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    case = results[0][0]
+    assert (case.upn, case.state, case.version) == (UPN, CaseState.RESTRICTED, 1)
+    assert case.restricted_since is not None
+    assert case.restricted_since.tzinfo is not None
+
+
+async def test_compare_and_set_lets_exactly_one_writer_win(engine: AsyncEngine) -> None:
+    store = CaseStore(engine)
+    case, _ = await _open(store)
+    outcomes = await asyncio.gather(
+        *[
+            store.update(case, expect={CaseState.RESTRICTED}, state=CaseState.RELEASING)
+            for _ in range(20)
+        ]
+    )
+    winners = [o for o in outcomes if o is not None]
+    assert len(winners) == 1
+    assert (winners[0].state, winners[0].version) == (CaseState.RELEASING, 2)
+    assert await store.update(case, state=CaseState.READY) is None  # stale version
+
+
+async def test_a_step_is_claimed_once(engine: AsyncEngine) -> None:
+    store = CaseStore(engine)
+    case, _ = await _open(store)
+    claims = await asyncio.gather(
+        *[
+            store.start_step(
+                case.id, StepName.RESET_PASSWORD, runner=f"r{i}", actor_id="a", actor_name="Alex"
+            )
+            for i in range(20)
+        ]
+    )
+    assert claims.count(True) == 1
+    await store.finish_step(case.id, StepName.RESET_PASSWORD, StepStatus.FAILED, "boom")
+    assert await store.start_step(
+        case.id, StepName.RESET_PASSWORD, runner="r", actor_id="a", actor_name="Alex"
+    )  # a failed step can be retried
+    await store.finish_step(
+        case.id, StepName.RESET_PASSWORD, StepStatus.DONE, "reset", undo={"note": "n/a"}
+    )
+    assert not await store.start_step(
+        case.id, StepName.RESET_PASSWORD, runner="r", actor_id="a", actor_name="Alex"
+    )
+    step = (await store.get(case.id)).step(StepName.RESET_PASSWORD)  # type: ignore[union-attr]
+    assert (step.status, step.detail, step.attempt, step.undo) == (
+        StepStatus.DONE,
+        "reset",
+        2,
+        {"note": "n/a"},
+    )
+
+
+async def test_skip_and_interrupt(engine: AsyncEngine) -> None:
+    store = CaseStore(engine)
+    case, _ = await _open(store)
+    assert await store.skip_step(
+        case.id, StepName.REMOVE_FORWARDING, "no forwarding set", actor_id="a", actor_name="Alex"
+    )
+    await store.start_step(
+        case.id, StepName.REVOKE_SESSIONS, runner="dead", actor_id="a", actor_name="Alex"
+    )
+    await store.start_step(
+        case.id, StepName.DISABLE_RULES, runner="alive", actor_id="a", actor_name="Alex"
+    )
+    assert await store.interrupt_running(runners={"dead"}) == [(case.id, "revoke_sessions")]
+    fresh = await store.get(case.id)
+    assert fresh is not None
+    assert fresh.step(StepName.REVOKE_SESSIONS).status is StepStatus.INTERRUPTED
+    assert fresh.step(StepName.DISABLE_RULES).status is StepStatus.RUNNING
+    assert fresh.step(StepName.REMOVE_FORWARDING).status is StepStatus.SKIPPED
+    assert fresh.version > case.version
+
+
+async def test_a_new_restriction_links_the_closed_case(engine: AsyncEngine) -> None:
+    store = CaseStore(engine)
+    first, _ = await _open(store)
+    closed = await store.update(first, state=CaseState.VERIFIED, closed_at=datetime.now(UTC))
+    assert closed is not None
+    second, created = await _open(store)
+    assert created
+    assert second.previous_case_id == first.id
+    assert [c.id for c in await store.history(UPN)] == [second.id, first.id]
+
+
+async def test_audit_trail_is_append_only(engine: AsyncEngine) -> None:
+    trail = AuditTrail(engine)
+    await trail.record(
+        AuditEvent(
+            "oid-1",
+            "Alex",
+            "reset_password",
+            UPN,
+            "done",
+            parameters={"temporary_password": "Xk9!pq2Lm", "force": True},
+            detail="password=Xk9!pq2Lm",
+        )
+    )
+    events = await trail.events(target=UPN)
+    assert events[0].parameters == {"temporary_password": "[redacted]", "force": True}
+    assert "Xk9!pq2Lm" not in events[0].detail
+    with pytest.raises((IntegrityError, DBAPIError), match="append-only"):
+        async with engine.begin() as conn:
+            await conn.execute(audit_events.update().values(result="tampered"))
+    with pytest.raises((IntegrityError, DBAPIError), match="append-only"):
+        async with engine.begin() as conn:
+            await conn.execute(audit_events.delete())
+    assert [e.result for e in await trail.events()] == ["done"]
+
+
+async def test_retention_purges_only_old_events_and_closed_cases(engine: AsyncEngine) -> None:
+    trail, store = AuditTrail(engine), CaseStore(engine)
+    old = datetime.now(UTC) - timedelta(days=500)
+    await trail.record(AuditEvent("oid", "Alex", "release", UPN, "done", at=old))
+    await trail.record(AuditEvent("oid", "Alex", "release", UPN, "done"))
+    case, _ = await _open(store)
+    await store.update(case, state=CaseState.VERIFIED, closed_at=old)
+    cutoff = datetime.now(UTC) - timedelta(days=400)
+    exported = to_csv(await trail.events())
+    assert exported.count("release") == 2
+    assert await trail.purge(cutoff) == 1
+    assert await store.purge_closed(cutoff) == 1
+    assert len(await trail.events()) == 1
+    assert await store.get(case.id) is None
