@@ -80,3 +80,23 @@ class TenantRequestFailed(TenantError):
 
 class DeadlineExceeded(BlockWatchError):
     """An operation (with its retries) took longer than its budget."""
+
+
+def describe(err: BlockWatchError) -> tuple[str, dict[str, str]]:
+    """The catalogue key and values that explain a known error in any language."""
+    service = getattr(err, "service", "") or "Microsoft 365"
+    if isinstance(err, UnblockLimitReached):
+        return "error.unblock_limit", {}
+    if isinstance(err, NotAvailableInTenant):
+        return "error.not_available", {"missing": err.licence or err.permission}
+    if isinstance(err, TenantForbidden):
+        return "error.forbidden", {"service": service, "missing": err.permission or err.code or "?"}
+    if isinstance(err, TenantThrottled):
+        return "error.throttled", {"service": service}
+    if isinstance(err, TenantUnavailable):
+        return "error.unavailable", {"service": service}
+    if isinstance(err, TenantNotFound):
+        return "error.not_found", {"service": service}
+    if isinstance(err, DeadlineExceeded):
+        return "error.deadline", {}
+    return "error.failed", {"service": service, "message": str(err)[:300]}

@@ -77,22 +77,8 @@ class Router:
 
 def explain(err: errors.BlockWatchError, t: Texts) -> str:
     """An admin-readable sentence for a known error."""
-    service = getattr(err, "service", "") or "Microsoft 365"
-    if isinstance(err, errors.UnblockLimitReached):
-        return t("error.unblock_limit")
-    if isinstance(err, errors.NotAvailableInTenant):
-        return t("error.not_available", missing=err.licence or err.permission)
-    if isinstance(err, errors.TenantForbidden):
-        return t("error.forbidden", service=service, missing=err.permission or err.code or "?")
-    if isinstance(err, errors.TenantThrottled):
-        return t("error.throttled", service=service)
-    if isinstance(err, errors.TenantUnavailable):
-        return t("error.unavailable", service=service)
-    if isinstance(err, errors.TenantNotFound):
-        return t("error.not_found", service=service)
-    if isinstance(err, errors.DeadlineExceeded):
-        return t("error.deadline")
-    return t("error.failed", service=service, message=str(err)[:300])
+    key, values = errors.describe(err)
+    return t(key, **values)
 
 
 __all__ = ["COMMANDS", "Router"]

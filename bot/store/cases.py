@@ -260,11 +260,15 @@ class CaseStore:
                 await self._bump(conn, case_id)
         return changed == 1
 
-    async def interrupt_running(self, *, runners: set[str] | None = None) -> list[tuple[str, str]]:
-        """Mark running steps of dead runners (all, if None) interrupted; returns (case, step)."""
+    async def interrupt_running(
+        self, *, runners: set[str] | None = None, except_runners: set[str] | None = None
+    ) -> list[tuple[str, str]]:
+        """Mark running steps of dead runners interrupted; returns (case id, step)."""
         clauses = [case_steps.c.status == StepStatus.RUNNING.value]
         if runners is not None:
             clauses.append(case_steps.c.runner.in_(runners))
+        if except_runners is not None:
+            clauses.append(case_steps.c.runner.not_in(except_runners))
         async with self._engine.begin() as conn:
             rows = (
                 await conn.execute(
