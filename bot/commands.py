@@ -1,7 +1,6 @@
-"""Chat commands and card verbs: tables of small async functions that return data.
+"""What every command and card verb gets (Context, Services) and the restricted-list ones.
 
-A command's docstring is its English help line; its Dutch help line is `help.<name>` in
-`bot/locales/nl.json`. Help is generated from these, so it cannot drift from the code.
+The tables of commands and verbs are in bot/registry.py.
 """
 
 from __future__ import annotations
@@ -12,12 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.cases.service import CaseService
+from bot.conversation import Actor, Reply, Where
 from bot.i18n import Texts
 from bot.senders import RestrictedSenders
-from cards.messages import help_card
-from cards.senders import restricted_list_card, sender_card, sender_gone_card
-
-from .conversation import Reply
+from cards.senders import restricted_list_card
 
 
 class InvalidAction(ValueError):
@@ -29,6 +27,7 @@ class Services:
     """What commands may use; built once in app.py."""
 
     senders: RestrictedSenders
+    cases: CaseService
     card_budget: int
 
 
@@ -39,6 +38,8 @@ class Context:
     services: Services
     t: Texts
     now: datetime
+    actor: Actor
+    where: Where
     args: str = ""
     data: dict[str, Any] | None = None
 
@@ -55,11 +56,6 @@ async def list_restricted(ctx: Context) -> Reply:
     return Reply(card=card)
 
 
-async def show_help(ctx: Context) -> Reply:
-    """help — show this list"""
-    return Reply(card=help_card(help_lines(ctx.t), t=ctx.t))
-
-
 @dataclass(frozen=True)
 class Command:
     """A chat command: its name, the phrasings that call it per language, and its handler."""
@@ -67,41 +63,7 @@ class Command:
     name: str
     patterns: dict[str, re.Pattern[str]]
     handler: Handler
-
-
-COMMANDS: tuple[Command, ...] = (
-    Command(
-        "list",
-        {
-            "en": re.compile(
-                r"(who (is|are)( currently| now)? (blocked|restricted)"
-                r"|(list|show)( me)?( the| all)? (blocked|restricted)( users| senders| accounts)?"
-                r"|(blocked|restricted) (users|senders|accounts|list)|blocked|restricted)"
-            ),
-            "nl": re.compile(
-                r"(wie (is|zijn)( er)?( nu)? (geblokkeerd|beperkt)"
-                r"|geblokkeerde (gebruikers|afzenders|accounts)"
-                r"|(toon|lijst)( de| alle)? geblokkeerde( gebruikers| afzenders)?|geblokkeerd)"
-            ),
-        },
-        list_restricted,
-    ),
-    Command(
-        "help",
-        {
-            "en": re.compile(r"(help|\?|commands|what can you do)"),
-            "nl": re.compile(r"(hulp|wat kun je|wat kan je|commando'?s)"),
-        },
-        show_help,
-    ),
-)
-
-
-def help_lines(t: Texts) -> list[str]:
-    """One help line per command in the admin's language."""
-    if t.lang == "en":
-        return [(c.handler.__doc__ or c.name).strip() for c in COMMANDS]
-    return [t(f"help.{c.name}") for c in COMMANDS]
+    with_argument: bool = False  # patterns then match the raw text and capture `arg`
 
 
 _CONTRACTIONS = {"who's": "who is", "whos": "who is", "who're": "who are"}
@@ -122,19 +84,7 @@ def normalise(text: str) -> str:
     return cleaned
 
 
-def match(text: str) -> tuple[Command, str] | None:
-    """The command `text` asks for and the language it was asked in, or None."""
-    normal = normalise(text)
-    for command in COMMANDS:
-        for lang, pattern in command.patterns.items():
-            if pattern.fullmatch(normal):
-                return command, lang
-    return None
-
-
 # ---- card verbs -------------------------------------------------------------------------------
-
-_UPN = re.compile(r"^[^@\s]{1,113}@[A-Za-z0-9.-]{1,200}\.[A-Za-z]{2,63}$")
 
 
 def _int_field(data: dict[str, Any], key: str, *, low: int, high: int) -> int:
@@ -158,20 +108,3 @@ async def list_page(ctx: Context) -> Reply:
         senders, page=page, t=ctx.t, now=ctx.now, budget=ctx.services.card_budget
     )
     return Reply(card=card)
-
-
-async def open_case(ctx: Context) -> Reply:
-    """The card of one restricted sender."""
-    upn = (ctx.data or {}).get("upn")
-    if not isinstance(upn, str) or not _UPN.match(upn):
-        raise InvalidAction("open_case needs a valid upn")
-    sender, user = await ctx.services.senders.one(upn)
-    if sender is None:
-        return Reply(card=sender_gone_card(upn, t=ctx.t))
-    return Reply(card=sender_card(sender, user, t=ctx.t, now=ctx.now))
-
-
-VERBS: dict[str, Handler] = {
-    "list_page": list_page,
-    "open_case": open_case,
-}

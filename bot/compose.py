@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
 import secrets
+import socket
 import ssl
+import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import httpx
+import sqlalchemy as sa
 from aiohttp import web
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.cases.background import Background
+from bot.cases.service import CasePolicy, CaseService
 from bot.commands import Services
 from bot.doctor import healthy, render, run_doctor
 from bot.router import Clock, Router
@@ -20,6 +31,11 @@ from bot.senders import RestrictedSenders
 from bot.settings import Settings
 from bot.sim.server import SimulatedTenant
 from bot.sim.state import load_scenario
+from bot.store.audit import AuditTrail
+from bot.store.cases import CaseStore
+from bot.store.conversations import ConversationStore
+from bot.store.db import migrate, open_engine
+from bot.store.leases import Leases
 from bot.teams import TeamsEndpoint
 from bot.tenant.auth import BearerAuth, TokenProvider
 from bot.tenant.exchange import ExchangeClient
@@ -41,6 +57,10 @@ class Runtime:
     exchange: ExchangeClient
     graph: GraphClient
     sim: SimulatedTenant | None
+    endpoint: TeamsEndpoint
+    cases: CaseService
+    checks: list[ReadinessCheck]
+    engine: AsyncEngine
 
 
 @dataclass(frozen=True)
@@ -153,23 +173,97 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            http = await stack.enter_async_context(http_client(settings))
-            access, sim = await tenant_access(settings, stack)
-            exchange, graph = _clients(http, access)
-            services = Services(RestrictedSenders(exchange, graph), settings.card_budget_bytes)
-            router = Router(services, clock=clock) if clock else Router(services)
-            app[ENDPOINT] = TeamsEndpoint(settings, router)
-            app[CHECKS] = [
-                _reachable(http, access.graph_url),
-                _reachable(http, access.exchange_url),
-            ]
-            app[RUNTIME] = Runtime(router, exchange, graph, sim)
-            if sim is not None:
-                log.info(
-                    "demo mode",
-                    extra={"simulated_tenant": sim.base_url, "scenario": settings.demo_scenario},
-                )
+            runtime = await start_runtime(settings, stack, clock=clock)
+            app[ENDPOINT] = runtime.endpoint
+            app[CHECKS] = runtime.checks
+            app[RUNTIME] = runtime
             yield
+            await runtime.cases.background.shutdown(settings.shutdown_grace_seconds)
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+async def start_runtime(
+    settings: Settings, stack: AsyncExitStack, *, clock: Clock | None = None
+) -> Runtime:
+    """Open the database, connect the tenant, build services and the Teams endpoint."""
+    engine = open_engine(settings.database)
+    stack.push_async_callback(engine.dispose)
+    await migrate(engine)
+    http = await stack.enter_async_context(http_client(settings))
+    access, sim = await tenant_access(settings, stack)
+    exchange, graph = _clients(http, access)
+    conversations = ConversationStore(engine)
+    endpoint = TeamsEndpoint(settings, conversations)
+    background = Background()
+    leases = Leases(engine)
+    runner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    cases = CaseService(
+        CaseStore(engine),
+        AuditTrail(engine),
+        exchange,
+        graph,
+        leases=leases,
+        watchers=endpoint.outbox,
+        private=endpoint.outbox,
+        background=background,
+        policy=CasePolicy(
+            settings.require_second_approver,
+            settings.follow_up_seconds,
+            settings.domains,
+            settings.runner_lease_seconds,
+        ),
+        runner=runner,
+    )
+    services = Services(RestrictedSenders(exchange, graph), cases, settings.card_budget_bytes)
+    router = Router(services, clock=clock) if clock else Router(services)
+    endpoint.attach(router)
+    await cases.resume()
+    upkeep = asyncio.create_task(_upkeep(cases, settings), name="upkeep")
+    stack.push_async_callback(_stop, upkeep)
+    stack.push_async_callback(leases.give_up, f"runner:{runner}", runner)
+    if sim is not None:
+        log.info(
+            "demo mode",
+            extra={"simulated_tenant": sim.base_url, "scenario": settings.demo_scenario},
+        )
+    checks = [
+        _reachable(http, access.graph_url),
+        _reachable(http, access.exchange_url),
+        _database(engine),
+    ]
+    return Runtime(router, exchange, graph, sim, endpoint, cases, checks, engine)
+
+
+async def _upkeep(cases: CaseService, settings: Settings) -> None:
+    """Renew this process's lease, interrupt dead runners' steps, purge expired history."""
+    last_purge = 0.0
+    while True:
+        try:
+            await cases.upkeep()
+            if time.monotonic() - last_purge > 24 * 3600:
+                last_purge = time.monotonic()
+                cutoff = datetime.now(UTC) - timedelta(days=settings.audit_retention_days)
+                closed = await cases.store.purge_closed(cutoff)
+                events = await cases.audit.purge(cutoff)
+                if closed or events:
+                    log.info("retention purge", extra={"cases": closed, "events": events})
+        except Exception:
+            log.exception("upkeep failed; trying again")
+        await asyncio.sleep(max(0.5, settings.runner_lease_seconds / 3))
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _database(engine: AsyncEngine) -> ReadinessCheck:
+    async def probe() -> bool:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+        return True
+
+    return ReadinessCheck("database", probe)

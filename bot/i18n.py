@@ -52,6 +52,10 @@ class Texts:
         template = catalogue(self.lang).get(key) or catalogue(DEFAULT_LANGUAGE)[key]
         return template.format(**values)
 
+    def template(self, key: str) -> str:
+        """The message `key` with its `{placeholders}` left in (to fill in later)."""
+        return catalogue(self.lang).get(key) or catalogue(DEFAULT_LANGUAGE)[key]
+
     def number(self, value: int) -> str:
         """`1842` as `1,842` (en) or `1.842` (nl)."""
         return format_decimal(value, locale=self.lang)

@@ -7,10 +7,15 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from bot import errors
-from bot.commands import COMMANDS, VERBS, Context, InvalidAction, Services, help_lines, match
-from bot.conversation import CardClick, Message, Reply
+from bot.case_actions import show_case
+from bot.cases.model import Case
+from bot.cases.service import SYSTEM
+from bot.commands import Context, InvalidAction, Services
+from bot.conversation import CardClick, Message, Reply, Where
 from bot.i18n import LANGUAGES, Texts, language_of, time_zone
 from bot.logs import correlation_id
+from bot.registry import COMMANDS, VERBS, help_lines, match
+from cards.common import Card
 from cards.messages import error_card, help_card
 
 log = logging.getLogger(__name__)
@@ -36,13 +41,20 @@ class Router:
         if found is None:
             t = Texts(locale_lang, time_zone(message.timezone))
             return Reply(card=help_card(help_lines(t), t=t, unknown=message.text.strip()))
-        command, asked_in = found
+        command, asked_in, argument = found
         # Dutch words get a Dutch answer whatever the client's locale says; English words
         # follow the locale (an nl-NL admin typing "who is blocked" gets Dutch).
         lang = asked_in if asked_in != "en" else locale_lang
         t = Texts(lang, time_zone(message.timezone))
         log.info("command", extra={"command": command.name, "lang": lang})
-        ctx = Context(self._services, t, self._clock())
+        ctx = Context(
+            self._services,
+            t,
+            self._clock(),
+            args=argument,
+            actor=message.actor,
+            where=message.where,
+        )
         return await self._guarded(lambda: command.handler(ctx), t)
 
     async def on_card_click(self, click: CardClick) -> Reply:
@@ -57,8 +69,18 @@ class Router:
                 card=error_card(t("error.bad_action"), t=t, correlation_id=correlation_id.get())
             )
         log.info("card action", extra={"verb": click.verb, "lang": t.lang})
-        ctx = Context(self._services, t, self._clock(), data=click.data)
+        ctx = Context(
+            self._services, t, self._clock(), data=click.data, actor=click.actor, where=click.where
+        )
         return await self._guarded(lambda: handler(ctx), t)
+
+    async def render_case(self, case: Case, locale: str | None) -> Card:
+        """The case card as someone with `locale` sees it now (for proactive updates)."""
+        t = Texts(language_of(locale))
+        ctx = Context(self._services, t, self._clock(), SYSTEM, Where(""))
+        reply = await show_case(ctx, case)
+        assert reply.card is not None
+        return reply.card
 
     async def _guarded(self, run: Callable[[], Awaitable[Reply]], t: Texts) -> Reply:
         cid = correlation_id.get()

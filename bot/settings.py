@@ -10,6 +10,8 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.store.db import check_url
+
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 
 
@@ -76,6 +78,17 @@ class Settings(BaseSettings):
     demo_scenario: Annotated[str, _alias("DEMO_SCENARIO")] = "contoso"
     data_dir: Annotated[Path, _alias("DATA_DIR")] = Path("data")
 
+    # State.
+    database_url: Annotated[str, _alias("DATABASE_URL")] = ""
+    audit_retention_days: Annotated[int, _alias("AUDIT_RETENTION_DAYS"), Field(ge=30)] = 400
+    shutdown_grace_seconds: Annotated[float, _alias("SHUTDOWN_GRACE_SECONDS"), Field(ge=0)] = 20
+    runner_lease_seconds: Annotated[float, _alias("RUNNER_LEASE_SECONDS"), Field(ge=1)] = 30
+
+    # Cases.
+    require_second_approver: Annotated[bool, _alias("REQUIRE_SECOND_APPROVER")] = False
+    follow_up_seconds: Annotated[float, _alias("FOLLOW_UP_SECONDS"), Field(gt=0)] = 300
+    internal_domains: Annotated[str, _alias("INTERNAL_DOMAINS")] = ""
+
     # Behaviour.
     log_level: Annotated[str, _alias("LOG_LEVEL")] = "INFO"
     card_budget_bytes: Annotated[int, _alias("CARD_BUDGET_BYTES"), Field(ge=4000, le=40000)] = 30000
@@ -96,6 +109,16 @@ class Settings(BaseSettings):
     def inbound_auth(self) -> bool:
         """Whether /api/messages checks Bot Framework tokens (it does whenever an app id is set)."""
         return bool(self.app_id)
+
+    @property
+    def database(self) -> str:
+        """DATABASE_URL, or SQLite in DATA_DIR."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir}/blockwatch.db"
+
+    @property
+    def domains(self) -> frozenset[str]:
+        """INTERNAL_DOMAINS as a set (mail to anything else counts as external)."""
+        return frozenset(d.strip().lower() for d in self.internal_domains.split(",") if d.strip())
 
     @property
     def ca_bundle(self) -> str | None:
@@ -135,6 +158,8 @@ class Settings(BaseSettings):
             if not url.startswith(("https://", "http://")):
                 found.append(f"{name} must be an http(s) URL, got {url!r}")
         found.extend(self._bot_identity_problems())
+        if self.database_url and (problem := check_url(self.database_url)):
+            found.append(problem)
         if not self.inbound_auth and not is_loopback(self.bind_host):
             found.append(
                 f"refusing to listen on {self.bind_host} with inbound authentication off: "

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,13 +25,23 @@ from botbuilder.integration.aiohttp import (
     CloudAdapter,
     ConfigurationBotFrameworkAuthentication,
 )
-from botbuilder.schema import Activity, ActivityTypes, InvokeResponse
+from botbuilder.schema import (
+    Activity,
+    ActivityTypes,
+    ChannelAccount,
+    ConversationParameters,
+    ConversationReference,
+    InvokeResponse,
+)
 from botbuilder.schema import AdaptiveCardInvokeResponse as CardInvokeResponse
 
+from bot.cases.model import Case
 from bot.conversation import Actor, CardClick, Message, Reply, Where
 from bot.logs import correlation_id
 from bot.router import Router
 from bot.settings import Settings
+from bot.store.conversations import ConversationStore
+from cards.common import Card
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +89,103 @@ def _reply_activity(reply: Reply) -> Activity:
     return MessageFactory.text(reply.text or "")
 
 
+class TeamsOutbox:
+    """Messages the bot sends outside a reply: card updates for everyone, private notes."""
+
+    def __init__(
+        self, adapter: CloudAdapter, app_id: str, conversations: ConversationStore
+    ) -> None:
+        self._adapter = adapter
+        self._app_id = app_id
+        self.conversations = conversations
+        self.render: Callable[[Case, str | None], Awaitable[Card]] | None = None
+
+    async def remember(self, activity: Activity) -> None:
+        """Keep the conversation's reference (for proactive messages later)."""
+        where = _where(activity)
+        if not where.conversation_id:
+            return
+        reference = TurnContext.get_conversation_reference(activity).serialize()
+        reference.pop("activityId", None)
+        await self.conversations.remember(
+            where.conversation_id,
+            tenant_id=where.tenant_id,
+            kind=where.conversation_type,
+            reference=reference,
+        )
+
+    async def case_changed(self, case: Case) -> None:
+        """Redraw the case's card in every message that shows it."""
+        if self.render is None:
+            return
+        for conversation, activity_id in await self.conversations.cards_of(case.id):
+            card = await self.render(case, conversation.reference.get("locale"))
+            await self._continue(conversation.reference, _updater(card, activity_id))
+            await self.conversations.show_case(case.id, conversation.id, activity_id, case.version)
+
+    async def tell(self, actor: Actor, where: Where, text: str) -> None:
+        """Send `text` to `actor` in a 1:1 chat, never into a group chat or channel."""
+        known = await self.conversations.get(where.conversation_id)
+        if known is None:
+            raise RuntimeError("no reference for the conversation the click came from")
+
+        async def send(turn_context: TurnContext) -> None:
+            await turn_context.send_activity(MessageFactory.text(text))
+
+        if where.conversation_type == "personal":
+            await self._continue(known.reference, send)
+            return
+        reference = ConversationReference().deserialize(known.reference)
+        parameters = ConversationParameters(
+            is_group=False,
+            bot=reference.bot,
+            members=[ChannelAccount(id=actor.id)],
+            tenant_id=where.tenant_id,
+            channel_data={"tenant": {"id": where.tenant_id}},
+        )
+        await self._adapter.create_conversation(
+            self._app_id, send, parameters, reference.channel_id, reference.service_url, None
+        )
+
+    async def _continue(
+        self, reference: dict[str, Any], callback: Callable[[TurnContext], Awaitable[None]]
+    ) -> None:
+        await self._adapter.continue_conversation(
+            ConversationReference().deserialize(reference), callback, self._app_id
+        )
+
+
+def _updater(card: Card, activity_id: str) -> Callable[[TurnContext], Awaitable[None]]:
+    async def update(turn_context: TurnContext) -> None:
+        activity = _card_activity(card)
+        activity.id = activity_id
+        await turn_context.update_activity(activity)
+
+    return update
+
+
 class TeamsShell(TeamsActivityHandler):  # type: ignore[misc]
     """Translates Teams activities to Router calls and back."""
 
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, outbox: TeamsOutbox) -> None:
         super().__init__()
         self._router = router
+        self._outbox = outbox
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        """Remember where every activity came from, then handle it."""
+        await self._outbox.remember(turn_context.activity)
+        await super().on_turn(turn_context)
+
+    async def _shown(self, reply: Reply, activity: Activity, message_id: str | None) -> None:
+        case_id = reply.extras.get("case")
+        if case_id and message_id:
+            await self._outbox.conversations.show_case(
+                str(case_id),
+                _where(activity).conversation_id,
+                message_id,
+                int(reply.extras.get("version", 0)),
+            )
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         """A typed message, or an `Action.Submit` click (a message carrying `value`)."""
@@ -94,14 +196,17 @@ class TeamsShell(TeamsActivityHandler):  # type: ignore[misc]
             if activity.reply_to_id:
                 updated.id = activity.reply_to_id
                 await turn_context.update_activity(updated)
+                await self._shown(reply, activity, activity.reply_to_id)
             else:
-                await turn_context.send_activity(updated)
+                sent = await turn_context.send_activity(updated)
+                await self._shown(reply, activity, getattr(sent, "id", None))
             return
         text = _strip_mentions(activity)
         if not text:
             return
         reply = await self._router.on_message(_message(activity, text))
-        await turn_context.send_activity(_reply_activity(reply))
+        sent = await turn_context.send_activity(_reply_activity(reply))
+        await self._shown(reply, activity, getattr(sent, "id", None))
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
         """`adaptiveCard/action` (Action.Execute) answers with the replacement card."""
@@ -114,6 +219,7 @@ class TeamsShell(TeamsActivityHandler):  # type: ignore[misc]
         if not isinstance(verb, str):
             verb = str(data.get("verb", ""))
         reply = await self._router.on_card_click(_click(activity, data, verb=verb))
+        await self._shown(reply, activity, activity.reply_to_id)
         body = CardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=reply.card)
         return InvokeResponse(status=200, body=body)
 
@@ -193,11 +299,17 @@ def _click(activity: Activity, data: dict[str, Any], *, verb: str | None = None)
 class TeamsEndpoint:
     """Owns the CloudAdapter and the shell; `handle` serves one POST to /api/messages."""
 
-    def __init__(self, settings: Settings, router: Router) -> None:
+    def __init__(self, settings: Settings, conversations: ConversationStore) -> None:
         self._auth = ConfigurationBotFrameworkAuthentication(_config(settings))
         self.adapter = CloudAdapter(self._auth)
         self.adapter.on_turn_error = self._on_turn_error
-        self.shell = TeamsShell(router)
+        self.outbox = TeamsOutbox(self.adapter, settings.app_id, conversations)
+        self.shell: TeamsShell | None = None
+
+    def attach(self, router: Router) -> None:
+        """Connect the domain (built after the outbox, which it needs)."""
+        self.shell = TeamsShell(router, self.outbox)
+        self.outbox.render = router.render_case
 
     async def handle(self, body: dict[str, Any], auth_header: str) -> tuple[int, Any]:
         """Process one activity; returns the HTTP status and JSON body to answer with."""
@@ -205,6 +317,7 @@ class TeamsEndpoint:
         if not activity.type:
             return 400, {"error": "not an activity: 'type' is missing"}
         correlation_id.set(str(activity.id or uuid.uuid4()))
+        assert self.shell is not None, "attach() a router before handling activities"
         try:
             response = await self.adapter.process_activity(
                 auth_header, activity, self.shell.on_turn

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.domain import DirectoryUser, LimitType, RestrictedSender
+from bot.domain import RestrictedSender
 from bot.i18n import Texts
-from cards.common import Card, adaptive_card, execute, facts, heading, text, utf16_size
+from cards.common import Card, adaptive_card, execute, heading, text, utf16_size
 
 # Room left for the activity around the card (ids, conversation, attachment wrapper).
 ENVELOPE_ALLOWANCE = 2_500
@@ -124,28 +124,6 @@ def restricted_list_card(
     return _list_card(
         pages[current - 1], count=len(senders), page=current, pages=len(pages), t=t, now=now
     )
-
-
-def sender_card(
-    sender: RestrictedSender, user: DirectoryUser | None, *, t: Texts, now: datetime
-) -> Card:
-    """The details of one restricted sender, with the advice Microsoft gives before release."""
-    pairs = [
-        (t("case.upn"), sender.upn),
-        (t("case.reason"), reason_words(sender, t)),
-        (t("case.since"), since_words(sender, t, now)),
-        (t("case.kind"), _kind_words(sender, t)),
-    ]
-    if user is None:
-        pairs.append((t("case.account"), t("case.not_in_directory")))
-    else:
-        enabled = "case.account.enabled" if user.account_enabled else "case.account.disabled"
-        pairs.append((t("case.account"), t(enabled)))
-    body: list[Card] = [heading(t("case.title", name=sender.name)), facts(pairs)]
-    if sender.reason.limit_type is LimitType.UNKNOWN and sender.reason.raw:
-        body.append(text(sender.reason.raw, isSubtle=True, size="Small", fontType="Monospace"))
-    body.append(text(t("case.advice"), color="Attention"))
-    return adaptive_card(body, [execute(t("case.back"), "list_page", {"page": 1, "lang": t.lang})])
 
 
 def sender_gone_card(upn: str, *, t: Texts) -> Card:

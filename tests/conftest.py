@@ -168,8 +168,9 @@ class BotUnderTest:
 
 
 @pytest.fixture
-async def start_bot() -> AsyncIterator[Callable[..., Any]]:
-    """Start the bot in demo mode with optional settings; every one is stopped afterwards."""
+async def start_bot(recorder: Recorder) -> AsyncIterator[Callable[..., Any]]:
+    """Start the bot in demo mode with optional settings; every one is stopped afterwards
+    (before the recorder, so background card updates still have somewhere to go)."""
     started: list[BotUnderTest] = []
 
     async def start(**settings: Any) -> BotUnderTest:
@@ -182,6 +183,7 @@ async def start_bot() -> AsyncIterator[Callable[..., Any]]:
 
     yield start
     for under_test in started:
+        await under_test.runtime.cases.background.idle()
         await under_test.client.aclose()
         await under_test.server.close()
 

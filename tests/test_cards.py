@@ -10,11 +10,11 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from bot.domain import DirectoryUser, RestrictedSender, parse_reason
+from bot.domain import RestrictedSender, parse_reason
 from bot.i18n import Texts
 from cards.common import utf16_size
 from cards.messages import error_card, help_card
-from cards.senders import paginate, restricted_list_card, sender_card, sender_gone_card
+from cards.senders import paginate, restricted_list_card, sender_gone_card
 from tests.helpers import actions_of, texts_of
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -75,13 +75,6 @@ def test_empty_list_card(t: Texts, snapshot_json: SnapshotAssertion) -> None:
 
 
 @pytest.mark.parametrize("t", LANGS, ids=lambda t: t.lang)
-def test_sender_card(t: Texts, snapshot_json: SnapshotAssertion) -> None:
-    user = DirectoryUser("id-1", "joost@contoso.com", "Joost van den Bergh", account_enabled=False)
-    card = sender_card(SENDERS[0], user, t=t, now=NOW)
-    assert card == snapshot_json
-
-
-@pytest.mark.parametrize("t", LANGS, ids=lambda t: t.lang)
 def test_small_cards(t: Texts, snapshot_json: SnapshotAssertion) -> None:
     cards: dict[str, Any] = {
         "gone": sender_gone_card("joost@contoso.com", t=t),
@@ -89,15 +82,6 @@ def test_small_cards(t: Texts, snapshot_json: SnapshotAssertion) -> None:
         "error": error_card(t("error.unblock_limit"), t=t, correlation_id="abc-123"),
     }
     assert cards == snapshot_json
-
-
-def test_unknown_reason_shows_the_raw_text() -> None:
-    odd = sender("x@contoso.com", None, "ExceedingLimitType=Weird;Foo=1", 5)
-    card = sender_card(odd, None, t=Texts("en"), now=NOW)
-    lines = texts_of(card)
-    assert "Why: Sending limit exceeded" in lines
-    assert "ExceedingLimitType=Weird;Foo=1" in lines
-    assert "Sign-in: Not found in the directory" in lines
 
 
 def _many(count: int, name_length: int) -> list[RestrictedSender]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import COMMANDS, help_lines, match, normalise
+from bot.commands import normalise
 from bot.i18n import Texts, catalogue
+from bot.registry import COMMANDS, help_lines, match
 
 
 @pytest.mark.parametrize(
