@@ -60,7 +60,13 @@ async def test_personal_chat_list_then_open(playground: PlaygroundClient) -> Non
     assert answer["type"] == "application/vnd.microsoft.card.adaptive"
     details = texts_of(answer["value"])
     assert details[0] == "Zoë Ångström-Núñez"
-    assert "Kind of block: Blocked until an admin releases it" in details
+    assert details[1] == "zoe.angstrom@contoso.onmicrosoft.com · Investigating…"
+    # The investigation finishes in the background and the bot updates the same message.
+    updated = await playground.next_card(chat)
+    assert updated["messageId"] == message["messageId"]
+    filled = texts_of(_card(updated))
+    assert "Inbox rules" in filled
+    assert "Gathering evidence… this card updates itself." not in filled
 
 
 async def test_group_chat_with_mention_in_dutch(playground: PlaygroundClient) -> None:
