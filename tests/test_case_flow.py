@@ -1,0 +1,323 @@
+"""The whole case flow through /api/messages on the compromised scenario of the simulated tenant."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from bot.cases.model import CaseState, StepName, StepStatus
+from tests.conftest import BotUnderTest
+from tests.helpers import Recorder, actions_of, activity, invoke, texts_of
+
+JOOST = "joost.vandenbergh@contoso.onmicrosoft.com"
+ALEX = ("29:alex", "00000000-0000-0000-0000-0000000000a1")
+MEGAN = ("29:megan", "00000000-0000-0000-0000-0000000000b2")
+
+
+async def _bot(start_bot: Any, **settings: Any) -> BotUnderTest:
+    bot: BotUnderTest = await start_bot(
+        DEMO_SCENARIO="compromised", FOLLOW_UP_SECONDS="0.1", **settings
+    )
+    return bot
+
+
+async def click(
+    bot: BotUnderTest,
+    recorder: Recorder,
+    verb: str,
+    data: dict[str, Any],
+    *,
+    user: tuple[str, str] = ALEX,
+    activity_id: str | None = None,
+    scope: str = "personal",
+) -> dict[str, Any]:
+    """Press a button as `user`; returns the card the invoke answered with."""
+    body = invoke(verb, data, service_url=recorder.url)
+    body["from"] = {
+        "id": user[0],
+        "name": "Alex" if user is ALEX else "Megan",
+        "aadObjectId": user[1],
+    }
+    if scope != "personal":
+        body["conversation"] = activity("x", service_url="", scope=scope)["conversation"]
+    if activity_id:
+        body["id"] = activity_id
+    response = await bot.post(body)
+    assert response.status_code == 200, response.text
+    card: dict[str, Any] = response.json()["value"]
+    return card
+
+
+def action(card: dict[str, Any], verb: str, step: str | None = None) -> dict[str, Any]:
+    """The data of the card's button with this verb (and step)."""
+    for found in actions_of(card):
+        if found["verb"] == verb and (step is None or found["data"].get("step") == step):
+            data: dict[str, Any] = found["data"]
+            return data
+    raise AssertionError(f"no {verb} {step or ''} button in {texts_of(card)}")
+
+
+async def open_joost(bot: BotUnderTest, recorder: Recorder, **kw: Any) -> dict[str, Any]:
+    """Open Joost's case and wait for the investigation; returns the fresh card."""
+    await click(bot, recorder, "open_case", {"upn": JOOST}, **kw)
+    await bot.runtime.cases.background.idle()
+    case = await bot.runtime.cases.store.open_for(JOOST)
+    assert case is not None
+    return await click(
+        bot, recorder, "refresh_case", {"case": case.id, "version": case.version}, **kw
+    )
+
+
+async def test_open_investigate_remediate_release_verify(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    bot = await _bot(start_bot)
+    tenant = bot.sim.state
+    card = await open_joost(bot, recorder)
+    lines = texts_of(card)
+    evidence = "\n".join(lines)
+    assert "⚠ . — deletes mail, matches words like invoice or payment, hidden rule" in lines
+    assert "⚠ Archive updates → RSS Subscriptions — moves mail out of sight" in lines
+    assert "• Newsletter → Newsletters" in lines
+    assert (
+        "⚠ j.vandenbergh.backup@proton-mailbox.example — forwards to an external address" in lines
+    )
+    assert "⚠ svc-sync@contoso.onmicrosoft.com — someone else has access" in lines
+    assert "⚠ +234 803 555 0199" not in evidence  # v1.0 gives no date for phone methods
+    assert "⚠ high — flagged at risk" in lines
+    assert any("impossible travel" in line for line in lines)
+    assert "⚠ Mail Backup Pro — can read or send mail, unverified publisher" in lines
+    assert any(line.startswith("⚠ 420 messages to 4 recipients (3 external)") for line in lines)
+    # The card the recorder saw was updated in place when the investigation finished.
+    assert any(c.method == "PUT" for c in recorder.calls)
+
+    card = await click(bot, recorder, "run_recommended", action(card, "run_recommended"))
+    await bot.runtime.cases.background.idle()
+    evidence_of = tenant.evidence_of(JOOST)
+    assert evidence_of.password_changed is not None
+    assert evidence_of.force_change is True
+    assert evidence_of.sessions_revoked is not None
+    assert evidence_of.forwarding_smtp is None
+    assert {r.name: r.enabled for r in evidence_of.rules} == {
+        ".": False,
+        "Archive updates": False,
+        "Newsletter": True,
+    }
+    case = await bot.runtime.cases.store.open_for(JOOST)
+    assert case is not None
+    assert case.state is CaseState.READY
+    assert [case.step(s).status for s in StepName][:4] == [StepStatus.DONE] * 4
+
+    card = await click(bot, recorder, "refresh_case", {"case": case.id, "version": case.version})
+    assert (
+        "The checklist is done. Releasing takes effect usually within an hour, at most 24 "
+        "hours." in texts_of(card)
+    )
+    card = await click(bot, recorder, "release", action(card, "release"))
+    assert "Release sent to Exchange Online." in texts_of(card)
+    assert tenant.block(JOOST) is None
+    await bot.runtime.cases.background.idle()
+    final = await bot.runtime.cases.store.get(case.id)
+    assert final is not None
+    assert final.state is CaseState.VERIFIED
+    assert final.closed_at is not None
+
+    events = await bot.runtime.cases.audit.events(case_id=case.id)
+    actions = [e.action for e in events]
+    for expected in [
+        "case_opened",
+        "investigation_started",
+        "investigation_finished",
+        "recommended_started",
+        "step_finished:reset_password",
+        "step_finished:revoke_sessions",
+        "step_finished:remove_forwarding",
+        "step_finished:disable_rules",
+        "case_ready",
+        "release",
+        "release_verified",
+    ]:
+        assert expected in actions, (expected, actions)
+    assert {e.actor_name for e in events if e.action.startswith("step_")} == {"Alex"}
+    assert next(e for e in events if e.action == "release").actor_id == ALEX[1]
+
+
+async def test_temporary_password_only_in_a_private_chat(
+    start_bot: Any, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = await _bot(start_bot)
+    card = await open_joost(bot, recorder, scope="channel")
+    await click(
+        bot, recorder, "run_step", action(card, "run_step", "reset_password"), scope="channel"
+    )
+    await bot.runtime.cases.background.idle()
+    created = [c for c in recorder.calls if c.method == "POST" and c.path == "/v3/conversations"]
+    assert len(created) == 1
+    assert created[0].body["members"] == [{"id": ALEX[0]}]
+    private = [
+        c for c in recorder.calls if c.body.get("text", "").startswith("Temporary password for")
+    ]
+    assert len(private) == 1
+    assert "19:general" not in private[0].path
+    password = re.search(r": (\S+)\n", private[0].body["text"])
+    assert password is not None
+    secret = password[1]
+    assert len(secret) >= 16
+    others = [c for c in recorder.calls if c is not private[0]]
+    assert all(secret not in str(c.body) for c in others)
+    assert secret not in caplog.text
+    async with bot.runtime.engine.connect() as conn:
+        for table in ("cases", "case_steps", "audit_events", "conversations", "posted_cards"):
+            rows = (await conn.execute(sa.text(f"SELECT * FROM {table}"))).all()  # noqa: S608
+            assert secret not in str(rows), table
+
+
+async def test_two_admins_release_at_once_only_one_removal(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    import asyncio
+
+    bot = await _bot(start_bot)
+    card = await open_joost(bot, recorder)
+    override = dict(action(card, "release"), override_reason="user called, confirmed by phone")
+    cards = await asyncio.gather(
+        *[
+            click(bot, recorder, "release", override, user=ALEX if i % 2 else MEGAN)
+            for i in range(10)
+        ]
+    )
+    removals = [r for r in bot.sim.requests if r.operation == "Remove-BlockedSenderAddress"]
+    assert len(removals) == 1
+    notices = [t for c in cards for t in texts_of(c)]
+    assert notices.count("Release sent to Exchange Online.") == 1
+    events = await bot.runtime.cases.audit.events(target=JOOST)
+    assert [e.action for e in events].count("release") == 1
+    assert [e.action for e in events].count("release_override") == 1
+
+
+async def test_retried_invoke_and_stale_card_change_nothing(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    bot = await _bot(start_bot)
+    card = await open_joost(bot, recorder)
+    data = action(card, "run_step", "revoke_sessions")
+    await click(bot, recorder, "run_step", data, activity_id="retry-1")
+    again = await click(bot, recorder, "run_step", data, activity_id="retry-1")
+    await bot.runtime.cases.background.idle()
+    assert "This card was out of date; here is the current state. Nothing was changed." in texts_of(
+        again
+    )
+    revokes = [r for r in bot.sim.requests if r.operation.endswith("/revokeSignInSessions")]
+    assert len(revokes) == 1
+    stale = await click(bot, recorder, "run_step", action(card, "run_step", "reset_password"))
+    assert "This card was out of date; here is the current state. Nothing was changed." in texts_of(
+        stale
+    )
+    assert bot.sim.state.evidence_of(JOOST).password_changed is None
+
+
+async def test_failing_step_shows_why_and_retry_works(start_bot: Any, recorder: Recorder) -> None:
+    bot = await _bot(start_bot)
+    bot.sim.state.app.graph_roles.discard("User.RevokeSessions.All")
+    card = await open_joost(bot, recorder)
+    await click(bot, recorder, "run_step", action(card, "run_step", "revoke_sessions"))
+    await bot.runtime.cases.background.idle()
+    case = await bot.runtime.cases.store.open_for(JOOST)
+    assert case is not None
+    assert case.step(StepName.REVOKE_SESSIONS).status is StepStatus.FAILED
+    card = await click(bot, recorder, "refresh_case", {"case": case.id, "version": case.version})
+    lines = texts_of(card)
+    assert "2. Revoke sign-in sessions — failed" in lines
+    assert any("Missing: User.RevokeSessions.All" in line for line in lines)
+    retry = next(a for a in actions_of(card) if a["data"].get("step") == "revoke_sessions")
+    assert retry["title"] == "Retry"
+    bot.sim.state.app.graph_roles.add("User.RevokeSessions.All")
+    await click(bot, recorder, "run_step", retry["data"])
+    await bot.runtime.cases.background.idle()
+    case = await bot.runtime.cases.store.get(case.id)
+    assert case is not None
+    assert case.step(StepName.REVOKE_SESSIONS).status is StepStatus.DONE
+    assert case.step(StepName.REVOKE_SESSIONS).attempt == 2
+
+
+async def test_unblock_limit_says_open_a_support_case(start_bot: Any, recorder: Recorder) -> None:
+    bot = await _bot(start_bot)
+    bot.sim.state.unblock_limit.add(JOOST)
+    card = await open_joost(bot, recorder)
+    override = dict(action(card, "release"), override_reason="CEO is waiting")
+    card = await click(bot, recorder, "release", override)
+    assert "Microsoft's unblock limit for this user is reached — open a support case." in texts_of(
+        card
+    )
+    case = await bot.runtime.cases.store.open_for(JOOST)
+    assert case is not None
+    assert case.state is CaseState.REMEDIATING
+    events = await bot.runtime.cases.audit.events(case_id=case.id)
+    assert [(e.action, e.result) for e in events if e.action == "release"] == [
+        ("release", "failed")
+    ]
+
+
+async def test_release_waits_for_the_checklist(start_bot: Any, recorder: Recorder) -> None:
+    bot = await _bot(start_bot)
+    card = await open_joost(bot, recorder)
+    button = next(
+        a for a in actions_of(card) if a["verb"] == "release" and a["title"] == "Release sender"
+    )
+    assert button["isEnabled"] is False
+    refused = await click(bot, recorder, "release", button["data"])
+    assert "Finish steps 1–4 first, or give an override reason." in texts_of(refused)
+    assert bot.sim.state.block(JOOST) is not None
+
+
+async def test_four_eyes_requester_cannot_approve(start_bot: Any, recorder: Recorder) -> None:
+    bot = await _bot(start_bot, REQUIRE_SECOND_APPROVER="true")
+    card = await open_joost(bot, recorder)
+    card = await click(
+        bot,
+        recorder,
+        "release",
+        dict(action(card, "release"), override_reason="confirmed by phone"),
+    )
+    assert "Release requested: a second admin must approve it." in texts_of(card)
+    assert bot.sim.state.block(JOOST) is not None
+    own = await click(bot, recorder, "approve_release", action(card, "approve_release"))
+    assert "You asked for this release yourself: a different admin must approve it." in texts_of(
+        own
+    )
+    assert bot.sim.state.block(JOOST) is not None
+    approved = await click(
+        bot, recorder, "approve_release", action(own, "approve_release"), user=MEGAN
+    )
+    assert "Release sent to Exchange Online." in texts_of(approved)
+    assert bot.sim.state.block(JOOST) is None
+    events = await bot.runtime.cases.audit.events(target=JOOST)
+    assert [
+        (e.action, e.actor_name)
+        for e in events
+        if e.action in ("override_requested", "approval_refused", "release_approved")
+    ] == [
+        ("override_requested", "Alex"),
+        ("approval_refused", "Alex"),
+        ("release_approved", "Megan"),
+    ]
+
+
+async def test_status_history_and_audit_commands(start_bot: Any, recorder: Recorder) -> None:
+    bot = await _bot(start_bot)
+    await bot.post(activity(f"status {JOOST}", service_url=recorder.url))
+    await bot.runtime.cases.background.idle()
+    assert texts_of(recorder.cards()[0])[0] == "Joost van den Bergh"
+    await bot.post(activity(f"geschiedenis {JOOST}", service_url=recorder.url))
+    history = texts_of(recorder.cards()[-1])
+    assert history[0] == f"Geschiedenis van {JOOST}"
+    assert any("case_opened" in line for line in history)
+    await bot.post(activity("audit 7", service_url=recorder.url))
+    audit_lines = texts_of(recorder.cards()[-1])
+    assert audit_lines[0] == "Audit trail, last 7 days"
+    assert any("investigation_finished" in line for line in audit_lines)
+    await bot.post(activity("status nobody", service_url=recorder.url))
+    assert texts_of(recorder.cards()[-1]) == ["Usage: status <user@domain>"]
