@@ -18,7 +18,7 @@ from bot.cases.model import (
 )
 from bot.domain import parse_reason
 from bot.i18n import Texts
-from cards.common import Card, adaptive_card, execute, heading, text
+from cards.common import Card, adaptive_card, execute, heading, text, utf16_size
 
 SUPPORT_URL = "https://admin.microsoft.com/#/support"
 _STATE_COLOR = {
@@ -35,8 +35,11 @@ _STATUS_COLOR = {
 }
 
 
-def _action(t: Texts, title: str, verb: str, case: Case, **extra: Any) -> Card:
-    return execute(title, verb, {"case": case.id, "version": case.version, "lang": t.lang, **extra})
+def _action(
+    t: Texts, title: str, verb: str, case: Case, *, style: str | None = None, **extra: Any
+) -> Card:
+    data = {"case": case.id, "version": case.version, "lang": t.lang, **extra}
+    return execute(title, verb, data, style=style)
 
 
 def _detail(raw: str, t: Texts) -> str:
@@ -52,8 +55,18 @@ def _detail(raw: str, t: Texts) -> str:
         return str(data["key"])
 
 
+FINDINGS_PER_SECTION = (8, 4, 2, 1, 0)  # tried in turn until the card fits its budget
+DEFAULT_BUDGET = 28_000  # UTF-16 bytes for the card; the activity around it needs the rest
+MAX_RULE_CHOICES = 10
+MAX_TEXT = 120
+
+
+def _short(value: str) -> str:
+    return value if len(value) <= MAX_TEXT else value[: MAX_TEXT - 1] + "…"
+
+
 def _finding_line(section: str, item: dict[str, Any], t: Texts) -> Card:
-    words = str(item.get("text", ""))
+    words = _short(str(item.get("text", "")))
     if section == "sent":
         words = t(
             "fact.sent",
@@ -81,7 +94,7 @@ def _finding_line(section: str, item: dict[str, Any], t: Texts) -> Card:
     return text(f"• {words}", size="Small", spacing="None", isSubtle=True)
 
 
-def _section(name: str, data: dict[str, Any], t: Texts) -> list[Card]:
+def _section(name: str, data: dict[str, Any], t: Texts, limit: int) -> list[Card]:
     blocks: list[Card] = [
         text(t(f"section.{name}"), weight="Bolder", size="Small", spacing="Small")
     ]
@@ -101,11 +114,16 @@ def _section(name: str, data: dict[str, Any], t: Texts) -> list[Card]:
     elif not data.get("items"):
         blocks.append(text(t("section.none"), size="Small", isSubtle=True, spacing="None"))
     else:
-        blocks.extend(_finding_line(name, item, t) for item in data["items"][:8])
+        ordered = sorted(data["items"], key=lambda i: not i.get("suspicious"))
+        blocks.extend(_finding_line(name, item, t) for item in ordered[:limit])
+        if len(ordered) > limit:
+            blocks.append(
+                text(f"… +{len(ordered) - limit}", size="Small", isSubtle=True, spacing="None")
+            )
     return blocks
 
 
-def _evidence(case: Case, t: Texts) -> list[Card]:
+def _evidence(case: Case, t: Texts, limit: int) -> list[Card]:
     blocks: list[Card] = [text(t("case.investigation"), weight="Bolder", separator=True)]
     evidence = case.evidence
     if evidence is None:
@@ -123,7 +141,7 @@ def _evidence(case: Case, t: Texts) -> list[Card]:
     sections = evidence.get("sections") or {}
     for name in SECTIONS:
         if name in sections:
-            blocks.extend(_section(name, sections[name], t))
+            blocks.extend(_section(name, sections[name], t, limit))
     return blocks
 
 
@@ -150,8 +168,8 @@ def _step_buttons(case: Case, step: StepName, t: Texts) -> list[Card]:
         return [_action(t, t("button.confirm"), "run_step", case, step=step.value)]
     if step is StepName.DISABLE_RULES and suspicious_rules(case.evidence):
         choices = [
-            {"title": str(r["text"])[:80], "value": str(r["id"])}
-            for r in suspicious_rules(case.evidence)
+            {"title": _short(str(r["text"]))[:60], "value": str(r["id"])}
+            for r in suspicious_rules(case.evidence)[:MAX_RULE_CHOICES]
         ]
         pick = {
             "type": "Input.ChoiceSet",
@@ -296,8 +314,26 @@ def case_card(
     now: datetime,
     notice: str | None = None,
     previous_opened: datetime | None = None,
+    budget: int = DEFAULT_BUDGET,
 ) -> Card:
-    """The whole case: who, why, evidence, checklist, release."""
+    """The whole case: who, why, evidence, checklist, release; within `budget` bytes (UTF-16),
+    showing fewer findings per section (suspicious ones first) when the evidence is large."""
+    card: Card = {}
+    for limit in FINDINGS_PER_SECTION:
+        card = _case_card(case, t, now, notice, previous_opened, limit)
+        if utf16_size(card) <= budget:
+            break
+    return card
+
+
+def _case_card(
+    case: Case,
+    t: Texts,
+    now: datetime,
+    notice: str | None,
+    previous_opened: datetime | None,
+    limit: int,
+) -> Card:
     reason = parse_reason(case.reason)
     since = t.ago(case.restricted_since, now) if case.restricted_since else "?"
     body: list[Card] = [
@@ -322,5 +358,5 @@ def case_card(
         body.append(text(t("case.previous", ago=t.ago(previous_opened, now)), color="Warning"))
     if notice:
         body.append(text(t(notice), color="Accent", weight="Bolder"))
-    body += _evidence(case, t) + _checklist(case, t) + _release(case, t, now)
+    body += _evidence(case, t, limit) + _checklist(case, t) + _release(case, t, now)
     return adaptive_card(body)

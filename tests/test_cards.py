@@ -137,3 +137,118 @@ def test_page_numbers_are_clamped() -> None:
 def test_paginate_keeps_an_oversized_row_on_its_own_page() -> None:
     rows = [{"t": "a" * 10}, {"t": "b" * 5000}, {"t": "c"}]
     assert paginate(rows, frame=100, budget=2000) == [[rows[0]], [rows[1]], [rows[2]]]
+
+
+def _case(**overrides: Any) -> Any:
+    from bot.cases.model import Case, CaseState, Step, StepName, StepStatus
+
+    evidence = {
+        "at": NOW.isoformat(),
+        "sections": {
+            "rules": {
+                "status": "ok",
+                "items": [
+                    {
+                        "text": ".",
+                        "suspicious": True,
+                        "why": ["deletes", "hidden"],
+                        "id": "1",
+                        "enabled": True,
+                        "recipients": [],
+                        "folder": None,
+                    },
+                    {
+                        "text": "Newsletter",
+                        "suspicious": False,
+                        "why": [],
+                        "id": "2",
+                        "enabled": True,
+                        "recipients": [],
+                        "folder": "Newsletters",
+                    },
+                ],
+            },
+            "forwarding": {
+                "status": "ok",
+                "items": [
+                    {"text": "x@evil.example", "suspicious": True, "why": ["forwards_external"]}
+                ],
+            },
+            "risk": {
+                "status": "unavailable",
+                "reason": "licence",
+                "missing": "Microsoft Entra ID P2",
+                "items": [],
+            },
+            "sent": {
+                "status": "ok",
+                "items": [
+                    {
+                        "text": "420",
+                        "suspicious": True,
+                        "why": ["high_volume"],
+                        "recipients": 4,
+                        "external": 3,
+                    }
+                ],
+            },
+        },
+    }
+    base = {
+        "id": "8f1d9c8e-0000-4000-8000-000000000001",
+        "upn": "joost@contoso.com",
+        "state": CaseState.REMEDIATING,
+        "version": 7,
+        "opened_at": NOW,
+        "display_name": "Joost van den Bergh",
+        "reason": "ExceedingLimitType=External;ExternalRecipientCountToday=1842",
+        "restricted_since": NOW - timedelta(minutes=47),
+        "evidence": evidence,
+        "steps": {
+            StepName.RESET_PASSWORD: Step(
+                StepName.RESET_PASSWORD,
+                StepStatus.DONE,
+                '{"key": "step.reset_password.done", "values": {}}',
+                "Alex",
+                1,
+            )
+        },
+    }
+    base.update(overrides)
+    return Case(**base)
+
+
+@pytest.mark.parametrize("t", LANGS, ids=lambda t: t.lang)
+def test_case_card(t: Texts, snapshot_json: SnapshotAssertion) -> None:
+    from cards.case import case_card
+
+    card = case_card(_case(), t=t, now=NOW, notice="notice.stale")
+    assert card == snapshot_json
+    assert utf16_size(card) < BUDGET - 2_000
+    verbs = {a["verb"] for a in actions_of(card)}
+    assert verbs == {"run_step", "skip_step", "run_recommended", "release", "refresh_case"}
+    assert all(
+        a["data"]["case"] == "8f1d9c8e-0000-4000-8000-000000000001" for a in actions_of(card)
+    )
+    assert all("upn" not in a["data"] for a in actions_of(card))
+
+
+def test_case_card_with_a_lot_of_evidence_still_fits() -> None:
+    from cards.case import case_card
+
+    case = _case()
+    items = [
+        {
+            "text": "R" * 200,
+            "suspicious": True,
+            "why": ["deletes", "bait_words", "hidden"],
+            "id": str(i),
+            "enabled": True,
+            "recipients": ["a@evil.example"] * 20,
+            "folder": None,
+        }
+        for i in range(300)
+    ]
+    case.evidence["sections"]["rules"]["items"] = items
+    for lang in LANGS:
+        assert utf16_size(case_card(case, t=lang, now=NOW)) < BUDGET - 2_000

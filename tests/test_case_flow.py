@@ -47,6 +47,8 @@ async def click(
         body["id"] = activity_id
     response = await bot.post(body)
     assert response.status_code == 200, response.text
+    assert len(response.text.encode("utf-16-le")) < 30_000
+    assert all(c.size_utf16 < 30_000 for c in recorder.calls)
     card: dict[str, Any] = response.json()["value"]
     return card
 
