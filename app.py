@@ -8,7 +8,7 @@ import sys
 
 from aiohttp import web
 
-from bot.compose import build_app, check_tenant
+from bot.compose import build_app, check_tenant, migrate_database
 from bot.logs import configure_logging
 from bot.settings import ConfigError, Settings, load_settings
 
@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="?",
         default="serve",
-        choices=["serve", "doctor"],
-        help="serve (default): run the bot; doctor: check tenant permissions",
+        choices=["serve", "doctor", "migrate"],
+        help="serve (default): run the bot; doctor: check tenant permissions; "
+        "migrate: bring the database schema to the current version and exit",
     )
     args = parser.parse_args(argv)
     try:
@@ -45,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  - {problem}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    if args.command == "migrate":
+        before, after = asyncio.run(migrate_database(settings))
+        print(f"database schema: {before or 'empty'} -> {after}")
+        return 0
     if args.command == "doctor":
         report, ok = asyncio.run(check_tenant(settings))
         print(report)

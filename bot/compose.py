@@ -34,7 +34,7 @@ from bot.sim.state import load_scenario
 from bot.store.audit import AuditTrail
 from bot.store.cases import CaseStore
 from bot.store.conversations import ConversationStore
-from bot.store.db import migrate, open_engine
+from bot.store.db import current_revision, migrate, open_engine
 from bot.store.leases import Leases
 from bot.teams import TeamsEndpoint
 from bot.tenant.auth import BearerAuth, TokenProvider
@@ -109,6 +109,17 @@ async def tenant_access(
         settings.tenant_id, settings.graph_base_url, settings.exchange_base_url, tokens
     )
     return access, None
+
+
+async def migrate_database(settings: Settings) -> tuple[str | None, str | None]:
+    """`python app.py migrate`: the schema revision before and after."""
+    engine = open_engine(settings.database)
+    try:
+        before = await current_revision(engine)
+        await migrate(engine)
+        return before, await current_revision(engine)
+    finally:
+        await engine.dispose()
 
 
 async def check_tenant(settings: Settings) -> tuple[str, bool]:

@@ -302,6 +302,19 @@ class CaseService:
             outcome = await STEPS[step](
                 StepRun(case, self._exchange, self._graph, options, tell_privately)
             )
+        except asyncio.CancelledError:
+            # Shutting down past the grace period: park the step so a Retry is offered.
+            await self.store.finish_step(
+                case_id, step, StepStatus.INTERRUPTED, detail_json("step.interrupted")
+            )
+            await self._audit(
+                actor,
+                f"step_interrupted:{step.value}",
+                case,
+                "interrupted",
+                detail="BlockWatch shut down while this step ran",
+            )
+            raise
         except errors.BlockWatchError as err:
             key, values = errors.describe(err)
             await self.store.finish_step(

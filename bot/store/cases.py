@@ -285,7 +285,7 @@ class CaseStore:
                     )
                     .values(
                         status=StepStatus.INTERRUPTED.value,
-                        detail="interrupted: the bot stopped while this step ran",
+                        detail='{"key": "step.interrupted", "values": {}}',
                         finished_at=_now(),
                     )
                 )

@@ -1,0 +1,161 @@
+"""Several real bot processes sharing one PostgreSQL database and one simulated tenant."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.store.db import open_engine
+from tests.e2e.playground import free_port
+from tests.helpers import invoke
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+async def create_database() -> str:
+    """A fresh PostgreSQL database; fails under CI, skips elsewhere, if PostgreSQL is absent."""
+    name = f"bw_{uuid.uuid4().hex[:12]}"
+    admin = open_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except (OSError, SQLAlchemyError) as err:
+        if os.environ.get("CI"):
+            raise RuntimeError(f"CI needs PostgreSQL at 127.0.0.1:5432: {err}") from err
+        pytest.skip(f"PostgreSQL not reachable: {type(err).__name__}")
+    finally:
+        await admin.dispose()
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+
+async def drop_database(url: str) -> None:
+    """Drop a database made by create_database."""
+    name = url.rsplit("/", 1)[1]
+    admin = open_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+@dataclass
+class Processes:
+    """The simulated tenant and bot processes of one test; all stopped at the end."""
+
+    workdir: Path
+    tenant: dict[str, str] = field(default_factory=dict)
+    running: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start_tenant(self, scenario: str = "compromised") -> dict[str, str]:
+        """Run `python -m bot.sim --tls` and read the settings it prints."""
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.sim", "--scenario", scenario, "--tls"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+        )
+        self.running.append(proc)
+        assert proc.stdout is not None
+        self.tenant = json.loads(proc.stdout.readline())
+        return self.tenant
+
+    def start_bot(
+        self, database: str, name: str, **extra: str
+    ) -> tuple[str, subprocess.Popen[bytes]]:
+        """Start `python app.py` against the shared tenant and database; (URL, process)."""
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE",)}
+        env.update({k: v for k, v in self.tenant.items() if k != "SIM_URL"})
+        env.update(
+            DATABASE_URL=database,
+            HOST="127.0.0.1",
+            PORT=str(port),
+            RUNNER_LEASE_SECONDS="1",
+            FOLLOW_UP_SECONDS="0.2",
+            SHUTDOWN_GRACE_SECONDS="1",
+            **extra,
+        )
+        with (self.workdir / f"{name}.log").open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, str(ROOT / "app.py")],
+                cwd=self.workdir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.running.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited: {(self.workdir / f'{name}.log').read_text()}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    return url, proc
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"{name} did not become ready")
+
+    def tenant_client(self) -> httpx.AsyncClient:
+        """An HTTP client trusting the simulated tenant's CA."""
+        return httpx.AsyncClient(
+            verify=ssl.create_default_context(cafile=self.tenant["SSL_CERT_FILE"])
+        )
+
+    def stop_all(self) -> None:
+        """Terminate everything still running."""
+        for proc in self.running:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.running:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+async def press(
+    url: str,
+    verb: str,
+    data: dict[str, Any],
+    recorder_url: str,
+    *,
+    user: tuple[str, str] = ("29:alex", "00000000-0000-0000-0000-0000000000a1"),
+) -> dict[str, Any]:
+    """Press a card button on the bot at `url`; returns the invoke answer's card."""
+    body = invoke(verb, data, service_url=recorder_url)
+    body["from"] = {"id": user[0], "name": "Alex", "aadObjectId": user[1]}
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(f"{url}/api/messages", json=body)
+    assert response.status_code == 200, response.text
+    card: dict[str, Any] = response.json()["value"]
+    return card
+
+
+async def wait_for(check: Any, seconds: float = 20) -> Any:
+    """Poll the async `check` until it returns something truthy."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = await check()
+        if result:
+            return result
+        await asyncio.sleep(0.2)
+    raise TimeoutError("condition not met in time")

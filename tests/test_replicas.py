@@ -1,0 +1,180 @@
+"""Two bot processes on one PostgreSQL database behave like one; kill -9 and SIGTERM are safe."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.cases.model import CaseState, StepName, StepStatus
+from bot.store.audit import AuditTrail
+from bot.store.cases import CaseStore
+from bot.store.db import open_engine
+from tests.helpers import Recorder, actions_of, texts_of
+from tests.replicas import Processes, create_database, drop_database, press, wait_for
+
+pytestmark = pytest.mark.postgres
+JOOST = "joost.vandenbergh@contoso.onmicrosoft.com"
+
+
+@pytest.fixture
+async def database() -> AsyncIterator[str]:
+    url = await create_database()
+    yield url
+    await drop_database(url)
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Any:
+    procs = Processes(tmp_path)
+    procs.start_tenant()
+    yield procs
+    procs.stop_all()
+
+
+def _data(card: dict[str, Any], verb: str, step: str | None = None) -> dict[str, Any]:
+    for action in actions_of(card):
+        if action["verb"] == verb and (step is None or action["data"].get("step") == step):
+            data: dict[str, Any] = action["data"]
+            return data
+    raise AssertionError(f"no {verb} in {texts_of(card)}")
+
+
+async def _requests(processes: Processes, operation: str) -> list[dict[str, Any]]:
+    async with processes.tenant_client() as client:
+        log = (await client.get(f"{processes.tenant['SIM_URL']}/_sim/requests")).json()
+    return [r for r in log if r["operation"] == operation]
+
+
+async def test_twenty_release_clicks_on_two_replicas_release_once(
+    processes: Processes, database: str, recorder: Recorder
+) -> None:
+    first, _ = processes.start_bot(database, "a")
+    second, _ = processes.start_bot(database, "b")
+    card = await press(first, "open_case", {"upn": JOOST}, recorder.url)
+    engine = open_engine(database)
+    store = CaseStore(engine)
+    try:
+        case = await wait_for(lambda: _with_evidence(store))
+        card = await press(
+            second, "refresh_case", {"case": case.id, "version": case.version}, recorder.url
+        )
+        override = dict(_data(card, "release"), override_reason="confirmed with the user")
+        cards = await asyncio.gather(
+            *[
+                press(first if i % 2 else second, "release", override, recorder.url)
+                for i in range(20)
+            ]
+        )
+        assert len(await _requests(processes, "Remove-BlockedSenderAddress")) == 1
+        events = await AuditTrail(engine).events(case_id=case.id)
+        assert [e.action for e in events].count("release") == 1
+        released = sum("Release sent to Exchange Online." in texts_of(c) for c in cards)
+        assert released == 1
+        final = await wait_for(lambda: _closed(store, case.id))
+        assert final.state is CaseState.VERIFIED
+        views = [
+            await press(
+                url, "refresh_case", {"case": case.id, "version": final.version}, recorder.url
+            )
+            for url in (first, second)
+        ]
+        assert texts_of(views[0])[:2] == texts_of(views[1])[:2]
+        assert "Released and verified" in texts_of(views[0])[1]
+    finally:
+        await engine.dispose()
+
+
+async def _with_evidence(store: CaseStore) -> Any:
+    case = await store.open_for(JOOST)
+    return case if case is not None and case.evidence is not None else None
+
+
+async def _closed(store: CaseStore, case_id: str) -> Any:
+    case = await store.get(case_id)
+    return case if case is not None and case.closed_at is not None else None
+
+
+async def _step_status(store: CaseStore, case_id: str, status: StepStatus) -> Any:
+    case = await store.get(case_id)
+    if case is not None and case.step(StepName.REVOKE_SESSIONS).status is status:
+        return case
+    return None
+
+
+async def _hang_revoke(processes: Processes) -> None:
+    async with processes.tenant_client() as client:
+        await client.post(
+            f"{processes.tenant['SIM_URL']}/_sim/faults",
+            json={"route": "users.revokeSignInSessions", "kind": "hang", "seconds": 120},
+        )
+
+
+async def test_kill_9_during_a_step_then_restart(
+    processes: Processes, database: str, recorder: Recorder
+) -> None:
+    url, proc = processes.start_bot(database, "victim")
+    engine = open_engine(database)
+    store = CaseStore(engine)
+    try:
+        await press(url, "open_case", {"upn": JOOST}, recorder.url)
+        case = await wait_for(lambda: _with_evidence(store))
+        await _hang_revoke(processes)
+        card = await press(
+            url, "refresh_case", {"case": case.id, "version": case.version}, recorder.url
+        )
+        await press(url, "run_step", _data(card, "run_step", "revoke_sessions"), recorder.url)
+        await wait_for(lambda: _step_status(store, case.id, StepStatus.RUNNING))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        survivor, _ = processes.start_bot(database, "survivor")
+        interrupted = await wait_for(lambda: _step_status(store, case.id, StepStatus.INTERRUPTED))
+        actions = [e.action for e in await AuditTrail(engine).events(case_id=case.id)]
+        assert "step_started:revoke_sessions" in actions
+        assert "step_interrupted:revoke_sessions" in actions
+        card = await press(
+            survivor,
+            "refresh_case",
+            {"case": case.id, "version": interrupted.version},
+            recorder.url,
+        )
+        assert "2. Revoke sign-in sessions — interrupted" in texts_of(card)
+        retry = next(a for a in actions_of(card) if a["data"].get("step") == "revoke_sessions")
+        assert retry["title"] == "Retry"
+        async with processes.tenant_client() as client:
+            await client.delete(f"{processes.tenant['SIM_URL']}/_sim/faults")
+        await press(survivor, "run_step", retry["data"], recorder.url)
+        done = await wait_for(lambda: _step_status(store, case.id, StepStatus.DONE))
+        assert done.step(StepName.REVOKE_SESSIONS).attempt == 2
+    finally:
+        await engine.dispose()
+
+
+async def test_sigterm_parks_the_running_step_and_exits_cleanly(
+    processes: Processes, database: str, recorder: Recorder
+) -> None:
+    url, proc = processes.start_bot(database, "stopping")
+    engine = open_engine(database)
+    store = CaseStore(engine)
+    try:
+        await press(url, "open_case", {"upn": JOOST}, recorder.url)
+        case = await wait_for(lambda: _with_evidence(store))
+        await _hang_revoke(processes)
+        card = await press(
+            url, "refresh_case", {"case": case.id, "version": case.version}, recorder.url
+        )
+        await press(url, "run_step", _data(card, "run_step", "revoke_sessions"), recorder.url)
+        await wait_for(lambda: _step_status(store, case.id, StepStatus.RUNNING))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        parked = await store.get(case.id)
+        assert parked is not None
+        assert parked.step(StepName.REVOKE_SESSIONS).status is StepStatus.INTERRUPTED
+        actions = [e.action for e in await AuditTrail(engine).events(case_id=case.id)]
+        assert "step_interrupted:revoke_sessions" in actions
+    finally:
+        await engine.dispose()
