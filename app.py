@@ -8,7 +8,7 @@ import sys
 
 from aiohttp import web
 
-from bot.compose import build_app, check_tenant, migrate_database
+from bot.compose import build_app, check_tenant, export_audit, migrate_database
 from bot.logs import configure_logging
 from bot.settings import ConfigError, Settings, load_settings
 
@@ -33,9 +33,16 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="?",
         default="serve",
-        choices=["serve", "doctor", "migrate"],
+        choices=["serve", "doctor", "migrate", "export-audit"],
         help="serve (default): run the bot; doctor: check tenant permissions; "
-        "migrate: bring the database schema to the current version and exit",
+        "migrate: bring the database schema to the current version and exit; "
+        "export-audit: print the audit trail as CSV (before a retention purge)",
+    )
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=None,
+        help="export-audit: only the last N days (default: everything)",
     )
     args = parser.parse_args(argv)
     try:
@@ -49,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         before, after = asyncio.run(migrate_database(settings))
         print(f"database schema: {before or 'empty'} -> {after}")
+        return 0
+    if args.command == "export-audit":
+        sys.stdout.write(asyncio.run(export_audit(settings, args.days)))
         return 0
     if args.command == "doctor":
         report, ok = asyncio.run(check_tenant(settings))

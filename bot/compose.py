@@ -31,7 +31,7 @@ from bot.senders import RestrictedSenders
 from bot.settings import Settings
 from bot.sim.server import SimulatedTenant
 from bot.sim.state import load_scenario
-from bot.store.audit import AuditTrail
+from bot.store.audit import AuditTrail, to_csv
 from bot.store.cases import CaseStore
 from bot.store.conversations import ConversationStore
 from bot.store.db import current_revision, migrate, open_engine
@@ -118,6 +118,17 @@ async def migrate_database(settings: Settings) -> tuple[str | None, str | None]:
         before = await current_revision(engine)
         await migrate(engine)
         return before, await current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+async def export_audit(settings: Settings, days: int | None) -> str:
+    """`python app.py export-audit`: the audit trail (or its last `days`) as CSV."""
+    engine = open_engine(settings.database)
+    try:
+        await migrate(engine)
+        since = datetime.now(UTC) - timedelta(days=days) if days else None
+        return to_csv(await AuditTrail(engine).events(since=since, limit=10_000_000))
     finally:
         await engine.dispose()
 

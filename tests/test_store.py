@@ -188,3 +188,41 @@ async def test_retention_purges_only_old_events_and_closed_cases(engine: AsyncEn
     assert await store.purge_closed(cutoff) == 1
     assert len(await trail.events()) == 1
     assert await store.get(case.id) is None
+
+
+def test_cli_migrate_and_export_audit(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {"PATH": "/usr/bin:/bin"}
+    first = subprocess.run(
+        [sys.executable, str(root / "app.py"), "migrate"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert first.stdout.strip() == "database schema: empty -> 0002"
+    again = subprocess.run(
+        [sys.executable, str(root / "app.py"), "migrate"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert again.stdout.strip() == "database schema: 0002 -> 0002"
+    export = subprocess.run(
+        [sys.executable, str(root / "app.py"), "export-audit", "--days", "30"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert export.stdout.splitlines()[0].startswith("time,actor_id,actor,action,target")
