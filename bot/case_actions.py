@@ -97,8 +97,9 @@ async def run_step(ctx: Context) -> Reply:
     """Run one checklist step."""
     data = ctx.data or {}
     options: dict[str, Any] = {}
-    if "rules" in data:
-        options["rules"] = [r for r in _text(data, "rules", 2000).split(",") if r]
+    for key in ("rules", "remove"):
+        if key in data:
+            options[key] = [r for r in _text(data, key, 2000).split(",") if r]
     answer = await ctx.services.cases.run_step(
         _case_id(data),
         _version(data),

@@ -196,6 +196,9 @@ CAPABILITIES: tuple[Capability, ...] = (
         ),
         lambda p: p.graph.role_assignments(_uid(p)),
     ),
+    Capability(
+        "Remove flagged MFA methods", False, "graph", ("UserAuthenticationMethod.ReadWrite.All",)
+    ),
     Capability("Remove admin roles", False, "graph", ("RoleManagement.ReadWrite.Directory",)),
     Capability(
         "Block sign-in", False, "graph", ("User.EnableDisableAccount.All", "User.ReadWrite.All")

@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.cases.investigation import SECTIONS, suspicious_rules
+from bot.cases.investigation import SECTIONS, suspicious_methods, suspicious_rules
 from bot.cases.model import (
     CLOSED_STATES,
     RECOMMENDED,
@@ -165,7 +165,27 @@ def _step_buttons(case: Case, step: StepName, t: Texts) -> list[Card]:
         else t("button.run")
     )
     if step is StepName.REVIEW_MFA:
-        return [_action(t, t("button.confirm"), "run_step", case, step=step.value)]
+        flagged = suspicious_methods(case.evidence)[:MAX_RULE_CHOICES]
+        confirm = _action(t, t("button.confirm"), "run_step", case, step=step.value)
+        if not flagged:
+            return [confirm]
+        pick = {
+            "type": "Input.ChoiceSet",
+            "id": "remove",
+            "isMultiSelect": True,
+            "style": "expanded",
+            "label": t("input.remove_methods"),
+            "choices": [
+                {"title": _short(str(m["text"]))[:60], "value": str(m["id"])} for m in flagged
+            ],
+        }
+        return [
+            {
+                "type": "Action.ShowCard",
+                "title": t("button.review"),
+                "card": {"type": "AdaptiveCard", "body": [pick], "actions": [confirm]},
+            }
+        ]
     if step is StepName.DISABLE_RULES and suspicious_rules(case.evidence):
         choices = [
             {"title": _short(str(r["text"]))[:60], "value": str(r["id"])}
@@ -192,25 +212,6 @@ def _step_buttons(case: Case, step: StepName, t: Texts) -> list[Card]:
         buttons = [run]
     else:
         buttons = [_action(t, title, "run_step", case, step=step.value)]
-    if step in RECOMMENDED:
-        reason = {
-            "type": "Input.Text",
-            "id": "reason",
-            "label": t("input.skip_reason"),
-            "maxLength": 500,
-            "isRequired": True,
-        }
-        buttons.append(
-            {
-                "type": "Action.ShowCard",
-                "title": t("button.skip"),
-                "card": {
-                    "type": "AdaptiveCard",
-                    "body": [reason],
-                    "actions": [_action(t, t("button.skip"), "skip_step", case, step=step.value)],
-                },
-            }
-        )
     return buttons
 
 
@@ -246,7 +247,48 @@ def _checklist(case: Case, t: Texts) -> list[Card]:
             }
         )
     blocks.extend(_step_row(case, step, t) for step in StepName)
+    skippable = [
+        s
+        for s in RECOMMENDED
+        if case.step(s).status not in SETTLED and case.step(s).status is not StepStatus.RUNNING
+    ]
+    if (
+        skippable
+        and case.state not in CLOSED_STATES
+        and case.state not in (CaseState.RELEASING, CaseState.RELEASED)
+    ):
+        blocks.append({"type": "ActionSet", "actions": [_skip_card(case, skippable, t)]})
     return blocks
+
+
+def _skip_card(case: Case, steps: list[StepName], t: Texts) -> Card:
+    """One "Skip a step" sub-card: which step, and the reason (required)."""
+    body: list[Card] = [
+        {
+            "type": "Input.ChoiceSet",
+            "id": "step",
+            "style": "compact",
+            "value": steps[0].value,
+            "label": t("input.skip_step"),
+            "choices": [{"title": t("step." + s.value), "value": s.value} for s in steps],
+        },
+        {
+            "type": "Input.Text",
+            "id": "reason",
+            "label": t("input.skip_reason"),
+            "maxLength": 500,
+            "isRequired": True,
+        },
+    ]
+    return {
+        "type": "Action.ShowCard",
+        "title": t("button.skip"),
+        "card": {
+            "type": "AdaptiveCard",
+            "body": body,
+            "actions": [_action(t, t("button.skip"), "skip_step", case)],
+        },
+    }
 
 
 def _release(case: Case, t: Texts, now: datetime) -> list[Card]:

@@ -36,13 +36,13 @@ def facts(pairs: list[tuple[str, str]]) -> Card:
 
 def execute(title: str, verb: str, data: dict[str, Any], *, style: str | None = None) -> Card:
     """`Action.Execute` carrying `verb`, falling back to `Action.Submit` on older clients."""
-    payload = {"verb": verb, **data}
+    # The invoke carries the verb; only the Action.Submit fallback needs it inside its data.
     action: Card = {
         "type": "Action.Execute",
         "title": title,
         "verb": verb,
-        "data": payload,
-        "fallback": {"type": "Action.Submit", "title": title, "data": payload},
+        "data": data,
+        "fallback": {"type": "Action.Submit", "title": title, "data": {"verb": verb, **data}},
     }
     if style:
         action["style"] = style

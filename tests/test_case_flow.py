@@ -88,7 +88,9 @@ async def test_open_investigate_remediate_release_verify(
         "⚠ j.vandenbergh.backup@proton-mailbox.example — forwards to an external address" in lines
     )
     assert "⚠ svc-sync@contoso.onmicrosoft.com — someone else has access" in lines
-    assert "⚠ +234 803 555 0199" not in evidence  # v1.0 gives no date for phone methods
+    # Graph v1.0 gives phone methods no date: the directory audit log shows it is new.
+    assert "⚠ +234 803 555 0199 — added in the last 7 days" in lines
+    assert "• iPhone 13" in evidence
     assert "⚠ high — flagged at risk" in lines
     assert any("impossible travel" in line for line in lines)
     assert "⚠ Mail Backup Pro — can read or send mail, unverified publisher" in lines
@@ -323,3 +325,67 @@ async def test_status_history_and_audit_commands(start_bot: Any, recorder: Recor
     assert any("investigation_finished" in line for line in audit_lines)
     await bot.post(activity("status nobody", service_url=recorder.url))
     assert texts_of(recorder.cards()[-1]) == ["Usage: status <user@domain>"]
+
+
+async def test_review_mfa_removes_the_flagged_method(start_bot: Any, recorder: Recorder) -> None:
+    bot = await _bot(start_bot)
+    card = await open_joost(bot, recorder)
+    review = next(a for a in _all_actions(card) if a.get("title") == "Review")
+    pick = review["card"]["body"][0]
+    assert [c["title"] for c in pick["choices"]] == ["+234 803 555 0199"]
+    data = dict(review["card"]["actions"][0]["data"], remove=pick["choices"][0]["value"])
+    await click(bot, recorder, "run_step", data)
+    await bot.runtime.cases.background.idle()
+    kinds = [m.kind for m in bot.sim.state.evidence_of(JOOST).methods]
+    assert kinds == ["password", "microsoftAuthenticator"]
+    case = await bot.runtime.cases.store.open_for(JOOST)
+    assert case is not None
+    step = case.step(StepName.REVIEW_MFA)
+    assert step.status is StepStatus.DONE
+    assert step.undo == {"removed": [{"kind": "phone", "detail": "+234 803 555 0199"}]}
+
+
+def _all_actions(card: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if str(node.get("type", "")).startswith("Action."):
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(card)
+    return found
+
+
+async def test_skip_needs_a_reason_and_counts_for_release(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    bot = await _bot(start_bot)
+    card = await open_joost(bot, recorder)
+    skip = next(a for a in _all_actions(card) if a.get("title") == "Skip a step…")
+    submit = skip["card"]["actions"][0]["data"]
+    refused = await click(
+        bot, recorder, "skip_step", dict(submit, step="remove_forwarding", reason="  ")
+    )
+    assert "Write a reason first." in texts_of(refused)
+    skipped = await click(
+        bot,
+        recorder,
+        "skip_step",
+        dict(
+            action(refused, "refresh_case"),
+            step="remove_forwarding",
+            reason="forwarding is our archive service",
+        ),
+    )
+    assert "3. Remove mailbox forwarding — skipped" in texts_of(skipped)
+    assert any("Skipped: forwarding is our archive service" in line for line in texts_of(skipped))
+    assert bot.sim.state.evidence_of(JOOST).forwarding_smtp is not None
+    events = await bot.runtime.cases.audit.events(target=JOOST)
+    skip_event = next(e for e in events if e.action == "step_skipped:remove_forwarding")
+    assert skip_event.parameters == {"reason": "forwarding is our archive service"}

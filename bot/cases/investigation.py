@@ -180,14 +180,22 @@ async def investigate(
         ]
 
     async def mfa() -> list[Finding]:
+        methods = await graph.authentication_methods(user_id)
+        try:
+            registered = await graph.registered_method_kinds(user_id, since=now - RECENT)
+        except BlockWatchError:
+            registered = set()  # no audit log access: creation dates still flag most methods
         found = []
-        for m in await graph.authentication_methods(user_id):
-            why = ["recent_method"] if m.created and now - m.created <= RECENT else []
+        for m in methods:
+            recent = (m.created is not None and now - m.created <= RECENT) or (
+                m.created is None and m.kind in registered
+            )
             found.append(
                 _finding(
                     m.detail or m.kind,
-                    why,
+                    ["recent_method"] if recent else [],
                     kind=m.kind,
+                    id=m.id,
                     created=m.created.isoformat() if m.created else None,
                 )
             )
@@ -264,6 +272,12 @@ async def _section(name: str, gather: Callable[[], Awaitable[list[Finding]]]) ->
     except BlockWatchError as err:
         log.warning("investigation section failed", extra={"section": name, "error": str(err)})
         return {"status": "error", "reason": type(err).__name__, "items": []}
+
+
+def suspicious_methods(evidence: dict[str, Any] | None) -> list[Finding]:
+    """The sign-in methods the investigation flagged (the choices for 'review MFA')."""
+    section = ((evidence or {}).get("sections") or {}).get("mfa") or {}
+    return [m for m in section.get("items") or [] if m.get("suspicious") and m.get("id")]
 
 
 def suspicious_rules(evidence: dict[str, Any] | None) -> list[Finding]:

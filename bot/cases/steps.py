@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.cases.investigation import suspicious_rules
+from bot.cases.investigation import suspicious_methods, suspicious_rules
 from bot.cases.model import Case, StepName, StepStatus
 from bot.errors import TenantRequestFailed
 from bot.tenant.exchange import ExchangeClient
@@ -133,8 +133,23 @@ async def remove_roles(run: StepRun) -> Outcome:
 
 
 async def review_mfa(run: StepRun) -> Outcome:
-    """The admin confirms the registered methods are the user's own."""
-    return Outcome(StepStatus.DONE, "step.review_mfa.done")
+    """Confirm the methods, removing the flagged ones the admin picked."""
+    flagged = {m["id"]: m for m in suspicious_methods(run.case.evidence)}
+    picked = run.options.get("remove")
+    chosen = [i for i in picked if i in flagged] if isinstance(picked, list) else []
+    if not chosen:
+        return Outcome(StepStatus.DONE, "step.review_mfa.done")
+    for method_id in chosen:
+        await run.graph.remove_authentication_method(
+            _user_id(run), str(flagged[method_id]["kind"]), method_id
+        )
+    names = ", ".join(str(flagged[i]["text"]) for i in chosen)
+    return Outcome(
+        StepStatus.DONE,
+        "step.review_mfa.removed",
+        {"names": names},
+        {"removed": [{"kind": flagged[i]["kind"], "detail": flagged[i]["text"]} for i in chosen]},
+    )
 
 
 STEPS: dict[StepName, Callable[[StepRun], Awaitable[Outcome]]] = {

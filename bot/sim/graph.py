@@ -75,6 +75,20 @@ ROUTES: list[Route] = [
         data.auth_methods,
     ),
     _route(
+        "DELETE",
+        _U + r"/authentication/(?P<kind>\w+)Methods/(?P<method>[^/]+)$",
+        "authentication.methods.delete",
+        {"UserAuthenticationMethod.ReadWrite.All"},
+        data.delete_auth_method,
+    ),
+    _route(
+        "GET",
+        r"^/auditLogs/directoryAudits$",
+        "directoryAudits.list",
+        {"AuditLog.Read.All"},
+        data.directory_audits,
+    ),
+    _route(
         "GET",
         _U + "/mailFolders/inbox/messageRules$",
         "messageRules.list",

@@ -137,6 +137,64 @@ def auth_methods(state: TenantState, request: GraphRequest, match: re.Match[str]
     return SimReply(200, {"value": rows})
 
 
+def delete_auth_method(state: TenantState, request: GraphRequest, match: re.Match[str]) -> SimReply:
+    """`DELETE /users/{id}/authentication/{kind}Methods/{id}` (not the password)."""
+    user = user_of(state, match["key"])
+    methods = state.evidence_of(user.upn).methods
+    for method in methods:
+        if method.id == match["method"] and method.kind == match["kind"]:
+            if method.kind == "password":
+                raise graph_error(400, "badRequest", "The password method cannot be deleted.")
+            methods.remove(method)
+            return SimReply(204)
+    raise graph_error(404, "itemNotFound", "The authentication method was not found.")
+
+
+_REGISTERED = {
+    "phone": "Mobile Phone SMS",
+    "microsoftAuthenticator": "Authenticator App",
+    "email": "Email",
+    "fido2": "FIDO2 security key",
+}
+
+
+def directory_audits(state: TenantState, request: GraphRequest, match: re.Match[str]) -> SimReply:
+    """`GET /auditLogs/directoryAudits?$filter=activityDisplayName eq '…' and activityDateTime
+    ge …`: security-info registrations of users' sign-in methods."""
+    clauses = filters(request, {"activityDisplayName", "activityDateTime"})
+    wanted = clauses.get("activityDisplayName eq", ("", "User registered security info"))[1]
+    start = since(clauses, "activityDateTime")
+    rows = []
+    for user in state.users:
+        for m in state.evidence_of(user.upn).methods:
+            if m.created is None or (start and m.created < start) or m.kind == "password":
+                continue
+            if wanted != "User registered security info":
+                continue
+            rows.append(
+                {
+                    "id": f"Directory_{m.id}",
+                    "category": "UserManagement",
+                    "activityDateTime": _iso(m.created),
+                    "activityDisplayName": wanted,
+                    "result": "success",
+                    "loggedByService": "Authentication Methods",
+                    "initiatedBy": {"user": {"id": user.id, "userPrincipalName": user.upn}},
+                    "targetResources": [
+                        {
+                            "id": user.id,
+                            "type": "User",
+                            "userPrincipalName": user.upn,
+                            "displayName": user.display_name,
+                        }
+                    ],
+                    "resultReason": f"User registered {_REGISTERED[m.kind]}",
+                    "additionalDetails": [],
+                }
+            )
+    return paged(state, rows, request)
+
+
 def graph_rule(rule: SimRule) -> dict[str, Any]:
     """A rule as Graph's messageRule."""
 

@@ -17,7 +17,7 @@ from bot.sim.identity import AppRegistration
 ALL_GRAPH_ROLES = frozenset(
     {
         "User.Read.All",
-        "UserAuthenticationMethod.Read.All",
+        "UserAuthenticationMethod.ReadWrite.All",
         "MailboxSettings.ReadWrite",
         "RoleManagement.ReadWrite.Directory",
         "IdentityRiskyUser.Read.All",

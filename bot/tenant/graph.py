@@ -40,6 +40,12 @@ BATCH_LIMIT = 20
 P1, P2 = "Microsoft Entra ID P1", "Microsoft Entra ID P2"
 DEFENDER_FOR_OFFICE = "microsoftDefenderForOffice365"
 _USER_FIELDS = "id,userPrincipalName,displayName,mail,accountEnabled"
+_REGISTRATION_WORDS = {
+    "phone": ("phone", "sms"),
+    "microsoftAuthenticator": ("authenticator",),
+    "email": ("email",),
+    "fido2": ("fido",),
+}
 _LICENCE_CODES = {"Authentication_RequestFromNonPremiumTenantOrB2CTenant": P1, "NoLicense": ""}
 
 Answer = tuple[int, int, Any]  # (index, status, body) of one $batch request
@@ -154,6 +160,36 @@ class GraphClient:
             permission="UserAuthenticationMethod.Read.All",
         )
         return [parse.auth_method(r) for r in rows]
+
+    async def remove_authentication_method(self, user_id: str, kind: str, method_id: str) -> None:
+        """Delete a sign-in method (phone, microsoftAuthenticator, email, fido2, …)."""
+        if not kind.isalnum() or kind == "password":
+            raise ValueError(f"cannot remove a {kind!r} method")
+        await self._request(
+            "DELETE",
+            f"/users/{quote(user_id)}/authentication/{kind}Methods/{quote(method_id)}",
+            permission="UserAuthenticationMethod.ReadWrite.All",
+        )
+
+    async def registered_method_kinds(self, user_id: str, *, since: datetime) -> set[str]:
+        """Kinds of sign-in methods the user registered since `since` (directory audit log),
+        for methods Graph gives no creation date (phone numbers)."""
+        rows = await self._collect(
+            "/auditLogs/directoryAudits?$filter=activityDisplayName eq 'User registered "
+            f"security info' and activityDateTime ge {_iso(since)}",
+            permission="AuditLog.Read.All",
+        )
+        kinds: set[str] = set()
+        for row in rows:
+            if user_id not in {str(t.get("id")) for t in row.get("targetResources") or []}:
+                continue
+            reason = str(row.get("resultReason") or "").lower()
+            kinds.update(
+                kind
+                for kind, words in _REGISTRATION_WORDS.items()
+                if any(w in reason for w in words)
+            )
+        return kinds
 
     async def risky_user(self, user_id: str) -> RiskState | None:
         """Identity Protection's risk state; None if never risky. Needs Entra ID P2."""
