@@ -15,6 +15,7 @@ from bot.cases.service import CaseService
 from bot.conversation import Actor, Reply, Where
 from bot.i18n import Texts
 from bot.senders import RestrictedSenders
+from bot.store.conversations import ConversationStore
 from cards.senders import restricted_list_card
 
 
@@ -28,6 +29,7 @@ class Services:
 
     senders: RestrictedSenders
     cases: CaseService
+    conversations: ConversationStore
     card_budget: int
 
 

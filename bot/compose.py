@@ -22,26 +22,33 @@ from aiohttp import web
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.alerts.delivery import Delivery
+from bot.alerts.watcher import AlertPolicy, Watcher
 from bot.cases.background import Background
+from bot.cases.model import Case
 from bot.cases.service import CasePolicy, CaseService
 from bot.commands import Services
 from bot.doctor import healthy, render, run_doctor
+from bot.i18n import Texts, language_of
 from bot.router import Clock, Router
 from bot.senders import RestrictedSenders
 from bot.settings import Settings
 from bot.sim.server import SimulatedTenant
-from bot.sim.state import load_scenario
+from bot.sim.state import load_scenario, reason_text
 from bot.store.audit import AuditTrail, to_csv
 from bot.store.cases import CaseStore
 from bot.store.conversations import ConversationStore
 from bot.store.db import current_revision, migrate, open_engine
 from bot.store.leases import Leases
+from bot.store.watched import WatchedSenders
 from bot.teams import TeamsEndpoint
 from bot.tenant.auth import BearerAuth, TokenProvider
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
 from bot.tenant.tokens import ClientCredential, MsalTokens
 from bot.web import CHECKS, ENDPOINT, ReadinessCheck, build_web_app
+from cards.alerts import digest_card
+from cards.common import Card
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +68,8 @@ class Runtime:
     cases: CaseService
     checks: list[ReadinessCheck]
     engine: AsyncEngine
+    watcher: Watcher
+    delivery: Delivery
 
 
 @dataclass(frozen=True)
@@ -238,12 +247,35 @@ async def start_runtime(
         ),
         runner=runner,
     )
-    services = Services(RestrictedSenders(exchange, graph), cases, settings.card_budget_bytes)
+    senders = RestrictedSenders(exchange, graph)
+    services = Services(senders, cases, conversations, settings.card_budget_bytes)
     router = Router(services, clock=clock) if clock else Router(services)
     endpoint.attach(router)
+    endpoint.outbox.auto_subscribe = settings.demo
+
+    def digest(found: list[Case], locale: str | None) -> Card:
+        return digest_card(found, t=Texts(language_of(locale)))
+
+    delivery = Delivery(
+        conversations, cases.store, endpoint.outbox, render=router.render_case, digest_render=digest
+    )
+    watcher = Watcher(
+        senders,
+        exchange,
+        graph,
+        cases,
+        WatchedSenders(engine),
+        leases,
+        delivery,
+        policy=AlertPolicy(settings.alert_poll_seconds, settings.alert_digest_threshold),
+        holder=runner,
+    )
     await cases.resume()
-    upkeep = asyncio.create_task(_upkeep(cases, settings), name="upkeep")
-    stack.push_async_callback(_stop, upkeep)
+    for name, work in (("upkeep", _upkeep(cases, settings)), ("watcher", watcher.run())):
+        stack.push_async_callback(_stop, asyncio.create_task(work, name=name))
+    if sim is not None and settings.demo_restrict_after_seconds:
+        task = asyncio.create_task(_demo_restriction(sim, settings.demo_restrict_after_seconds))
+        stack.push_async_callback(_stop, task)
     stack.push_async_callback(leases.give_up, f"runner:{runner}", runner)
     if sim is not None:
         log.info(
@@ -255,7 +287,7 @@ async def start_runtime(
         _reachable(http, access.exchange_url),
         _database(engine),
     ]
-    return Runtime(router, exchange, graph, sim, endpoint, cases, checks, engine)
+    return Runtime(router, exchange, graph, sim, endpoint, cases, checks, engine, watcher, delivery)
 
 
 async def _upkeep(cases: CaseService, settings: Settings) -> None:
@@ -274,6 +306,17 @@ async def _upkeep(cases: CaseService, settings: Settings) -> None:
         except Exception:
             log.exception("upkeep failed; trying again")
         await asyncio.sleep(max(0.5, settings.runner_lease_seconds / 3))
+
+
+async def _demo_restriction(sim: SimulatedTenant, after: float) -> None:
+    """Demo: Exchange restricts one more user a while after start-up, so an alert arrives."""
+    await asyncio.sleep(after)
+    restricted = {b.sender.lower() for b in sim.state.blocks}
+    candidates = [u for u in sim.state.users if u.upn.lower() not in restricted]
+    preferred = [u for u in candidates if u.upn.startswith("megan.bowen@")] or candidates
+    if preferred:
+        sim.state.restrict(preferred[0].upn, reason_text("External", 2, 637))
+        log.info("demo: simulated tenant restricted a sender", extra={"upn": preferred[0].upn})
 
 
 async def _stop(task: asyncio.Task[None]) -> None:

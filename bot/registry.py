@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from bot import case_actions
+from bot import alert_commands, case_actions
 from bot.commands import Command, Context, Handler, list_page, list_restricted, normalise
 from bot.conversation import Reply
 from bot.i18n import Texts
@@ -63,6 +63,21 @@ COMMANDS: tuple[Command, ...] = (
         },
         case_actions.audit,
         with_argument=True,
+    ),
+    Command(
+        "alerts_on",
+        {"en": re.compile(r"alerts? on"), "nl": re.compile(r"meldingen aan")},
+        alert_commands.alerts_on,
+    ),
+    Command(
+        "alerts_off",
+        {"en": re.compile(r"alerts? off"), "nl": re.compile(r"meldingen uit")},
+        alert_commands.alerts_off,
+    ),
+    Command(
+        "alerts",
+        {"en": re.compile(r"alerts?( list)?"), "nl": re.compile(r"meldingen")},
+        alert_commands.alerts_list,
     ),
     Command(
         "help",

@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     follow_up_seconds: Annotated[float, _alias("FOLLOW_UP_SECONDS"), Field(gt=0)] = 300
     internal_domains: Annotated[str, _alias("INTERNAL_DOMAINS")] = ""
 
+    # Alerts.
+    alert_poll_seconds: Annotated[float, _alias("ALERT_POLL_SECONDS"), Field(ge=1)] = 60
+    alert_digest_threshold: Annotated[int, _alias("ALERT_DIGEST_THRESHOLD"), Field(ge=1)] = 10
+    demo_restrict_after_seconds: Annotated[
+        float, _alias("DEMO_RESTRICT_AFTER_SECONDS"), Field(ge=0)
+    ] = 60
+
     # Behaviour.
     log_level: Annotated[str, _alias("LOG_LEVEL")] = "INFO"
     card_budget_bytes: Annotated[int, _alias("CARD_BUDGET_BYTES"), Field(ge=4000, le=40000)] = 30000

@@ -35,12 +35,13 @@ from botbuilder.schema import (
 )
 from botbuilder.schema import AdaptiveCardInvokeResponse as CardInvokeResponse
 
+from bot.alerts.delivery import SendFailed
 from bot.cases.model import Case
 from bot.conversation import Actor, CardClick, Message, Reply, Where
 from bot.logs import correlation_id
 from bot.router import Router
 from bot.settings import Settings
-from bot.store.conversations import ConversationStore
+from bot.store.conversations import Conversation, ConversationStore
 from cards.common import Card
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class TeamsOutbox:
         self._app_id = app_id
         self.conversations = conversations
         self.render: Callable[[Case, str | None], Awaitable[Card]] | None = None
+        self.auto_subscribe = False  # demo: every conversation that talks to the bot gets alerts
 
     async def remember(self, activity: Activity) -> None:
         """Keep the conversation's reference (for proactive messages later)."""
@@ -112,6 +114,7 @@ class TeamsOutbox:
             tenant_id=where.tenant_id,
             kind=where.conversation_type,
             reference=reference,
+            subscribe_new=self.auto_subscribe,
         )
 
     async def case_changed(self, case: Case) -> None:
@@ -122,6 +125,22 @@ class TeamsOutbox:
             card = await self.render(case, conversation.reference.get("locale"))
             await self._continue(conversation.reference, _updater(card, activity_id))
             await self.conversations.show_case(case.id, conversation.id, activity_id, case.version)
+
+    async def post(self, conversation: Conversation, card: Card) -> str:
+        """Post `card` as a new message (alerts); returns its id, or raises SendFailed."""
+        sent: list[str] = []
+
+        async def send(turn_context: TurnContext) -> None:
+            response = await turn_context.send_activity(_card_activity(card))
+            sent.append(str(getattr(response, "id", "") or ""))
+
+        try:
+            await self._continue(conversation.reference, send)
+        except SendFailed:
+            raise
+        except Exception as err:
+            raise _send_failed(err) from err
+        return sent[0] if sent else ""
 
     async def tell(self, actor: Actor, where: Where, text: str) -> None:
         """Send `text` to `actor` in a 1:1 chat, never into a group chat or channel."""
@@ -153,6 +172,21 @@ class TeamsOutbox:
         await self._adapter.continue_conversation(
             ConversationReference().deserialize(reference), callback, self._app_id
         )
+
+
+def _send_failed(err: Exception) -> SendFailed:
+    """Read the HTTP status, error code and Retry-After out of a connector exception."""
+    response = getattr(err, "response", None)
+    status = getattr(response, "status_code", None) or getattr(response, "status", None) or 0
+    headers = getattr(response, "headers", None) or {}
+    retry = headers.get("Retry-After") if hasattr(headers, "get") else None
+    code = ""
+    body = getattr(response, "text", "")
+    if isinstance(body, str) and '"code"' in body:
+        match = re.search(r'"code"\s*:\s*"([^"]+)"', body)
+        code = match[1] if match else ""
+    seconds = float(retry) if isinstance(retry, str) and retry.isdigit() else None
+    return SendFailed(int(status), code=code, retry_after=seconds)
 
 
 def _updater(card: Card, activity_id: str) -> Callable[[TurnContext], Awaitable[None]]:
@@ -222,6 +256,10 @@ class TeamsShell(TeamsActivityHandler):  # type: ignore[misc]
         await self._shown(reply, activity, activity.reply_to_id)
         body = CardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=reply.card)
         return InvokeResponse(status=200, body=body)
+
+    async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
+        """Uninstalled: forget the conversation and its alert subscription."""
+        await self._outbox.conversations.forget(_where(turn_context.activity).conversation_id)
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
         """Installed in a chat or team: introduce ourselves with the help card."""

@@ -482,6 +482,18 @@ class CaseService:
                     return
             await asyncio.sleep(self.policy.follow_up_seconds)
 
+    async def released_elsewhere(self, upn: str) -> None:
+        """The sender left the list without BlockWatch (portal, PowerShell, expiry)."""
+        case = await self.store.open_for(upn)
+        if case is not None and case.state is not CaseState.RELEASING:
+            await self._close(case, CaseState.VERIFIED, "released_elsewhere")
+
+    async def re_restricted(self, upn: str) -> None:
+        """The sender was restricted again: close the old case (a new one will link it)."""
+        case = await self.store.open_for(upn)
+        if case is not None:
+            await self._close(case, CaseState.RE_RESTRICTED, "re_restricted")
+
     async def _close(self, case: Case, state: CaseState, action: str) -> None:
         closed = await self.store.update(case, state=state, closed_at=datetime.now(UTC))
         if closed is not None:

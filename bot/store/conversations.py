@@ -33,9 +33,15 @@ class ConversationStore:
         self._engine = engine
 
     async def remember(
-        self, conversation_id: str, *, tenant_id: str, kind: str, reference: dict[str, Any]
+        self,
+        conversation_id: str,
+        *,
+        tenant_id: str,
+        kind: str,
+        reference: dict[str, Any],
+        subscribe_new: bool = False,
     ) -> None:
-        """Store (or refresh) how to reach a conversation."""
+        """Store (or refresh) how to reach a conversation; a new one may start subscribed."""
         now = datetime.now(UTC)
         values = {
             "tenant_id": tenant_id,
@@ -52,7 +58,11 @@ class ConversationStore:
                 return
         try:
             async with self._engine.begin() as conn:
-                await conn.execute(conversations.insert().values(id=conversation_id, **values))
+                await conn.execute(
+                    conversations.insert().values(
+                        id=conversation_id, subscribed=subscribe_new, **values
+                    )
+                )
         except IntegrityError:
             pass  # remembered concurrently by another request
 
@@ -65,6 +75,91 @@ class ConversationStore:
                 )
             ).first()
         return _conversation(row._mapping) if row else None
+
+    async def subscribe(self, conversation_id: str, on: bool) -> bool:
+        """Turn alerts on or off for a known conversation; False if it is unknown."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                conversations.update()
+                .where(conversations.c.id == conversation_id)
+                .values(subscribed=on, active=True, updated_at=datetime.now(UTC))
+            )
+        return bool(result.rowcount)
+
+    async def subscriptions(self, *, active_only: bool = True) -> list[Conversation]:
+        """Conversations that asked for alerts."""
+        query = sa.select(conversations).where(conversations.c.subscribed.is_(True))
+        if active_only:
+            query = query.where(conversations.c.active.is_(True))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query.order_by(conversations.c.id))).all()
+        return [_conversation(r._mapping) for r in rows]
+
+    async def deactivate(self, conversation_id: str) -> None:
+        """The bot can no longer post there (removed, blocked): stop trying."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                conversations.update()
+                .where(conversations.c.id == conversation_id)
+                .values(active=False, updated_at=datetime.now(UTC))
+            )
+            await conn.execute(
+                posted_cards.delete().where(
+                    posted_cards.c.conversation_id == conversation_id,
+                    posted_cards.c.activity_id.is_(None),
+                )
+            )
+
+    async def forget(self, conversation_id: str) -> None:
+        """Uninstalled: drop the conversation, its subscription and its pending alerts."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                posted_cards.delete().where(posted_cards.c.conversation_id == conversation_id)
+            )
+            await conn.execute(conversations.delete().where(conversations.c.id == conversation_id))
+
+    async def queue_alert(self, case_id: str, conversation_id: str) -> bool:
+        """Queue the case's card for a conversation (once); False if already queued or sent."""
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    posted_cards.insert().values(
+                        case_id=case_id,
+                        conversation_id=conversation_id,
+                        activity_id=None,
+                        posted_version=0,
+                        attempts=0,
+                        updated_at=datetime.now(UTC),
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def pending_alerts(self) -> list[tuple[str, Conversation, int]]:
+        """Queued alerts not delivered yet: (case id, conversation, attempts so far)."""
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(conversations, posted_cards.c.case_id, posted_cards.c.attempts)
+                    .join(posted_cards, posted_cards.c.conversation_id == conversations.c.id)
+                    .where(posted_cards.c.activity_id.is_(None), conversations.c.active.is_(True))
+                    .order_by(posted_cards.c.updated_at)
+                )
+            ).all()
+        return [(str(r.case_id), _conversation(r._mapping), int(r.attempts)) for r in rows]
+
+    async def alert_failed(self, case_id: str, conversation_id: str) -> None:
+        """Count a failed delivery attempt (it stays queued)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                posted_cards.update()
+                .where(
+                    posted_cards.c.case_id == case_id,
+                    posted_cards.c.conversation_id == conversation_id,
+                )
+                .values(attempts=posted_cards.c.attempts + 1, updated_at=datetime.now(UTC))
+            )
 
     async def show_case(
         self, case_id: str, conversation_id: str, activity_id: str, version: int

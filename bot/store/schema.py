@@ -162,3 +162,11 @@ card_actions = sa.Table(
     sa.Column("verb", sa.String(64), nullable=False),
     sa.Column("at", Time, nullable=False),
 )
+
+watcher_state = sa.Table(
+    "watcher_state",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)

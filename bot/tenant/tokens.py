@@ -69,10 +69,16 @@ class MsalTokens:
         self._app_lock = asyncio.Lock()
         self._cache: dict[str, tuple[str, float]] = {}
         self._clock = clock
+        self._locks: dict[str, asyncio.Lock] = {}
         self._http = self._session()
 
     async def token(self, resource: str) -> str:
-        """A token for `resource` (its `/.default` scope), from cache while fresh."""
+        """A token for `resource` (its `/.default` scope), from cache while fresh; concurrent
+        callers for one resource share a single request."""
+        async with self._locks.setdefault(resource, asyncio.Lock()):
+            return await self._token(resource)
+
+    async def _token(self, resource: str) -> str:
         cached = self._cache.get(resource)
         if cached and cached[1] - REFRESH_MARGIN_SECONDS > self._clock():
             return cached[0]

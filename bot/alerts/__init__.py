@@ -1,0 +1,1 @@
+"""Proactive alerts: watch the restricted list, post case cards to subscribed conversations."""

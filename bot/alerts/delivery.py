@@ -1,0 +1,118 @@
+"""Delivering alert cards: queued in the database, sent within Teams' limits, retried until they
+land or the conversation is gone."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from bot.alerts.ratelimit import TeamsRateLimits
+from bot.cases.model import Case
+from bot.store.cases import CaseStore
+from bot.store.conversations import Conversation, ConversationStore
+from cards.common import Card
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = frozenset({412, 429, 502, 503, 504})
+MAX_TRIES_PER_ROUND = 4
+
+
+class SendFailed(Exception):
+    """Teams refused a message: the HTTP status, its sub-code and Retry-After if any."""
+
+    def __init__(self, status: int, *, code: str = "", retry_after: float | None = None) -> None:
+        super().__init__(f"send failed with HTTP {status} {code}".strip())
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+
+
+class AlertSender(Protocol):
+    """Posts a new card message into a conversation (implemented by the Teams shell)."""
+
+    async def post(self, conversation: Conversation, card: Card) -> str:
+        """Send `card`; return the new message's id or raise SendFailed."""
+        ...
+
+
+Render = Callable[[Case, str | None], Awaitable[Card]]
+DigestRender = Callable[[list[Case], str | None], Card]
+
+
+class Delivery:
+    """Sends queued alerts to every subscribed conversation."""
+
+    def __init__(
+        self,
+        conversations: ConversationStore,
+        cases: CaseStore,
+        sender: AlertSender,
+        *,
+        render: Render,
+        digest_render: DigestRender,
+        limits: TeamsRateLimits | None = None,
+    ) -> None:
+        self._conversations = conversations
+        self._cases = cases
+        self._sender = sender
+        self._render = render
+        self._digest = digest_render
+        self._limits = limits or TeamsRateLimits()
+
+    async def queue(self, case_id: str) -> int:
+        """Queue the case's alert for every active subscription; returns how many."""
+        queued = 0
+        for conversation in await self._conversations.subscriptions():
+            queued += await self._conversations.queue_alert(case_id, conversation.id)
+        return queued
+
+    async def deliver_pending(self) -> int:
+        """Try to send every queued alert once more; returns how many landed."""
+        landed = 0
+        for case_id, conversation, _attempts in await self._conversations.pending_alerts():
+            case = await self._cases.get(case_id)
+            if case is None:
+                continue
+            card = await self._render(case, conversation.reference.get("locale"))
+            activity_id = await self._send(conversation, card)
+            if activity_id is None:
+                await self._conversations.alert_failed(case_id, conversation.id)
+                continue
+            await self._conversations.show_case(case_id, conversation.id, activity_id, case.version)
+            landed += 1
+        return landed
+
+    async def digest(self, cases: list[Case]) -> None:
+        """One card summarising many new restrictions, to every subscription."""
+        for conversation in await self._conversations.subscriptions():
+            await self._send(
+                conversation, self._digest(cases, conversation.reference.get("locale"))
+            )
+
+    async def _send(self, conversation: Conversation, card: Card) -> str | None:
+        """Send within the rate limits, honouring Retry-After; None when it did not land."""
+        for attempt in range(1, MAX_TRIES_PER_ROUND + 1):
+            await self._limits.wait(conversation.id)
+            try:
+                return await self._sender.post(conversation, card)
+            except SendFailed as err:
+                if err.status == 403:
+                    log.warning(
+                        "cannot post alerts here any more; subscription now inactive",
+                        extra={"conversation": conversation.id, "code": err.code},
+                    )
+                    await self._conversations.deactivate(conversation.id)
+                    return None
+                if err.status not in RETRYABLE or attempt == MAX_TRIES_PER_ROUND:
+                    log.warning(
+                        "alert not delivered; will retry next round",
+                        extra={"conversation": conversation.id, "status": err.status},
+                    )
+                    return None
+                await asyncio.sleep(
+                    err.retry_after if err.retry_after is not None else min(30.0, 0.5 * 2**attempt)
+                )
+        return None

@@ -1,0 +1,154 @@
+"""The watcher polls Exchange's restricted list (and Defender alerts) and reacts to changes.
+
+Only the replica holding the `alert-poller` lease polls; the lease lasts two poll periods, so a
+dead poller is replaced within two periods. What it has seen is stored, so a restart or a new
+poller does not alert twice. The first poll ever only records the list (senders restricted
+before BlockWatch watched are in "who is blocked", not alerts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from bot.alerts.delivery import Delivery
+from bot.cases.service import SYSTEM, CaseService
+from bot.domain import RestrictedSender
+from bot.errors import BlockWatchError, TenantForbidden
+from bot.senders import RestrictedSenders
+from bot.store.leases import Leases
+from bot.store.watched import WatchedSenders
+from bot.tenant.exchange import ExchangeClient
+from bot.tenant.graph import GraphClient
+
+log = logging.getLogger(__name__)
+ALERT_TITLE = "User restricted from sending email"
+POLLER = "alert-poller"
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    """How often to poll, and when to send one digest instead of many cards."""
+
+    poll_seconds: float = 60.0
+    digest_threshold: int = 10
+
+
+@dataclass
+class PollResult:
+    """What one poll found."""
+
+    new: list[str] = field(default_factory=list)
+    re_restricted: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+
+
+class Watcher:
+    """Turns changes of the restricted list into cases and alerts."""
+
+    def __init__(
+        self,
+        senders: RestrictedSenders,
+        exchange: ExchangeClient,
+        graph: GraphClient,
+        cases: CaseService,
+        watched: WatchedSenders,
+        leases: Leases,
+        delivery: Delivery,
+        *,
+        policy: AlertPolicy,
+        holder: str,
+    ) -> None:
+        self._senders = senders
+        self._exchange = exchange
+        self._graph = graph
+        self._cases = cases
+        self._watched = watched
+        self._leases = leases
+        self._delivery = delivery
+        self.policy = policy
+        self._holder = holder
+        self._defender = True  # until Graph says the permission is missing
+        self._last_poll: datetime | None = None
+
+    async def run(self) -> None:
+        """Poll forever while holding the lease; deliver queued alerts every round."""
+        while True:
+            try:
+                if await self._leases.renew(POLLER, self._holder, 2 * self.policy.poll_seconds):
+                    await self.poll_once()
+                    await self._delivery.deliver_pending()
+            except Exception:
+                log.exception("alert poll failed; trying again next round")
+            await asyncio.sleep(self.policy.poll_seconds)
+
+    async def poll_once(self) -> PollResult:
+        """Compare the restricted list with the stored view and act on the differences."""
+        result = PollResult()
+        try:
+            listed = {s.upn.lower(): s for s in await self._senders.current()}
+        except BlockWatchError as err:
+            log.warning("cannot read the restricted list", extra={"error": str(err)})
+            return result
+        for upn in await self._defender_upns(set(listed)):
+            sender = await self._exchange.restricted_sender(upn)
+            if sender is not None:
+                listed[upn] = sender
+        if not await self._watched.baseline_taken():
+            await self._watched.take_baseline({u: s.created for u, s in listed.items()})
+            log.info("watching the restricted list", extra={"already_restricted": len(listed)})
+            return result
+        seen = await self._watched.seen()
+        alerts: list[RestrictedSender] = []
+        for upn, sender in listed.items():
+            if upn not in seen:
+                if await self._watched.add(upn, sender.created):
+                    result.new.append(upn)
+                    alerts.append(sender)
+            elif _newer(sender.created, seen[upn]):
+                await self._watched.replace(upn, sender.created)
+                await self._cases.re_restricted(upn)
+                result.re_restricted.append(upn)
+                alerts.append(sender)
+        for upn in seen.keys() - listed.keys():
+            await self._watched.remove(upn)
+            await self._cases.released_elsewhere(upn)
+            result.gone.append(upn)
+        if alerts:
+            await self._alert(alerts)
+        return result
+
+    async def _alert(self, senders: list[RestrictedSender]) -> None:
+        cases = await self._cases.sync(senders)
+        if len(senders) > self.policy.digest_threshold:
+            await self._delivery.digest(list(cases.values()))
+            return
+        for case in cases.values():
+            await self._cases.ensure_investigation(case, SYSTEM)
+            await self._delivery.queue(case.id)
+
+    async def _defender_upns(self, listed: set[str]) -> set[str]:
+        """Senders Defender's alerts name that the list did not show (yet)."""
+        if not self._defender:
+            return set()
+        since = (self._last_poll or datetime.now(UTC)) - timedelta(minutes=10)
+        self._last_poll = datetime.now(UTC)
+        try:
+            alerts = await self._graph.security_alerts(since=since)
+        except TenantForbidden:
+            self._defender = False
+            log.info(
+                "Defender alerts not permitted (SecurityAlert.Read.All); polling Exchange only"
+            )
+            return set()
+        except BlockWatchError as err:
+            log.warning("cannot read Defender alerts", extra={"error": str(err)})
+            return set()
+        upns = {u for a in alerts if a.title == ALERT_TITLE for u in a.upns}
+        return upns - listed
+
+
+def _newer(current: datetime | None, seen: datetime | None) -> bool:
+    return current is not None and seen is not None and current > seen

@@ -1,0 +1,92 @@
+"""The watcher's view of the restricted list, so a restart does not alert twice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.store.schema import watched_senders, watcher_state
+
+BASELINE = "baseline"
+
+
+class WatchedSenders:
+    """Who the watcher last saw restricted, and since when."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def baseline_taken(self) -> bool:
+        """Whether the first look at the list has been recorded (it raises no alerts)."""
+        async with self._engine.connect() as conn:
+            found = (
+                await conn.execute(
+                    sa.select(watcher_state.c.value).where(watcher_state.c.name == BASELINE)
+                )
+            ).scalar()
+        return found is not None
+
+    async def take_baseline(self, senders: dict[str, datetime | None]) -> bool:
+        """Record the list as it is, without alerting; False if another poller did it."""
+        now = datetime.now(UTC)
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    watcher_state.insert().values(
+                        name=BASELINE, value=now.isoformat(), updated_at=now
+                    )
+                )
+                for upn, since in senders.items():
+                    await conn.execute(
+                        watched_senders.insert().values(
+                            upn=upn, restricted_since=since, first_seen=now, last_seen=now
+                        )
+                    )
+        except IntegrityError:
+            return False
+        return True
+
+    async def seen(self) -> dict[str, datetime | None]:
+        """UPN → restricted-since of everyone in the stored view."""
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(watched_senders.c.upn, watched_senders.c.restricted_since)
+                )
+            ).all()
+        return {str(r.upn): r.restricted_since for r in rows}
+
+    async def add(self, upn: str, since: datetime | None) -> bool:
+        """Record a newly seen restriction; False if another poller recorded it first."""
+        now = datetime.now(UTC)
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    watched_senders.insert().values(
+                        upn=upn.lower(), restricted_since=since, first_seen=now, last_seen=now
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def replace(self, upn: str, since: datetime | None) -> None:
+        """A sender restricted again (a newer restriction under the same UPN)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                watched_senders.update()
+                .where(watched_senders.c.upn == upn.lower())
+                .values(
+                    restricted_since=since,
+                    first_seen=datetime.now(UTC),
+                    last_seen=datetime.now(UTC),
+                )
+            )
+
+    async def remove(self, upn: str) -> None:
+        """The sender is no longer listed."""
+        async with self._engine.begin() as conn:
+            await conn.execute(watched_senders.delete().where(watched_senders.c.upn == upn.lower()))
