@@ -162,16 +162,39 @@ class TeamsOutbox:
             tenant_id=where.tenant_id,
             channel_data={"tenant": {"id": where.tenant_id}},
         )
+        guarded, failures = _guarded(send)
         await self._adapter.create_conversation(
-            self._app_id, send, parameters, reference.channel_id, reference.service_url, None
+            self._app_id, guarded, parameters, reference.channel_id, reference.service_url, None
         )
+        if failures:
+            raise failures[0]
 
     async def _continue(
         self, reference: dict[str, Any], callback: Callable[[TurnContext], Awaitable[None]]
     ) -> None:
+        guarded, failures = _guarded(callback)
         await self._adapter.continue_conversation(
-            ConversationReference().deserialize(reference), callback, self._app_id
+            ConversationReference().deserialize(reference), guarded, self._app_id
         )
+        if failures:
+            raise failures[0]
+
+
+Callback = Callable[[TurnContext], Awaitable[None]]
+
+
+def _guarded(callback: Callback) -> tuple[Callback, list[Exception]]:
+    """botbuilder runs proactive callbacks through its turn pipeline, whose error handler
+    swallows failures (and posts an apology into the conversation): keep them instead."""
+    failures: list[Exception] = []
+
+    async def guarded(turn_context: TurnContext) -> None:
+        try:
+            await callback(turn_context)
+        except Exception as err:
+            failures.append(err)
+
+    return guarded, failures
 
 
 def _send_failed(err: Exception) -> SendFailed:

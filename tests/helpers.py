@@ -31,6 +31,7 @@ class Recorder:
 
     calls: list[Sent] = field(default_factory=list)
     url: str = ""
+    failures: list[tuple[int, dict[str, str], str]] = field(default_factory=list)
 
     def app(self) -> web.Application:
         """The recorder's aiohttp app."""
@@ -40,6 +41,10 @@ class Recorder:
             body = json.loads(raw) if raw else {}
             size = len(raw.encode("utf-16-le"))
             self.calls.append(Sent(request.method, request.path, body, size))
+            if self.failures:
+                status, headers, code = self.failures.pop(0)
+                error = {"error": {"code": code, "message": code}}
+                return web.json_response(error, status=status, headers=headers)
             return web.json_response({"id": f"act-{next(_ids)}"})
 
         app = web.Application()

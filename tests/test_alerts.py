@@ -1,0 +1,234 @@
+"""Proactive alerts from installation to the alert card, through the real endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from bot.cases.model import CaseState
+from bot.sim.server import SimulatedTenant
+from bot.sim.state import load_scenario
+from bot.store.watched import WatchedSenders
+from tests.conftest import BotUnderTest
+from tests.helpers import Recorder, activity, texts_of
+
+MEGAN = "megan.bowen@contoso.onmicrosoft.com"
+QUIET = {"ALERT_POLL_SECONDS": "3600", "DEMO_RESTRICT_AFTER_SECONDS": "0"}
+
+
+async def _ready(start_bot: Any, **extra: str) -> BotUnderTest:
+    """A bot whose watcher has taken its baseline, in a conversation that asked for alerts."""
+    bot: BotUnderTest = await start_bot(**QUIET, **extra)
+    watched = WatchedSenders(bot.runtime.engine)
+    deadline = time.monotonic() + 10
+    while not await watched.baseline_taken():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    return bot
+
+
+async def _install_and_subscribe(
+    bot: BotUnderTest, recorder: Recorder, scope: str = "channel"
+) -> str:
+    install = activity("", service_url=recorder.url, scope=scope)
+    install.update(type="installationUpdate", action="add")
+    install.pop("text")
+    assert (await bot.post(install)).status_code in (200, 201)
+    await bot.post(activity("alerts on", service_url=recorder.url, scope=scope))
+    assert "Alerts are on here: new restrictions will be posted in this conversation." in texts_of(
+        recorder.cards()[-1]
+    )
+    conversation: str = install["conversation"]["id"]
+    recorder.calls.clear()  # from here on, every card posted there is an alert
+    return conversation
+
+
+async def _poll(bot: BotUnderTest) -> Any:
+    result = await bot.runtime.watcher.poll_once()
+    await bot.runtime.delivery.deliver_pending()
+    await bot.runtime.cases.background.idle()
+    return result
+
+
+def _alerts(recorder: Recorder, conversation: str) -> list[Any]:
+    return [
+        c
+        for c in recorder.calls
+        if c.method == "POST"
+        and c.path.startswith(f"/v3/conversations/{conversation}/activities")
+        and c.body.get("attachments")
+    ]
+
+
+async def test_new_restriction_is_posted_to_the_subscribed_channel(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    bot = await _ready(start_bot)
+    channel = await _install_and_subscribe(bot, recorder)
+    assert (await _poll(bot)).new == []  # nothing changed since the baseline
+    bot.sim.state.restrict(MEGAN, "ExceedingLimitType=External;ExternalRecipientCountToday=637")
+    result = await _poll(bot)
+    assert result.new == [MEGAN]
+    posted = _alerts(recorder, channel)
+    assert len(posted) == 1
+    card = posted[0].body["attachments"][0]["content"]
+    assert texts_of(card)[0] == "Megan Bowen"
+    assert posted[0].size_utf16 < 30_000
+    # The investigation finished afterwards and the alert card was updated in place.
+    assert any(c.method == "PUT" for c in recorder.calls)
+    assert (await _poll(bot)).new == []
+    assert len(_alerts(recorder, channel)) == 1
+
+
+async def test_release_elsewhere_updates_the_posted_card(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    bot = await _ready(start_bot)
+    channel = await _install_and_subscribe(bot, recorder)
+    bot.sim.state.restrict(MEGAN, "ExceedingLimitType=External")
+    await _poll(bot)
+    alert_id = "act-"
+    assert _alerts(recorder, channel)
+    bot.sim.state.blocks = [b for b in bot.sim.state.blocks if b.sender != MEGAN]
+    result = await _poll(bot)
+    assert result.gone == [MEGAN]
+    updates = [
+        c
+        for c in recorder.calls
+        if c.method == "PUT"
+        and c.path.startswith(f"/v3/conversations/{channel}/activities/{alert_id}")
+    ]
+    assert "megan.bowen@contoso.onmicrosoft.com · Released and verified" in texts_of(
+        updates[-1].body["attachments"][0]["content"]
+    )
+    history = await bot.runtime.cases.store.history(MEGAN)
+    assert history[0].state is CaseState.VERIFIED
+    events = await bot.runtime.cases.audit.events(target=MEGAN)
+    assert "released_elsewhere" in [e.action for e in events]
+
+
+async def test_re_restriction_opens_a_new_linked_case_and_alerts_again(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    bot = await _ready(start_bot)
+    channel = await _install_and_subscribe(bot, recorder)
+    first = bot.sim.state.restrict(MEGAN, "ExceedingLimitType=External")
+    await _poll(bot)
+    await asyncio.sleep(0.01)
+    bot.sim.state.blocks.remove(first)
+    bot.sim.state.restrict(MEGAN, "ExceedingLimitType=Internal")
+    result = await _poll(bot)
+    assert result.re_restricted == [MEGAN]
+    cases = await bot.runtime.cases.store.history(MEGAN)
+    assert [c.state for c in cases] == [CaseState.INVESTIGATING, CaseState.RE_RESTRICTED] or [
+        c.state for c in cases
+    ][1] is CaseState.RE_RESTRICTED
+    assert cases[0].previous_case_id == cases[1].id
+    assert len(_alerts(recorder, channel)) == 2
+
+
+async def test_many_at_once_become_one_digest(start_bot: Any, recorder: Recorder) -> None:
+    bot = await _ready(start_bot, ALERT_DIGEST_THRESHOLD="3")
+    channel = await _install_and_subscribe(bot, recorder)
+    fresh = [u.upn for u in bot.sim.state.users if bot.sim.state.block(u.upn) is None][:5]
+    for upn in fresh:
+        bot.sim.state.restrict(upn, "ExceedingLimitType=Total")
+    result = await _poll(bot)
+    assert sorted(result.new) == sorted(fresh)
+    posted = _alerts(recorder, channel)
+    assert len(posted) == 1
+    assert texts_of(posted[0].body["attachments"][0]["content"])[0] == (
+        "5 senders were restricted at once"
+    )
+
+
+async def test_429_with_retry_after_is_honoured(start_bot: Any, recorder: Recorder) -> None:
+    bot = await _ready(start_bot)
+    channel = await _install_and_subscribe(bot, recorder)
+    bot.sim.state.restrict(MEGAN, "ExceedingLimitType=External")
+    await bot.runtime.watcher.poll_once()
+    recorder.failures.append((429, {"Retry-After": "1"}, "TooManyRequests"))
+    before = len(recorder.calls)
+    assert await bot.runtime.delivery.deliver_pending() == 1
+    tries = [
+        c
+        for c in recorder.calls[before:]
+        if c.method == "POST" and c.path.startswith(f"/v3/conversations/{channel}/activities")
+    ]
+    assert len(tries) == 2
+    assert len(_alerts(recorder, channel)) == 2  # the refused try, then the one that landed
+
+
+async def test_403_marks_the_subscription_inactive(start_bot: Any, recorder: Recorder) -> None:
+    bot = await _ready(start_bot)
+    channel = await _install_and_subscribe(bot, recorder)
+    bot.sim.state.restrict(MEGAN, "ExceedingLimitType=External")
+    await bot.runtime.watcher.poll_once()
+    recorder.failures.append((403, {}, "MessageWritesBlocked"))
+    assert await bot.runtime.delivery.deliver_pending() == 0
+    assert await bot.runtime.endpoint.outbox.conversations.subscriptions() == []
+    conversation = await bot.runtime.endpoint.outbox.conversations.get(channel)
+    assert conversation is not None
+    assert conversation.active is False
+
+
+async def test_a_failed_send_stays_queued_until_it_lands(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    bot = await _ready(start_bot)
+    channel = await _install_and_subscribe(bot, recorder)
+    bot.sim.state.restrict(MEGAN, "ExceedingLimitType=External")
+    await bot.runtime.watcher.poll_once()
+    recorder.failures.extend([(400, {}, "BadSyntax")])
+    assert await bot.runtime.delivery.deliver_pending() == 0
+    assert await bot.runtime.delivery.deliver_pending() == 1
+    assert texts_of(_alerts(recorder, channel)[-1].body["attachments"][0]["content"])[0] == (
+        "Megan Bowen"
+    )
+
+
+async def test_restart_does_not_alert_twice(
+    start_bot: Any, recorder: Recorder, tmp_path: Any
+) -> None:
+    tenant = SimulatedTenant(load_scenario("contoso"), tls=True, workdir=tmp_path / "tls")
+    tenant.state.app.secret = "restart-test-secret"
+    await tenant.start()
+    try:
+        shared = {
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/shared.db",
+            "TENANT_ID": tenant.state.tenant_id,
+            "CLIENT_ID": tenant.state.app.client_id,
+            "CLIENT_SECRET": "restart-test-secret",
+            "HOST": "127.0.0.1",
+            "AUTHORITY_URL": tenant.authority_url,
+            "GRAPH_BASE_URL": tenant.graph_url,
+            "EXCHANGE_BASE_URL": tenant.exchange_url,
+            "SSL_CERT_FILE": str(tenant.ca_file),
+        }
+        first = await _ready(start_bot, **shared)
+        channel = await _install_and_subscribe(first, recorder)
+        tenant.state.restrict(MEGAN, "ExceedingLimitType=External")
+        await _poll(first)
+        assert len(_alerts(recorder, channel)) == 1
+        await first.client.aclose()
+        await first.server.close()
+        second = await _ready(start_bot, **shared)
+        result = await _poll(second)
+        assert (result.new, result.re_restricted, result.gone) == ([], [], [])
+        assert len(_alerts(recorder, channel)) == 1
+    finally:
+        await tenant.stop()
+
+
+async def test_uninstall_removes_the_subscription(start_bot: Any, recorder: Recorder) -> None:
+    bot = await _ready(start_bot)
+    channel = await _install_and_subscribe(bot, recorder, scope="groupChat")
+    assert [c.id for c in await bot.runtime.endpoint.outbox.conversations.subscriptions()] == [
+        channel
+    ]
+    remove = activity("", service_url=recorder.url, scope="groupChat")
+    remove.update(type="installationUpdate", action="remove")
+    remove.pop("text")
+    await bot.post(remove)
+    assert await bot.runtime.endpoint.outbox.conversations.subscriptions() == []
