@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from bot.cases.model import CaseState, StepName, StepStatus
@@ -176,5 +177,65 @@ async def test_sigterm_parks_the_running_step_and_exits_cleanly(
         assert parked.step(StepName.REVOKE_SESSIONS).status is StepStatus.INTERRUPTED
         actions = [e.action for e in await AuditTrail(engine).events(case_id=case.id)]
         assert "step_interrupted:revoke_sessions" in actions
+    finally:
+        await engine.dispose()
+
+
+async def test_two_replicas_one_poller_one_alert_per_subscription(
+    processes: Processes, database: str, recorder: Recorder
+) -> None:
+    import sqlalchemy as sa
+
+    from bot.store.schema import leases, watcher_state
+    from tests.helpers import activity
+
+    first, _ = processes.start_bot(database, "a", ALERT_POLL_SECONDS="1")
+    second, _ = processes.start_bot(database, "b", ALERT_POLL_SECONDS="1")
+    engine = open_engine(database)
+    try:
+
+        async def baseline() -> Any:
+            async with engine.connect() as conn:
+                return (await conn.execute(sa.select(watcher_state))).first()
+
+        await wait_for(baseline)
+        async with httpx.AsyncClient(timeout=30) as client:
+            for url in (first, second):
+                on = activity("alerts on", service_url=recorder.url, scope="channel")
+                assert (await client.post(f"{url}/api/messages", json=on)).status_code == 201
+        recorder.calls.clear()
+        async with processes.tenant_client() as client:
+            restricted = await client.post(
+                f"{processes.tenant['SIM_URL']}/_sim/restrict",
+                json={"upn": "megan.bowen@contoso.onmicrosoft.com"},
+            )
+            assert restricted.status_code == 200
+
+        def alerts() -> list[Any]:
+            return [
+                c
+                for c in recorder.calls
+                if c.method == "POST"
+                and c.body.get("attachments")
+                and texts_of(c.body["attachments"][0]["content"])[0] == "Megan Bowen"
+            ]
+
+        async def arrived() -> bool:
+            return bool(alerts())
+
+        await wait_for(arrived)
+        await asyncio.sleep(3)  # three more poll periods: nobody posts it again
+        assert len(alerts()) == 1
+        async with engine.connect() as conn:
+            holders = (
+                (
+                    await conn.execute(
+                        sa.select(leases.c.holder).where(leases.c.name == "alert-poller")
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        assert len(holders) == 1
     finally:
         await engine.dispose()
