@@ -22,6 +22,7 @@ from aiohttp import web
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.access import PLAYGROUND_TENANT, PLAYGROUND_USER, AccessPolicy, ids
 from bot.alerts.delivery import Delivery
 from bot.alerts.watcher import AlertPolicy, Watcher
 from bot.cases.background import Background
@@ -249,7 +250,8 @@ async def start_runtime(
     )
     senders = RestrictedSenders(exchange, graph)
     services = Services(senders, cases, conversations, settings.card_budget_bytes)
-    router = Router(services, clock=clock) if clock else Router(services)
+    policy = access_policy(settings, access_tenant=access.tenant_id)
+    router = Router(services, policy, clock=clock) if clock else Router(services, policy)
     endpoint.attach(router)
     endpoint.outbox.auto_subscribe = settings.demo
 
@@ -288,6 +290,17 @@ async def start_runtime(
         _database(engine),
     ]
     return Runtime(router, exchange, graph, sim, endpoint, cases, checks, engine, watcher, delivery)
+
+
+def access_policy(settings: Settings, *, access_tenant: str) -> AccessPolicy:
+    """Roles from settings; demo mode adds the Playground's tenant and default user."""
+    viewers, responders = ids(settings.viewer_ids), ids(settings.responder_ids)
+    approvers = ids(settings.approver_ids)
+    tenants = {t.lower() for t in (access_tenant, settings.app_tenant_id) if t}
+    if settings.demo:
+        approvers |= {PLAYGROUND_USER}
+        tenants.add(PLAYGROUND_TENANT)
+    return AccessPolicy(viewers, responders, approvers, frozenset(tenants))
 
 
 async def _upkeep(cases: CaseService, settings: Settings) -> None:

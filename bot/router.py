@@ -7,14 +7,16 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from bot import errors
+from bot.access import COMMAND_ROLES, VERB_ROLES, AccessPolicy, Role
 from bot.case_actions import show_case
 from bot.cases.model import Case
 from bot.cases.service import SYSTEM
 from bot.commands import Context, InvalidAction, Services
-from bot.conversation import CardClick, Message, Reply, Where
+from bot.conversation import Actor, CardClick, Message, Reply, Where
 from bot.i18n import LANGUAGES, Texts, language_of, time_zone
 from bot.logs import correlation_id
 from bot.registry import COMMANDS, VERBS, help_lines, match
+from bot.store.audit import AuditEvent
 from cards.common import Card
 from cards.messages import error_card, help_card
 
@@ -30,8 +32,9 @@ def _utcnow() -> datetime:
 class Router:
     """The bot's brain, minus Teams: text → command, verb → handler, error → error card."""
 
-    def __init__(self, services: Services, *, clock: Clock = _utcnow) -> None:
+    def __init__(self, services: Services, access: AccessPolicy, *, clock: Clock = _utcnow) -> None:
         self._services = services
+        self._access = access
         self._clock = clock
 
     async def on_message(self, message: Message) -> Reply:
@@ -47,6 +50,15 @@ class Router:
         lang = asked_in if asked_in != "en" else locale_lang
         t = Texts(lang, time_zone(message.timezone))
         log.info("command", extra={"command": command.name, "lang": lang})
+        refusal = await self._refuse(
+            message.actor,
+            message.where,
+            COMMAND_ROLES.get(command.name, Role.APPROVER),
+            command.name,
+            t,
+        )
+        if refusal is not None:
+            return refusal
         ctx = Context(
             self._services,
             t,
@@ -69,10 +81,44 @@ class Router:
                 card=error_card(t("error.bad_action"), t=t, correlation_id=correlation_id.get())
             )
         log.info("card action", extra={"verb": click.verb, "lang": t.lang})
+        refusal = await self._refuse(
+            click.actor, click.where, VERB_ROLES.get(click.verb, Role.APPROVER), click.verb, t
+        )
+        if refusal is not None:
+            return refusal
         ctx = Context(
             self._services, t, self._clock(), data=click.data, actor=click.actor, where=click.where
         )
         return await self._guarded(lambda: handler(ctx), t)
+
+    async def _refuse(
+        self, actor: Actor, where: Where, needed: Role, action: str, t: Texts
+    ) -> Reply | None:
+        """A polite refusal (audited) when the tenant or the actor's role does not allow it."""
+        policy = self._access
+        if not policy.tenant_allowed(where.tenant_id):
+            log.warning(
+                "activity from a foreign tenant refused",
+                extra={"tenant": where.tenant_id[:64], "action": action},
+            )
+            reason = "foreign tenant"
+        elif policy.role_of(actor.aad_object_id) >= needed:
+            return None
+        else:
+            reason = f"needs role {needed.name.lower()}"
+        await self._services.cases.audit.record(
+            AuditEvent(
+                actor_id=actor.aad_object_id or actor.id,
+                actor_name=actor.name,
+                action=f"refused:{action}",
+                target="",
+                result="refused",
+                detail=reason,
+            )
+        )
+        return Reply(
+            card=error_card(t("error.not_allowed"), t=t, correlation_id=correlation_id.get())
+        )
 
     async def render_case(self, case: Case, locale: str | None) -> Card:
         """The case card as someone with `locale` sees it now (for proactive updates)."""

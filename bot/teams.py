@@ -100,7 +100,7 @@ class TeamsOutbox:
         self._app_id = app_id
         self.conversations = conversations
         self.render: Callable[[Case, str | None], Awaitable[Card]] | None = None
-        self.auto_subscribe = False  # demo: every conversation that talks to the bot gets alerts
+        self.auto_subscribe = False  # demo: personal chats with the bot get alerts
 
     async def remember(self, activity: Activity) -> None:
         """Keep the conversation's reference (for proactive messages later)."""
@@ -114,7 +114,7 @@ class TeamsOutbox:
             tenant_id=where.tenant_id,
             kind=where.conversation_type,
             reference=reference,
-            subscribe_new=self.auto_subscribe,
+            subscribe_new=self.auto_subscribe and where.conversation_type == "personal",
         )
 
     async def case_changed(self, case: Case) -> None:

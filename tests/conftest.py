@@ -28,6 +28,8 @@ from bot.tenant.graph import GraphClient
 from tests.helpers import Recorder
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+# The Entra object ids of the admins the tests act as (tests/helpers.py, test_case_flow.py).
+TEST_ADMINS = ("00000000-0000-0000-0000-0000000000a1", "00000000-0000-0000-0000-0000000000b2")
 
 
 @pytest.fixture(autouse=True)
@@ -174,6 +176,7 @@ async def start_bot(recorder: Recorder) -> AsyncIterator[Callable[..., Any]]:
     started: list[BotUnderTest] = []
 
     async def start(**settings: Any) -> BotUnderTest:
+        settings.setdefault("APPROVER_IDS", ",".join(TEST_ADMINS))
         app: web.Application = build_app(load_settings(**settings))
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()

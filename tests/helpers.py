@@ -72,10 +72,11 @@ def activity(
     value: Any = None,
     reply_to: str | None = None,
     timezone: str | None = None,
+    tenant: str = TENANT,
 ) -> dict[str, Any]:
     """A Teams message activity as the channel sends it, in a personal, group or channel scope."""
-    conversation: dict[str, Any] = {"id": f"a:{scope}-conv", "tenantId": TENANT}
-    channel_data: dict[str, Any] = {"tenant": {"id": TENANT}}
+    conversation: dict[str, Any] = {"id": f"a:{scope}-conv", "tenantId": tenant}
+    channel_data: dict[str, Any] = {"tenant": {"id": tenant}}
     entities: list[dict[str, Any]] = []
     if scope == "groupChat":
         conversation.update(id="19:group@thread.v2", conversationType="groupChat", isGroup=True)
@@ -130,9 +131,10 @@ def invoke(
     service_url: str,
     locale: str = "en-US",
     reply_to: str = "act-1",
+    tenant: str = TENANT,
 ) -> dict[str, Any]:
     """An `adaptiveCard/action` invoke, as Teams sends for an Action.Execute click."""
-    body = activity("", service_url=service_url, locale=locale, reply_to=reply_to)
+    body = activity("", service_url=service_url, locale=locale, reply_to=reply_to, tenant=tenant)
     body.update(
         type="invoke",
         name="adaptiveCard/action",
