@@ -273,8 +273,10 @@ async def start_runtime(
         holder=runner,
     )
     await cases.resume()
-    for name, work in (("upkeep", _upkeep(cases, settings)), ("watcher", watcher.run())):
-        stack.push_async_callback(_stop, asyncio.create_task(work, name=name))
+    stopping = asyncio.Event()
+    loops = (("upkeep", _upkeep(cases, settings, stopping)), ("watcher", watcher.run(stopping)))
+    for name, work in loops:
+        stack.push_async_callback(_stop, asyncio.create_task(work, name=name), stopping)
     if sim is not None and settings.demo_restrict_after_seconds:
         task = asyncio.create_task(_demo_restriction(sim, settings.demo_restrict_after_seconds))
         stack.push_async_callback(_stop, task)
@@ -303,10 +305,16 @@ def access_policy(settings: Settings, *, access_tenant: str) -> AccessPolicy:
     return AccessPolicy(viewers, responders, approvers, frozenset(tenants))
 
 
-async def _upkeep(cases: CaseService, settings: Settings) -> None:
+async def pause(stopping: asyncio.Event, seconds: float) -> None:
+    """Sleep `seconds`, or less when shutdown begins."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), timeout=seconds)
+
+
+async def _upkeep(cases: CaseService, settings: Settings, stopping: asyncio.Event) -> None:
     """Renew this process's lease, interrupt dead runners' steps, purge expired history."""
     last_purge = 0.0
-    while True:
+    while not stopping.is_set():
         try:
             await cases.upkeep()
             if time.monotonic() - last_purge > 24 * 3600:
@@ -318,7 +326,7 @@ async def _upkeep(cases: CaseService, settings: Settings) -> None:
                     log.info("retention purge", extra={"cases": closed, "events": events})
         except Exception:
             log.exception("upkeep failed; trying again")
-        await asyncio.sleep(max(0.5, settings.runner_lease_seconds / 3))
+        await pause(stopping, max(0.5, settings.runner_lease_seconds / 3))
 
 
 async def _demo_restriction(sim: SimulatedTenant, after: float) -> None:
@@ -332,7 +340,13 @@ async def _demo_restriction(sim: SimulatedTenant, after: float) -> None:
         log.info("demo: simulated tenant restricted a sender", extra={"upn": preferred[0].upn})
 
 
-async def _stop(task: asyncio.Task[None]) -> None:
+async def _stop(task: asyncio.Task[None], stopping: asyncio.Event | None = None) -> None:
+    """Ask a loop to stop between rounds (cancelling it mid-query can wedge a database
+    connection); cancel only if it does not stop within a few seconds."""
+    if stopping is not None:
+        stopping.set()
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(task), timeout=10)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task

@@ -400,5 +400,14 @@ def _case_card(
         body.append(text(t("case.previous", ago=t.ago(previous_opened, now)), color="Warning"))
     if notice:
         body.append(text(t(notice), color="Accent", weight="Bolder"))
+    if notice == "notice.unblock_limit":
+        body.append(
+            {
+                "type": "ActionSet",
+                "actions": [
+                    {"type": "Action.OpenUrl", "title": t("release.support"), "url": SUPPORT_URL}
+                ],
+            }
+        )
     body += _evidence(case, t, limit) + _checklist(case, t) + _release(case, t, now)
     return adaptive_card(body)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from bot.domain import RestrictedSender
 from bot.i18n import Texts
@@ -130,21 +129,3 @@ def sender_gone_card(upn: str, *, t: Texts) -> Card:
     """Shown when a sender opened from an old list is no longer restricted."""
     body = [heading(t("case.gone.title", upn=upn)), text(t("case.gone.detail"))]
     return adaptive_card(body, [execute(t("case.back"), "list_page", {"page": 1, "lang": t.lang})])
-
-
-def list_action_data(card: Card) -> list[dict[str, Any]]:
-    """The data of every `Action.Execute` in `card` (for tests and the Playground driver)."""
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "Action.Execute":
-                found.append(node["data"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(card)
-    return found

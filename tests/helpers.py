@@ -167,13 +167,14 @@ def texts_of(card: Any) -> list[str]:
     return found
 
 
-def actions_of(card: Any) -> list[dict[str, Any]]:
-    """Every Action.Execute in a card."""
+def actions_of(card: Any, *, any_kind: bool = False) -> list[dict[str, Any]]:
+    """Every Action.Execute in a card (with any_kind: every action, ShowCards included)."""
     found: list[dict[str, Any]] = []
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
-            if node.get("type") == "Action.Execute":
+            kind = str(node.get("type", ""))
+            if kind == "Action.Execute" or (any_kind and kind.startswith("Action.")):
                 found.append(node)
             for value in node.values():
                 walk(value)

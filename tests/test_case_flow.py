@@ -256,6 +256,8 @@ async def test_unblock_limit_says_open_a_support_case(start_bot: Any, recorder: 
     assert "Microsoft's unblock limit for this user is reached — open a support case." in texts_of(
         card
     )
+    links = [a for a in actions_of(card, any_kind=True) if a["type"] == "Action.OpenUrl"]
+    assert [a["title"] for a in links] == ["Open a Microsoft support case"]
     case = await bot.runtime.cases.store.open_for(JOOST)
     assert case is not None
     assert case.state is CaseState.REMEDIATING
@@ -330,7 +332,7 @@ async def test_status_history_and_audit_commands(start_bot: Any, recorder: Recor
 async def test_review_mfa_removes_the_flagged_method(start_bot: Any, recorder: Recorder) -> None:
     bot = await _bot(start_bot)
     card = await open_joost(bot, recorder)
-    review = next(a for a in _all_actions(card) if a.get("title") == "Review")
+    review = next(a for a in actions_of(card, any_kind=True) if a.get("title") == "Review")
     pick = review["card"]["body"][0]
     assert [c["title"] for c in pick["choices"]] == ["+234 803 555 0199"]
     data = dict(review["card"]["actions"][0]["data"], remove=pick["choices"][0]["value"])
@@ -345,29 +347,12 @@ async def test_review_mfa_removes_the_flagged_method(start_bot: Any, recorder: R
     assert step.undo == {"removed": [{"kind": "phone", "detail": "+234 803 555 0199"}]}
 
 
-def _all_actions(card: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if str(node.get("type", "")).startswith("Action."):
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(card)
-    return found
-
-
 async def test_skip_needs_a_reason_and_counts_for_release(
     start_bot: Any, recorder: Recorder
 ) -> None:
     bot = await _bot(start_bot)
     card = await open_joost(bot, recorder)
-    skip = next(a for a in _all_actions(card) if a.get("title") == "Skip a step…")
+    skip = next(a for a in actions_of(card, any_kind=True) if a.get("title") == "Skip a step…")
     submit = skip["card"]["actions"][0]["data"]
     refused = await click(
         bot, recorder, "skip_step", dict(submit, step="remove_forwarding", reason="  ")

@@ -115,6 +115,21 @@ async def _hang_revoke(processes: Processes) -> None:
         )
 
 
+async def _start_hanging_step(
+    processes: Processes, url: str, store: CaseStore, recorder: Recorder
+) -> Any:
+    """Open Joost's case and start 'revoke sessions', which the tenant then holds open."""
+    await press(url, "open_case", {"upn": JOOST}, recorder.url)
+    case = await wait_for(lambda: _with_evidence(store))
+    await _hang_revoke(processes)
+    card = await press(
+        url, "refresh_case", {"case": case.id, "version": case.version}, recorder.url
+    )
+    await press(url, "run_step", _data(card, "run_step", "revoke_sessions"), recorder.url)
+    await wait_for(lambda: _step_status(store, case.id, StepStatus.RUNNING))
+    return case
+
+
 async def test_kill_9_during_a_step_then_restart(
     processes: Processes, database: str, recorder: Recorder
 ) -> None:
@@ -122,14 +137,7 @@ async def test_kill_9_during_a_step_then_restart(
     engine = open_engine(database)
     store = CaseStore(engine)
     try:
-        await press(url, "open_case", {"upn": JOOST}, recorder.url)
-        case = await wait_for(lambda: _with_evidence(store))
-        await _hang_revoke(processes)
-        card = await press(
-            url, "refresh_case", {"case": case.id, "version": case.version}, recorder.url
-        )
-        await press(url, "run_step", _data(card, "run_step", "revoke_sessions"), recorder.url)
-        await wait_for(lambda: _step_status(store, case.id, StepStatus.RUNNING))
+        case = await _start_hanging_step(processes, url, store, recorder)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         survivor, _ = processes.start_bot(database, "survivor")
@@ -162,14 +170,7 @@ async def test_sigterm_parks_the_running_step_and_exits_cleanly(
     engine = open_engine(database)
     store = CaseStore(engine)
     try:
-        await press(url, "open_case", {"upn": JOOST}, recorder.url)
-        case = await wait_for(lambda: _with_evidence(store))
-        await _hang_revoke(processes)
-        card = await press(
-            url, "refresh_case", {"case": case.id, "version": case.version}, recorder.url
-        )
-        await press(url, "run_step", _data(card, "run_step", "revoke_sessions"), recorder.url)
-        await wait_for(lambda: _step_status(store, case.id, StepStatus.RUNNING))
+        case = await _start_hanging_step(processes, url, store, recorder)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
         parked = await store.get(case.id)

@@ -9,6 +9,7 @@ before BlockWatch watched are in "who is blocked", not alerts).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -73,16 +74,17 @@ class Watcher:
         self._defender = True  # until Graph says the permission is missing
         self._last_poll: datetime | None = None
 
-    async def run(self) -> None:
-        """Poll forever while holding the lease; deliver queued alerts every round."""
-        while True:
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Poll until `stopping` is set, while holding the lease; deliver queued alerts."""
+        while not stopping.is_set():
             try:
                 if await self._leases.renew(POLLER, self._holder, 2 * self.policy.poll_seconds):
                     await self.poll_once()
                     await self._delivery.deliver_pending()
             except Exception:
                 log.exception("alert poll failed; trying again next round")
-            await asyncio.sleep(self.policy.poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=self.policy.poll_seconds)
 
     async def poll_once(self) -> PollResult:
         """Compare the restricted list with the stored view and act on the differences."""

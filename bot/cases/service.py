@@ -521,8 +521,9 @@ class CaseService:
                 await self._announce(case)
 
     async def resume(self) -> None:
-        """After start-up: pick up investigations and release follow-ups that were running."""
-        await self.upkeep()
+        """After start-up: pick up investigations and release follow-ups that were running.
+        Start-up does not wait for this (it may update cards in Teams)."""
+        self.background.spawn(self.upkeep(), "upkeep:start")
         for case in await self.store.open_cases():
             if case.state is CaseState.INVESTIGATING and case.evidence is None:
                 self.background.spawn(self._investigate(case.id), f"investigate:{case.id}")
