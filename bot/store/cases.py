@@ -152,48 +152,19 @@ class CaseStore:
     ) -> bool:
         """Claim a step to run it: only one caller wins, and only from a startable status."""
         now = _now()
-        async with self._engine.begin() as conn:
-            try:
-                await conn.execute(
-                    case_steps.insert().values(
-                        case_id=case_id,
-                        step=step.value,
-                        status=StepStatus.RUNNING.value,
-                        runner=runner,
-                        actor_id=actor_id,
-                        actor_name=actor_name,
-                        attempt=1,
-                        started_at=now,
-                    )
-                )
-            except IntegrityError:
-                pass
-            else:
-                await self._bump(conn, case_id)
-                return True
-        async with self._engine.begin() as conn:
-            result = await conn.execute(
-                case_steps.update()
-                .where(
-                    case_steps.c.case_id == case_id,
-                    case_steps.c.step == step.value,
-                    case_steps.c.status.in_([s.value for s in STARTABLE]),
-                )
-                .values(
-                    status=StepStatus.RUNNING.value,
-                    runner=runner,
-                    actor_id=actor_id,
-                    actor_name=actor_name,
-                    attempt=case_steps.c.attempt + 1,
-                    started_at=now,
-                    finished_at=None,
-                    detail="",
-                )
-            )
-            if result.rowcount == 1:
-                await self._bump(conn, case_id)
-                return True
-        return False
+        who = {
+            "actor_id": actor_id,
+            "actor_name": actor_name,
+            "runner": runner,
+            "status": StepStatus.RUNNING.value,
+            "started_at": now,
+        }
+        return await self._claim(
+            case_id,
+            step,
+            first={**who, "attempt": 1},
+            again={**who, "attempt": case_steps.c.attempt + 1, "finished_at": None, "detail": ""},
+        )
 
     async def finish_step(
         self,
@@ -221,44 +192,45 @@ class CaseStore:
         self, case_id: str, step: StepName, reason: str, *, actor_id: str, actor_name: str
     ) -> bool:
         """Mark a not-run/failed step as skipped with a reason."""
+        values = {
+            "status": StepStatus.SKIPPED.value,
+            "detail": reason,
+            "actor_id": actor_id,
+            "actor_name": actor_name,
+            "finished_at": _now(),
+        }
+        return await self._claim(case_id, step, first=values, again=values)
+
+    async def _claim(
+        self, case_id: str, step: StepName, *, first: dict[str, Any], again: dict[str, Any]
+    ) -> bool:
+        """Insert the step's row with `first`, or move an existing row that is in a startable
+        status to `again`; bump the case version when either changed anything. The unique
+        key and the status condition let exactly one of any number of callers win."""
         async with self._engine.begin() as conn:
             try:
                 await conn.execute(
-                    case_steps.insert().values(
-                        case_id=case_id,
-                        step=step.value,
-                        status=StepStatus.SKIPPED.value,
-                        detail=reason,
-                        actor_id=actor_id,
-                        actor_name=actor_name,
-                        finished_at=_now(),
-                    )
+                    case_steps.insert().values(case_id=case_id, step=step.value, **first)
                 )
-                changed = 1
             except IntegrityError:
-                changed = 0
-        if not changed:
-            async with self._engine.begin() as conn:
-                result = await conn.execute(
-                    case_steps.update()
-                    .where(
-                        case_steps.c.case_id == case_id,
-                        case_steps.c.step == step.value,
-                        case_steps.c.status.in_([s.value for s in STARTABLE]),
-                    )
-                    .values(
-                        status=StepStatus.SKIPPED.value,
-                        detail=reason,
-                        actor_id=actor_id,
-                        actor_name=actor_name,
-                        finished_at=_now(),
-                    )
-                )
-                changed = result.rowcount
-        if changed:
-            async with self._engine.begin() as conn:
+                pass
+            else:
                 await self._bump(conn, case_id)
-        return changed == 1
+                return True
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                case_steps.update()
+                .where(
+                    case_steps.c.case_id == case_id,
+                    case_steps.c.step == step.value,
+                    case_steps.c.status.in_([s.value for s in STARTABLE]),
+                )
+                .values(**again)
+            )
+            if result.rowcount == 1:
+                await self._bump(conn, case_id)
+                return True
+        return False
 
     async def interrupt_running(
         self, *, runners: set[str] | None = None, except_runners: set[str] | None = None

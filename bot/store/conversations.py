@@ -3,6 +3,7 @@ show which case, so a change can update every copy of the card."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,21 +51,9 @@ class ConversationStore:
             "updated_at": now,
             "active": True,
         }
-        async with self._engine.begin() as conn:
-            result = await conn.execute(
-                conversations.update().where(conversations.c.id == conversation_id).values(**values)
-            )
-            if result.rowcount:
-                return
-        try:
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    conversations.insert().values(
-                        id=conversation_id, subscribed=subscribe_new, **values
-                    )
-                )
-        except IntegrityError:
-            pass  # remembered concurrently by another request
+        await self._upsert(
+            conversations, {"id": conversation_id}, values, new_only={"subscribed": subscribe_new}
+        )
 
     async def get(self, conversation_id: str) -> Conversation | None:
         """The conversation, if known."""
@@ -165,31 +154,13 @@ class ConversationStore:
         self, case_id: str, conversation_id: str, activity_id: str, version: int
     ) -> None:
         """Remember that message `activity_id` shows the case's card."""
-        now = datetime.now(UTC)
-        async with self._engine.begin() as conn:
-            result = await conn.execute(
-                posted_cards.update()
-                .where(
-                    posted_cards.c.case_id == case_id,
-                    posted_cards.c.conversation_id == conversation_id,
-                )
-                .values(activity_id=activity_id, posted_version=version, updated_at=now)
-            )
-            if result.rowcount:
-                return
-        try:
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    posted_cards.insert().values(
-                        case_id=case_id,
-                        conversation_id=conversation_id,
-                        activity_id=activity_id,
-                        posted_version=version,
-                        updated_at=now,
-                    )
-                )
-        except IntegrityError:
-            pass
+        key = {"case_id": case_id, "conversation_id": conversation_id}
+        values = {
+            "activity_id": activity_id,
+            "posted_version": version,
+            "updated_at": datetime.now(UTC),
+        }
+        await self._upsert(posted_cards, key, values)
 
     async def cards_of(self, case_id: str) -> list[tuple[Conversation, str]]:
         """Every (conversation, message id) showing the case."""
@@ -204,6 +175,24 @@ class ConversationStore:
                 )
             ).all()
         return [(_conversation(r._mapping), str(r.activity_id)) for r in rows]
+
+    async def _upsert(
+        self,
+        table: sa.Table,
+        key: dict[str, Any],
+        values: dict[str, Any],
+        *,
+        new_only: dict[str, Any] | None = None,
+    ) -> None:
+        """Update the row with `key`, or insert it (with `new_only` too); a concurrent insert
+        of the same row is fine (it was just written)."""
+        where = [table.c[name] == value for name, value in key.items()]
+        async with self._engine.begin() as conn:
+            if (await conn.execute(table.update().where(*where).values(**values))).rowcount:
+                return
+        with contextlib.suppress(IntegrityError):
+            async with self._engine.begin() as conn:
+                await conn.execute(table.insert().values(**key, **values, **(new_only or {})))
 
 
 def _conversation(row: Any) -> Conversation:

@@ -91,24 +91,15 @@ class GraphClient:
     async def users_by_upn(self, upns: Iterable[str]) -> dict[str, DirectoryUser]:
         """Look up many users at once (`$batch`, 20 per request); unknown UPNs are left out."""
         wanted = list(dict.fromkeys(u.lower() for u in upns))
+        paths = [f"/users/{quote(upn)}?$select={_USER_FIELDS}" for upn in wanted]
         found: dict[str, DirectoryUser] = {}
-        for start in range(0, len(wanted), BATCH_LIMIT):
-            chunk = wanted[start : start + BATCH_LIMIT]
-            requests = [
-                {
-                    "id": str(i),
-                    "method": "GET",
-                    "url": f"/users/{quote(upn)}?$select={_USER_FIELDS}",
-                }
-                for i, upn in enumerate(chunk)
-            ]
-            for index, status, body in await self.batch(requests):
-                if status == 200 and isinstance(body, dict):
-                    found[chunk[index]] = _user(body)
-                elif status != 404:
-                    raise _translate(
-                        status, body, {}, f"GET /users/{chunk[index]}", permission="User.Read.All"
-                    )
+        for index, status, body in await self._get_many(paths):
+            if status == 200 and isinstance(body, dict):
+                found[wanted[index]] = _user(body)
+            elif status != 404:
+                raise _translate(
+                    status, body, {}, f"GET /users/{wanted[index]}", permission="User.Read.All"
+                )
         return found
 
     async def role_assignments(self, user_id: str) -> list[RoleAssignment]:
@@ -135,20 +126,15 @@ class GraphClient:
             permission="Directory.Read.All",
         )
         clients = list(dict.fromkeys(str(r.get("clientId")) for r in rows))
-        names: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(clients), BATCH_LIMIT):
-            chunk = clients[start : start + BATCH_LIMIT]
-            requests = [
-                {
-                    "id": str(i),
-                    "method": "GET",
-                    "url": f"/servicePrincipals/{c}?$select=id,displayName,appId,verifiedPublisher",
-                }
-                for i, c in enumerate(chunk)
-            ]
-            for index, status, body in await self.batch(requests):
-                if status == 200 and isinstance(body, dict):
-                    names[chunk[index]] = body
+        paths = [
+            f"/servicePrincipals/{c}?$select=id,displayName,appId,verifiedPublisher"
+            for c in clients
+        ]
+        names: dict[str, dict[str, Any]] = {
+            clients[index]: body
+            for index, status, body in await self._get_many(paths)
+            if status == 200 and isinstance(body, dict)
+        }
         return [parse.consent_grant(r, names.get(str(r.get("clientId")))) for r in rows]
 
     # ---- sign-in security ---------------------------------------------------------------
@@ -314,6 +300,18 @@ class GraphClient:
                 raise DeadlineExceeded(f"{SERVICE} $batch: throttled past the deadline")
             await asyncio.sleep(delay)
         return sorted((i, status, body) for i, (status, body) in answers.items())
+
+    async def _get_many(self, paths: list[str]) -> list[Answer]:
+        """GET every path through `$batch`, 20 per request; (position in `paths`, status,
+        body) for each."""
+        answers: list[Answer] = []
+        for start in range(0, len(paths), BATCH_LIMIT):
+            chunk = paths[start : start + BATCH_LIMIT]
+            requests = [
+                {"id": str(i), "method": "GET", "url": path} for i, path in enumerate(chunk)
+            ]
+            answers += [(start + i, status, body) for i, status, body in await self.batch(requests)]
+        return answers
 
     async def _collect(
         self, path: str, *, permission: str, licence: str = ""
