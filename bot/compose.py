@@ -227,7 +227,10 @@ async def start_runtime(
     access, sim = await tenant_access(settings, stack)
     exchange, graph = _clients(http, access)
     conversations = ConversationStore(engine)
-    endpoint = TeamsEndpoint(settings, conversations)
+    endpoint = TeamsEndpoint(settings, conversations, http)
+    if settings.inbound_auth:
+        warming = asyncio.create_task(endpoint.keys.warm(), name="signing-keys")
+        stack.push_async_callback(_stop, warming)
     background = Background()
     leases = Leases(engine)
     runner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.signing_keys import BOT_FRAMEWORK_METADATA_URL
 from bot.store.db import check_url
 
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
@@ -59,6 +60,10 @@ class Settings(BaseSettings):
     app_password: Annotated[SecretStr, _alias("MicrosoftAppPassword")] = SecretStr("")
     app_type: Annotated[AppType | None, _alias("MicrosoftAppType")] = None
     app_tenant_id: Annotated[str, _alias("MicrosoftAppTenantId")] = ""
+    # Where the Bot Framework publishes its token signing keys (tests point it at a local server).
+    botframework_openid_url: Annotated[str, _alias("BOTFRAMEWORK_OPENID_METADATA_URL")] = (
+        BOT_FRAMEWORK_METADATA_URL
+    )
 
     # Tenant access (app-only Graph + Exchange Online).
     tenant_id: Annotated[str, _alias("TENANT_ID")] = ""
@@ -166,6 +171,7 @@ class Settings(BaseSettings):
             ("AUTHORITY_URL", self.authority_url),
             ("GRAPH_BASE_URL", self.graph_base_url),
             ("EXCHANGE_BASE_URL", self.exchange_base_url),
+            ("BOTFRAMEWORK_OPENID_METADATA_URL", self.botframework_openid_url),
         ):
             if not url.startswith(("https://", "http://")):
                 found.append(f"{name} must be an http(s) URL, got {url!r}")

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.integration.aiohttp import (
@@ -34,6 +35,7 @@ from botbuilder.schema import (
     InvokeResponse,
 )
 from botbuilder.schema import AdaptiveCardInvokeResponse as CardInvokeResponse
+from botframework.connector.auth import AuthenticationConstants, JwtTokenExtractor
 
 from bot.alerts.delivery import SendFailed
 from bot.cases.model import Case
@@ -41,6 +43,7 @@ from bot.conversation import Actor, CardClick, Message, Reply, Where
 from bot.logs import correlation_id
 from bot.router import Router
 from bot.settings import Settings
+from bot.signing_keys import SigningKeys
 from bot.store.conversations import Conversation, ConversationStore
 from cards.common import Card
 
@@ -70,6 +73,17 @@ def _config(settings: Settings) -> _BotFrameworkConfig:
         str(settings.app_type),
         settings.app_tenant_id,
     )
+
+
+def _install_signing_keys(http: httpx.AsyncClient, channel_metadata_url: str) -> SigningKeys:
+    """Make botbuilder's token validation read keys through SigningKeys (async, cached) instead
+    of its own blocking fetch: it looks metadata up by URL in a process-wide cache."""
+    channel = SigningKeys(http, channel_metadata_url)
+    cache = JwtTokenExtractor.metadataCache
+    cache[AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL] = channel
+    emulator_url = AuthenticationConstants.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL
+    cache[emulator_url] = SigningKeys(http, emulator_url)
+    return channel
 
 
 def _plain(value: Any) -> Any:
@@ -360,7 +374,10 @@ def _click(activity: Activity, data: dict[str, Any], *, verb: str | None = None)
 class TeamsEndpoint:
     """Owns the CloudAdapter and the shell; `handle` serves one POST to /api/messages."""
 
-    def __init__(self, settings: Settings, conversations: ConversationStore) -> None:
+    def __init__(
+        self, settings: Settings, conversations: ConversationStore, http: httpx.AsyncClient
+    ) -> None:
+        self.keys = _install_signing_keys(http, settings.botframework_openid_url)
         self._auth = ConfigurationBotFrameworkAuthentication(_config(settings))
         self.adapter = CloudAdapter(self._auth)
         self.adapter.on_turn_error = self._on_turn_error
@@ -380,12 +397,14 @@ class TeamsEndpoint:
         correlation_id.set(str(activity.id or uuid.uuid4()))
         assert self.shell is not None, "attach() a router before handling activities"
         try:
-            response = await self.adapter.process_activity(
-                auth_header, activity, self.shell.on_turn
+            authenticated = await self._auth.authenticate_request(activity, auth_header)
+        except Exception as err:  # botbuilder raises PermissionError, PyJWT errors, bare Exception
+            log.warning(
+                "rejected activity: authentication failed",
+                extra={"reason": f"{type(err).__name__}: {str(err)[:200]}"},
             )
-        except PermissionError:
-            log.warning("rejected activity: authentication failed")
             return 401, {"error": "unauthorized"}
+        response = await self.adapter.process_activity(authenticated, activity, self.shell.on_turn)
         if response is None:
             return 201 if activity.type != ActivityTypes.invoke else 200, None
         return int(response.status), _plain(response.body)

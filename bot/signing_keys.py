@@ -1,0 +1,115 @@
+"""The Bot Framework's token signing keys, fetched without blocking the event loop.
+
+botbuilder 4.17 reads the OpenID metadata and the JSON Web Key Set with a blocking
+`requests.get` (no timeout) inside its async token validation (botbuilder-python #2230). While
+Microsoft's endpoint is slow, every request to the bot would wait on it. `SigningKeys` does the
+same job with the service's async HTTP client: one fetch at a time, a timeout, refreshed daily,
+and at most once per `unknown_key_refresh` when a token names a key we do not know (Microsoft
+rotates keys). `bot.teams` installs it where botbuilder looks up its metadata.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from jwt.algorithms import RSAAlgorithm
+
+log = logging.getLogger(__name__)
+
+BOT_FRAMEWORK_METADATA_URL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """What botbuilder's JwtTokenExtractor reads from a looked-up key."""
+
+    public_key: Any
+    endorsements: list[str]
+
+
+class UnknownSigningKeyError(PermissionError):
+    """The token names a key the metadata does not publish: the token is not trusted."""
+
+
+class SigningKeys:
+    """The keys published at an OpenID metadata URL, cached and refreshed asynchronously."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        metadata_url: str,
+        *,
+        max_age: float = 24 * 3600,
+        unknown_key_refresh: float = 300,
+        timeout: float = 10,
+    ) -> None:
+        self.metadata_url = metadata_url
+        self._http = http
+        self._max_age = max_age
+        self._unknown_key_refresh = unknown_key_refresh
+        self._timeout = timeout
+        self._keys: dict[str, SigningKey] = {}
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self, key_id: str | None) -> SigningKey:
+        """The key with this id (`kid`); raises UnknownSigningKeyError when there is none."""
+        if self._stale(self._max_age):
+            await self.refresh(self._max_age)
+        key = self._keys.get(key_id or "")
+        if key is None and self._stale(self._unknown_key_refresh):
+            await self.refresh(self._unknown_key_refresh)
+            key = self._keys.get(key_id or "")
+        if key is None:
+            raise UnknownSigningKeyError("the token's signing key is not published")
+        return key
+
+    async def warm(self) -> None:
+        """Fetch the keys now (at start-up), logging rather than raising on failure."""
+        try:
+            await self.refresh(0)
+        except (httpx.HTTPError, ValueError, KeyError) as err:
+            log.warning(
+                "could not fetch the Bot Framework signing keys; retrying on the next request",
+                extra={"url": self.metadata_url, "error": type(err).__name__},
+            )
+
+    async def refresh(self, older_than: float) -> None:
+        """Fetch metadata and keys unless another caller did so in the last `older_than` s."""
+        async with self._lock:
+            if not self._stale(older_than):
+                return  # someone else refreshed while we waited
+            metadata = await self._json(self.metadata_url)
+            jwks = await self._json(str(metadata["jwks_uri"]))
+            self._keys = _parse_keys(jwks)
+            self._fetched_at = time.monotonic()
+            log.info("fetched Bot Framework signing keys", extra={"keys": len(self._keys)})
+
+    def _stale(self, max_age: float) -> bool:
+        return self._fetched_at is None or time.monotonic() - self._fetched_at >= max_age
+
+    async def _json(self, url: str) -> Any:
+        response = await self._http.get(url, timeout=self._timeout)
+        response.raise_for_status()
+        return response.json()
+
+
+def _parse_keys(jwks: Any) -> dict[str, SigningKey]:
+    keys: dict[str, SigningKey] = {}
+    for jwk in jwks.get("keys", []) if isinstance(jwks, dict) else []:
+        if not isinstance(jwk, dict) or jwk.get("kty") != "RSA" or not jwk.get("kid"):
+            continue
+        endorsements = jwk.get("endorsements") or []
+        keys[str(jwk["kid"])] = SigningKey(
+            RSAAlgorithm.from_jwk(json.dumps(jwk)),
+            [str(e) for e in endorsements if isinstance(e, str)],
+        )
+    if not keys:
+        raise ValueError("the key set publishes no RSA signing keys")
+    return keys

@@ -1,0 +1,197 @@
+"""Inbound authentication: Bot Framework JWTs checked against keys from a local OpenID server.
+
+The bot runs with auth on (SingleTenant app id) and BOTFRAMEWORK_OPENID_METADATA_URL pointing
+at a local aiohttp server that publishes a locally generated RSA key, as
+login.botframework.com does. Only a correctly signed, current token for this app and this
+serviceUrl reaches the handler; everything else is 401 and leaves no trace in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+import pytest
+import sqlalchemy as sa
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from bot.store.schema import audit_events, conversations
+from tests.conftest import BotUnderTest
+from tests.helpers import TENANT, Recorder, invoke
+
+APP_ID = "6d3c1f0e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"
+ISSUER = "https://api.botframework.com"
+KID = "local-key-1"
+
+
+def _private_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@dataclass
+class OpenIdServer:
+    """A local stand-in for login.botframework.com: metadata plus a key set."""
+
+    key: rsa.RSAPrivateKey = field(default_factory=_private_key)
+    fetches: int = 0
+    hold: asyncio.Event | None = None  # when set, the key set waits for it
+    url: str = ""
+
+    def app(self) -> web.Application:
+        async def metadata(request: web.Request) -> web.Response:
+            base = f"{request.scheme}://{request.host}"
+            return web.json_response({"issuer": ISSUER, "jwks_uri": f"{base}/keys"})
+
+        async def keys(request: web.Request) -> web.Response:
+            self.fetches += 1
+            if self.hold is not None:
+                await self.hold.wait()
+            jwk = RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
+            jwk.update(kid=KID, use="sig", endorsements=["msteams"])
+            return web.json_response({"keys": [jwk]})
+
+        app = web.Application()
+        app.router.add_get("/.well-known/openidconfiguration", metadata)
+        app.router.add_get("/keys", keys)
+        return app
+
+
+@pytest.fixture
+async def openid() -> AsyncIterator[OpenIdServer]:
+    server_state = OpenIdServer()
+    server = TestServer(server_state.app(), host="127.0.0.1")
+    await server.start_server()
+    server_state.url = str(server.make_url("/.well-known/openidconfiguration"))
+    yield server_state
+    await server.close()
+
+
+AUTH_ON = {
+    "MicrosoftAppId": APP_ID,
+    "MicrosoftAppPassword": "not-used-offline",
+    "MicrosoftAppType": "SingleTenant",
+    "MicrosoftAppTenantId": TENANT,
+}
+
+
+async def _bot(start_bot: Callable[..., Any], openid: OpenIdServer) -> BotUnderTest:
+    bot: BotUnderTest = await start_bot(BOTFRAMEWORK_OPENID_METADATA_URL=openid.url, **AUTH_ON)
+    return bot
+
+
+def _claims(recorder: Recorder, **changes: Any) -> dict[str, Any]:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "aud": APP_ID,
+        "serviceurl": recorder.url,
+        "nbf": now - 60,
+        "exp": now + 3600,
+    }
+    claims.update(changes)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _token(key: rsa.RSAPrivateKey, claims: dict[str, Any], *, kid: str = KID) -> str:
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+
+
+def _click(recorder: Recorder, conversation: str) -> dict[str, Any]:
+    body = invoke("list_page", {"verb": "list_page", "page": 0}, service_url=recorder.url)
+    body["conversation"]["id"] = conversation
+    return body
+
+
+async def _trace(bot: BotUnderTest, conversation: str) -> tuple[int, int]:
+    """(conversations remembered, audit events) for this conversation: the handler's marks."""
+    async with bot.runtime.engine.connect() as conn:
+        remembered = await conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(conversations)
+            .where(conversations.c.id == conversation)
+        )
+        events = await conn.scalar(sa.select(sa.func.count()).select_from(audit_events))
+    return int(remembered or 0), int(events or 0)
+
+
+async def test_a_valid_token_reaches_the_handler(
+    start_bot: Callable[..., Any], recorder: Recorder, openid: OpenIdServer
+) -> None:
+    bot = await _bot(start_bot, openid)
+    token = _token(openid.key, _claims(recorder))
+    response = await bot.post(
+        _click(recorder, "a:valid"), headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["type"] == "application/vnd.microsoft.card.adaptive"
+    assert await _trace(bot, "a:valid") == (1, 0)
+
+
+def _bad_requests(openid: OpenIdServer, recorder: Recorder) -> dict[str, str | None]:
+    """Authorization headers that must all be refused, by name."""
+    stranger = _private_key()
+    none_token = jwt.encode(_claims(recorder), None, algorithm="none", headers={"kid": KID})
+    now = int(time.time())
+    return {
+        "bad signature": "Bearer " + _token(stranger, _claims(recorder)),
+        "expired": "Bearer " + _token(openid.key, _claims(recorder, exp=now - 3600)),
+        "not yet valid": "Bearer " + _token(openid.key, _claims(recorder, nbf=now + 3600)),
+        "wrong audience": "Bearer " + _token(openid.key, _claims(recorder, aud="someone-else")),
+        "no audience": "Bearer " + _token(openid.key, _claims(recorder, aud=None)),
+        "wrong issuer": "Bearer "
+        + _token(openid.key, _claims(recorder, iss="https://evil.example")),
+        "serviceurl mismatch": "Bearer "
+        + _token(openid.key, _claims(recorder, serviceurl="https://evil.example/")),
+        "no serviceurl": "Bearer " + _token(openid.key, _claims(recorder, serviceurl=None)),
+        "unknown key": "Bearer " + _token(openid.key, _claims(recorder), kid="other-key"),
+        "alg none": f"Bearer {none_token}",
+        "not a JWT": "Bearer not-a-token",
+        "other scheme": "Basic " + _token(openid.key, _claims(recorder)),
+        "missing header": None,
+    }
+
+
+async def test_every_bad_token_is_401_and_never_reaches_the_handler(
+    start_bot: Callable[..., Any], recorder: Recorder, openid: OpenIdServer
+) -> None:
+    bot = await _bot(start_bot, openid)
+    statuses: dict[str, int] = {}
+    for index, (name, header) in enumerate(_bad_requests(openid, recorder).items()):
+        headers = {"Authorization": header} if header is not None else {}
+        response = await bot.post(_click(recorder, f"a:bad-{index}"), headers=headers)
+        statuses[name] = response.status_code
+        assert response.json() == {"error": "unauthorized"}
+        assert await _trace(bot, f"a:bad-{index}") == (0, 0), name
+    assert statuses == dict.fromkeys(statuses, 401)
+    assert recorder.calls == []  # nothing was sent to the connector either
+    assert (await bot.client.get("/healthz")).status_code == 200
+
+
+async def test_keys_are_fetched_once_without_blocking_the_event_loop(
+    start_bot: Callable[..., Any], recorder: Recorder, openid: OpenIdServer
+) -> None:
+    # The key server holds its answer: botbuilder's own blocking fetch would freeze the whole
+    # loop here (this server runs on it); ours waits while /healthz still answers.
+    openid.hold = asyncio.Event()
+    bot = await _bot(start_bot, openid)
+    token = _token(openid.key, _claims(recorder))
+    click = asyncio.create_task(
+        bot.post(_click(recorder, "a:held"), headers={"Authorization": f"Bearer {token}"})
+    )
+    assert (await bot.client.get("/healthz")).status_code == 200
+    assert not click.done()
+    openid.hold.set()
+    assert (await click).status_code == 200
+    for _ in range(3):
+        again = await bot.post(
+            _click(recorder, "a:held"), headers={"Authorization": f"Bearer {token}"}
+        )
+        assert again.status_code == 200
+    assert openid.fetches == 1  # the start-up warm-up and the first request shared one fetch
