@@ -22,7 +22,7 @@ from aiohttp import web
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.access import PLAYGROUND_TENANT, PLAYGROUND_USER, AccessPolicy, ids
+from bot.access import PLAYGROUND_TENANT, PLAYGROUND_USER, AccessPolicy, Roles, ids
 from bot.alerts.delivery import Delivery
 from bot.alerts.watcher import AlertPolicy, Watcher
 from bot.cases.background import Background
@@ -31,7 +31,7 @@ from bot.cases.service import CasePolicy, CaseService
 from bot.commands import Services
 from bot.doctor import healthy, render, run_doctor
 from bot.i18n import Texts, language_of
-from bot.router import Clock, Router
+from bot.router import Clock, Router, utcnow
 from bot.senders import RestrictedSenders
 from bot.settings import Settings
 from bot.sim.server import SimulatedTenant
@@ -47,6 +47,7 @@ from bot.tenant.auth import BearerAuth, TokenProvider
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
 from bot.tenant.tokens import ClientCredential, MsalTokens
+from bot.throttle import CommandLimit
 from bot.web import CHECKS, ENDPOINT, ReadinessCheck, build_web_app
 from cards.alerts import digest_card
 from cards.common import Card
@@ -254,7 +255,9 @@ async def start_runtime(
     senders = RestrictedSenders(exchange, graph)
     services = Services(senders, cases, conversations, settings.card_budget_bytes)
     policy = access_policy(settings, access_tenant=access.tenant_id)
-    router = Router(services, policy, clock=clock) if clock else Router(services, policy)
+    roles = Roles(policy, graph, cache_seconds=settings.role_cache_seconds)
+    limit = CommandLimit(settings.commands_per_minute, 60.0)
+    router = Router(services, roles, clock=clock or utcnow, limit=limit)
     endpoint.attach(router)
     endpoint.outbox.auto_subscribe = settings.demo
 
@@ -305,7 +308,15 @@ def access_policy(settings: Settings, *, access_tenant: str) -> AccessPolicy:
     if settings.demo:
         approvers |= {PLAYGROUND_USER}
         tenants.add(PLAYGROUND_TENANT)
-    return AccessPolicy(viewers, responders, approvers, frozenset(tenants))
+    return AccessPolicy(
+        viewers,
+        responders,
+        approvers,
+        frozenset(tenants),
+        viewer_groups=ids(settings.viewer_groups),
+        responder_groups=ids(settings.responder_groups),
+        approver_groups=ids(settings.approver_groups),
+    )
 
 
 async def pause(stopping: asyncio.Event, seconds: float) -> None:

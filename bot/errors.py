@@ -9,7 +9,8 @@
     │   ├── TenantNotFound           the user, rule or object does not exist
     │   ├── UnblockLimitReached      Microsoft's per-user unblock limit: open a support case
     │   └── TenantRequestFailed      any other error answer; `code` and `message` from the body
-    └── DeadlineExceeded             an operation ran out of its overall time budget
+    ├── DeadlineExceeded             an operation ran out of its overall time budget
+    └── UnknownCase                  a card action names a case that does not exist (forged)
 
 The Teams shell turns a BlockWatchError into an error card; anything else is a bug: it is logged
 with the correlation id and the admin gets a generic message quoting that id.
@@ -80,6 +81,10 @@ class TenantRequestFailed(TenantError):
 
 class DeadlineExceeded(BlockWatchError):
     """An operation (with its retries) took longer than its budget."""
+
+
+class UnknownCase(BlockWatchError):
+    """A card action named a case id the store does not hold: forged or from another install."""
 
 
 def describe(err: BlockWatchError) -> tuple[str, dict[str, str]]:

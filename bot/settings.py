@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     viewer_ids: Annotated[str, _alias("VIEWER_IDS")] = ""
     responder_ids: Annotated[str, _alias("RESPONDER_IDS")] = ""
     approver_ids: Annotated[str, _alias("APPROVER_IDS")] = ""
+    # ... or Entra security group object ids (nested membership counts; read through Graph).
+    viewer_groups: Annotated[str, _alias("VIEWER_GROUPS")] = ""
+    responder_groups: Annotated[str, _alias("RESPONDER_GROUPS")] = ""
+    approver_groups: Annotated[str, _alias("APPROVER_GROUPS")] = ""
+    role_cache_seconds: Annotated[float, _alias("ROLE_CACHE_SECONDS"), Field(ge=0, le=3600)] = 300
+    commands_per_minute: Annotated[int, _alias("COMMANDS_PER_MINUTE"), Field(ge=1)] = 30
 
     # Alerts.
     alert_poll_seconds: Annotated[float, _alias("ALERT_POLL_SECONDS"), Field(ge=1)] = 60

@@ -121,12 +121,15 @@ class TeamsOutbox:
         where = _where(activity)
         if not where.conversation_id:
             return
+        if len(where.conversation_id) > 512 or len(where.tenant_id) > 64:
+            log.warning("not remembering a conversation with an oversized id")
+            return
         reference = TurnContext.get_conversation_reference(activity).serialize()
         reference.pop("activityId", None)
         await self.conversations.remember(
             where.conversation_id,
             tenant_id=where.tenant_id,
-            kind=where.conversation_type,
+            kind=where.conversation_type[:32],
             reference=reference,
             subscribe_new=self.auto_subscribe and where.conversation_type == "personal",
         )
@@ -244,8 +247,9 @@ class TeamsShell(TeamsActivityHandler):  # type: ignore[misc]
         self._outbox = outbox
 
     async def on_turn(self, turn_context: TurnContext) -> None:
-        """Remember where every activity came from, then handle it."""
-        await self._outbox.remember(turn_context.activity)
+        """Remember where every activity from our tenant came from, then handle it."""
+        if self._router.tenant_allowed(_where(turn_context.activity).tenant_id):
+            await self._outbox.remember(turn_context.activity)
         await super().on_turn(turn_context)
 
     async def _shown(self, reply: Reply, activity: Activity, message_id: str | None) -> None:
@@ -283,7 +287,9 @@ class TeamsShell(TeamsActivityHandler):  # type: ignore[misc]
         """`adaptiveCard/action` (Action.Execute) answers with the replacement card."""
         activity = turn_context.activity
         if activity.name != "adaptiveCard/action":
-            return await super().on_invoke_activity(turn_context)
+            # Nothing else is implemented: a polite empty 200 rather than botbuilder's 501.
+            log.info("ignored invoke", extra={"invoke": str(activity.name or "")[:64]})
+            return InvokeResponse(status=200)
         action = _dict(_dict(activity.value).get("action"))
         data = _dict(action.get("data"))
         verb = action.get("verb")

@@ -102,16 +102,144 @@ async def test_foreign_tenant_is_refused(start_bot: Any, recorder: Recorder) -> 
     assert NOT_ALLOWED in texts_of(recorder.cards()[-1])
     events = await bot.runtime.cases.audit.events()
     assert [(e.action, e.detail) for e in events] == [("refused:list", "foreign tenant")]
+    # Its conversation is not remembered either, so nothing is ever sent there proactively.
+    conversations = bot.runtime.endpoint.outbox.conversations
+    assert await conversations.get(foreign["conversation"]["id"]) is None
 
 
 async def test_forged_card_data_naming_another_case_is_refused(
     start_bot: Any, recorder: Recorder
 ) -> None:
     bot = await start_bot(DEMO_SCENARIO="compromised", **ROLES)
-    forged = {"case": "11111111-2222-3333-4444-555555555555", "version": 1, "step": "x"}
+    forged = {
+        "case": "11111111-2222-3333-4444-555555555555",
+        "version": 1,
+        "step": "revoke_sessions",
+    }
     lines = texts_of(await _press(bot, recorder, "run_step", forged, APPROVER))
     assert lines[0] == "That didn't work"
     upn_instead = {"upn": JOOST, "version": 1, "override_reason": "x"}
     lines = texts_of(await _press(bot, recorder, "release", upn_instead, APPROVER))
     assert lines[0] == "That didn't work"
+    other_verb = texts_of(await _press(bot, recorder, "delete_tenant", forged, APPROVER))
+    assert other_verb[0] == "That didn't work"
     assert bot.sim.state.block(JOOST) is not None
+    events = await bot.runtime.cases.audit.events()
+    assert [(e.actor_id, e.action, e.result, e.detail) for e in events] == [
+        (APPROVER, "refused:run_step", "refused", "invalid action: no such case"),
+        (APPROVER, "refused:release", "refused", "invalid action: case must be a case id"),
+        (APPROVER, "refused:delete_tenant", "refused", "unknown action"),
+    ]
+
+
+# ---- Entra security groups ---------------------------------------------------------------
+
+APPROVERS_GROUP = "5b0e6d1c-7a41-4c1e-9d7e-0a6f3b2c1d01"  # contoso: Nestor Wilke
+RESPONDERS_GROUP = "5b0e6d1c-7a41-4c1e-9d7e-0a6f3b2c1d02"  # contoso: Alex, through Tier 2
+ALL_STAFF = "5b0e6d1c-7a41-4c1e-9d7e-0a6f3b2c1d04"
+GROUP_ROLES = {
+    "APPROVER_IDS": "",
+    "RESPONDER_GROUPS": RESPONDERS_GROUP,
+    "APPROVER_GROUPS": APPROVERS_GROUP,
+}
+
+
+def _user_id(bot: BotUnderTest, upn: str) -> str:
+    user = bot.sim.state.user(upn)
+    assert user is not None
+    return user.id
+
+
+def _membership_reads(bot: BotUnderTest) -> int:
+    return sum(1 for r in bot.sim.requests if r.operation.endswith("/transitiveMemberOf"))
+
+
+async def test_roles_come_from_nested_entra_groups_read_through_graph(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    bot = await start_bot(**GROUP_ROLES)
+    alex = _user_id(bot, "alex.wilber@contoso.onmicrosoft.com")  # responders ⊃ tier 2 ∋ alex
+    nestor = _user_id(bot, "nestor.wilke@contoso.onmicrosoft.com")
+    adele = _user_id(bot, "adele.vance@contoso.onmicrosoft.com")  # only in All Staff
+    assert "Restricted senders" in await _say(bot, recorder, "who is blocked", alex)
+    assert NOT_ALLOWED in await _say(bot, recorder, "alerts on", alex, scope="channel")
+    lines = await _say(bot, recorder, "alerts on", nestor, scope="channel")
+    assert "Alerts are on here: new restrictions will be posted in this conversation." in lines
+    assert NOT_ALLOWED in await _say(bot, recorder, "who is blocked", adele)
+    refused = [(e.actor_id, e.action) for e in await bot.runtime.cases.audit.events()]
+    assert refused == [(alex, "refused:alerts_on"), (adele, "refused:list")]
+    assert _membership_reads(bot) == 3  # one per person: the second ask of Alex was cached
+
+
+async def test_group_changes_apply_after_the_cache_expires(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    bot = await start_bot(ROLE_CACHE_SECONDS="0", **GROUP_ROLES)
+    adele = _user_id(bot, "adele.vance@contoso.onmicrosoft.com")
+    assert NOT_ALLOWED in await _say(bot, recorder, "who is blocked", adele)
+    group = next(g for g in bot.sim.state.groups if g.id == RESPONDERS_GROUP)
+    group.members.append(ALL_STAFF)  # now everyone in All Staff responds
+    assert "Restricted senders" in await _say(bot, recorder, "who is blocked", adele)
+    group.members.remove(ALL_STAFF)
+    assert NOT_ALLOWED in await _say(bot, recorder, "who is blocked", adele)
+
+
+async def test_graph_failure_denies_rather_than_guessing(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    bot = await start_bot(**GROUP_ROLES)
+    bot.sim.state.app.graph_roles.clear()  # consent withdrawn: every Graph call is 403
+    alex = _user_id(bot, "alex.wilber@contoso.onmicrosoft.com")
+    assert NOT_ALLOWED in await _say(bot, recorder, "who is blocked", alex)
+    assert NOT_ALLOWED in await _say(bot, recorder, "who is blocked", "not-a-guid")
+    assert _membership_reads(bot) == 1  # "not-a-guid" is never sent to Graph
+
+
+# ---- limits ------------------------------------------------------------------------------
+
+
+async def test_command_rate_limit_is_friendly_per_user_and_audited_once(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    bot = await start_bot(COMMANDS_PER_MINUTE="3", **ROLES)
+    for _ in range(3):
+        assert "Restricted senders" in await _say(bot, recorder, "who is blocked", VIEWER)
+    for _ in range(2):
+        lines = await _say(bot, recorder, "who is blocked", VIEWER)
+        assert any(
+            line.startswith("Easy there: you can give me at most 3 commands") for line in lines
+        )
+    assert "Restricted senders" in await _say(bot, recorder, "who is blocked", APPROVER)
+    nl = await _say(bot, recorder, "wie is geblokkeerd", VIEWER, locale="nl-NL")
+    assert any(line.startswith("Rustig aan: je kunt me hoogstens 3 opdrachten") for line in nl)
+    events = await bot.runtime.cases.audit.events()
+    assert [(e.actor_id, e.action, e.detail) for e in events] == [
+        (VIEWER, "refused:message", "over 3 a minute")
+    ]
+
+
+async def test_commands_over_1000_characters_are_rejected(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    bot = await start_bot(**ROLES)
+    lines = await _say(bot, recorder, "who is blocked " + "x" * 1000, VIEWER)
+    assert any(line.startswith("That message is too long for me") for line in lines)
+    assert "Restricted senders" not in lines
+    assert await bot.runtime.cases.audit.events() == []
+
+
+async def test_unknown_invokes_and_activity_types_are_a_polite_no_op(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    bot = await start_bot(**ROLES)
+    for name in ("task/fetch", "composeExtension/query", "made/up", None):
+        body = invoke("list_page", {}, service_url=recorder.url)
+        body["name"] = name
+        response = await bot.post(body)
+        assert (response.status_code, response.content) == (200, b""), name
+    for kind in ("typing", "messageReaction", "event", "nonsense"):
+        body = activity("who is blocked", service_url=recorder.url, aad=APPROVER)
+        body["type"] = kind
+        assert (await bot.post(body)).status_code == 201, kind
+    assert recorder.calls == []
+    assert await bot.runtime.cases.audit.events() == []

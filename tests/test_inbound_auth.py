@@ -104,7 +104,7 @@ def _token(key: rsa.RSAPrivateKey, claims: dict[str, Any], *, kid: str = KID) ->
 
 
 def _click(recorder: Recorder, conversation: str) -> dict[str, Any]:
-    body = invoke("list_page", {"verb": "list_page", "page": 0}, service_url=recorder.url)
+    body = invoke("list_page", {"verb": "list_page", "page": 1}, service_url=recorder.url)
     body["conversation"]["id"] = conversation
     return body
 

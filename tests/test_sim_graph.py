@@ -71,3 +71,21 @@ async def test_graph_requires_a_token(sim: SimulatedTenant, http: httpx.AsyncCli
     response = await http.get(f"{sim.graph_url}/v1.0/users")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "InvalidAuthenticationToken"
+
+
+async def test_group_ids_are_transitive_and_empty_for_unknown_users(
+    sim: SimulatedTenant, http: httpx.AsyncClient
+) -> None:
+    client = _client(sim, http)
+    alex = await client.user("alex.wilber@contoso.onmicrosoft.com")
+    assert await client.group_ids(alex.id) == {
+        "5b0e6d1c-7a41-4c1e-9d7e-0a6f3b2c1d02",  # Responders, through Service Desk Tier 2
+        "5b0e6d1c-7a41-4c1e-9d7e-0a6f3b2c1d03",
+        "5b0e6d1c-7a41-4c1e-9d7e-0a6f3b2c1d04",
+    }
+    assert await client.group_ids("00000000-0000-0000-0000-00000000dead") == set()
+    headers = await bearer(sim, "graph")
+    url = f"{sim.graph_url}/v1.0/users/{alex.id}/transitiveMemberOf?$select=id"
+    row = (await http.get(url, headers=headers)).json()["value"][0]
+    assert set(row) == {"@odata.type", "id"}
+    assert row["@odata.type"] == "#microsoft.graph.group"

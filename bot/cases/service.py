@@ -535,7 +535,7 @@ class CaseService:
     async def _current(self, case_id: str, version: int) -> Case | Answer:
         case = await self.store.get(case_id)
         if case is None:
-            raise errors.TenantNotFound("no such case")
+            raise errors.UnknownCase("no such case")
         if case.version != version:
             return Answer(case, "notice.stale")
         if case.state in CLOSED_STATES or case.closed:

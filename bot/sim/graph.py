@@ -67,6 +67,14 @@ ROUTES: list[Route] = [
         data.revoke_sessions,
     ),
     _route("GET", r"^/users$", "users.list", _READ_USERS, data.list_users),
+    # Another user's memberships: User.Read.All is the least privileged application permission.
+    _route(
+        "GET",
+        _U + "/transitiveMemberOf$",
+        "users.transitiveMemberOf",
+        _READ_USERS | {"GroupMember.Read.All", "Group.Read.All"},
+        data.transitive_member_of,
+    ),
     _route(
         "GET",
         _U + "/authentication/methods$",

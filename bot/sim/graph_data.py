@@ -46,6 +46,22 @@ def list_users(state: TenantState, request: GraphRequest, match: re.Match[str]) 
     return paged(state, [u.graph() for u in state.users], request)
 
 
+def transitive_member_of(
+    state: TenantState, request: GraphRequest, match: re.Match[str]
+) -> SimReply:
+    """`GET /users/{id}/transitiveMemberOf`: groups, direct and nested, paged."""
+
+    user = user_of(state, match["key"])
+    rows = [
+        select(
+            {"@odata.type": "#microsoft.graph.group", "id": g.id, "displayName": g.display_name},
+            request.query,
+        )
+        for g in state.groups_of(user)
+    ]
+    return paged(state, rows, request)
+
+
 def _strong(password: str) -> bool:
     classes = [
         any(c in group for c in password)

@@ -60,6 +60,15 @@ class SimUser:
 
 
 @dataclass
+class SimGroup:
+    """An Entra security group; `members` are user ids or UPNs and (nested) group ids."""
+
+    id: str
+    display_name: str
+    members: list[str] = field(default_factory=list)
+
+
+@dataclass
 class SimBlock:
     """An entry of Exchange's restricted-senders list (`Get-BlockedSenderAddress`)."""
 
@@ -102,6 +111,7 @@ class TenantState:
     evidence: dict[str, UserEvidence] = field(default_factory=dict)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     unblock_limit: set[str] = field(default_factory=set)  # senders past the unblock limit
+    groups: list[SimGroup] = field(default_factory=list)
 
     def evidence_of(self, upn: str) -> UserEvidence:
         """The mailbox and security facts of `upn` (empty ones for a clean user)."""
@@ -113,6 +123,22 @@ class TenantState:
         return next(
             (u for u in self.users if u.id.lower() == wanted or u.upn.lower() == wanted), None
         )
+
+    def groups_of(self, user: SimUser) -> list[SimGroup]:
+        """Every group `user` belongs to, directly or through nested groups."""
+        found: dict[str, SimGroup] = {}
+        wanted = {user.id.lower(), user.upn.lower()}
+        while True:
+            more = [
+                g
+                for g in self.groups
+                if g.id not in found and any(m.lower() in wanted for m in g.members)
+            ]
+            if not more:
+                return list(found.values())
+            for group in more:
+                found[group.id] = group
+                wanted.add(group.id.lower())
 
     def block(self, sender: str) -> SimBlock | None:
         """The restricted-list entry for this address, if any."""
@@ -224,6 +250,10 @@ def scenario_from_dict(data: dict[str, Any], *, now: datetime | None = None) -> 
         licences=set(data.get("licences", ["AAD_PREMIUM_P1", "AAD_PREMIUM_P2"])),
         exchange_cmdlets=set(cmdlets) if cmdlets is not None else None,
     )
+    state.groups = [
+        SimGroup(g["id"], g["displayName"], list(g.get("members", [])))
+        for g in data.get("groups", [])
+    ]
     state.alerts.extend(state.alert_for(b) for b in blocks)
     for u in data["users"]:
         if "evidence" in u:

@@ -57,15 +57,16 @@ class AuditTrail:
             await conn.execute(
                 audit_events.insert().values(
                     at=event.at or datetime.now(UTC),
-                    actor_id=event.actor_id,
-                    actor_name=event.actor_name,
-                    action=event.action,
-                    target=event.target,
+                    # Column sizes bound what untrusted activity fields can write.
+                    actor_id=event.actor_id[:64],
+                    actor_name=event.actor_name[:256],
+                    action=event.action[:64],
+                    target=event.target[:320],
                     case_id=event.case_id,
                     parameters=_clean(event.parameters),
-                    result=event.result,
+                    result=event.result[:32],
                     detail=redact(event.detail)[:2000],
-                    correlation_id=event.correlation or correlation_id.get(),
+                    correlation_id=(event.correlation or correlation_id.get())[:128],
                 )
             )
 

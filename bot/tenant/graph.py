@@ -88,6 +88,22 @@ class GraphClient:
         rows = data.get("value") or []
         return _user(rows[0]) if rows else None
 
+    async def group_ids(self, user_id: str) -> set[str]:
+        """The ids of every group the user is in, directly or through nested groups (empty
+        for an unknown user). Directory roles and administrative units are left out."""
+        try:
+            rows = await self._collect(
+                f"/users/{quote(user_id)}/transitiveMemberOf?$select=id&$top=999",
+                permission="User.Read.All",
+            )
+        except TenantNotFound:
+            return set()
+        return {
+            str(r["id"]).lower()
+            for r in rows
+            if r.get("@odata.type") == "#microsoft.graph.group" and r.get("id")
+        }
+
     async def users_by_upn(self, upns: Iterable[str]) -> dict[str, DirectoryUser]:
         """Look up many users at once (`$batch`, 20 per request); unknown UPNs are left out."""
         wanted = list(dict.fromkeys(u.lower() for u in upns))
