@@ -35,6 +35,7 @@ from botbuilder.schema import (
     InvokeResponse,
 )
 from botbuilder.schema import AdaptiveCardInvokeResponse as CardInvokeResponse
+from botbuilder.schema.teams import TeamsChannelData
 from botframework.connector.auth import AuthenticationConstants, JwtTokenExtractor
 
 from bot.alerts.delivery import SendFailed
@@ -50,6 +51,7 @@ from cards.common import Card
 log = logging.getLogger(__name__)
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+CONVERSATION_TYPES = frozenset({"personal", "groupChat", "channel"})
 _AT_TAG = re.compile(r"<at\b[^>]*>.*?</at>", re.IGNORECASE | re.DOTALL)
 
 
@@ -300,6 +302,10 @@ class TeamsShell(TeamsActivityHandler):  # type: ignore[misc]
         body = CardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=reply.card)
         return InvokeResponse(status=200, body=body)
 
+    async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
+        """Ignored: installationUpdate tells us when we are added or removed. botbuilder's
+        default would look up every added member through the connector, one call each."""
+
     async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
         """Uninstalled: forget the conversation and its alert subscription."""
         await self._outbox.conversations.forget(_where(turn_context.activity).conversation_id)
@@ -309,6 +315,45 @@ class TeamsShell(TeamsActivityHandler):  # type: ignore[misc]
         activity = turn_context.activity
         reply = await self._router.on_message(_message(activity, "help"))
         await turn_context.send_activity(_reply_activity(reply))
+
+
+_ID = re.compile(r"[\x21-\x7e]{1,512}")  # Teams ids and URLs: printable ASCII, no spaces
+
+
+def _shape_problem(body: dict[str, Any], activity: Activity) -> str | None:
+    """What makes this activity impossible to answer safely, if anything. Checked on the raw
+    JSON: msrest turns an object where a string belongs into its repr."""
+    conversation, sender = body.get("conversation"), body.get("from")
+    if not isinstance(conversation, dict) or not _is_id(conversation.get("id")):
+        return "conversation.id is missing or malformed"
+    if not isinstance(sender, dict) or not _is_id(sender.get("id")):
+        return "from.id is missing or malformed"
+    url = body.get("serviceUrl")
+    if not _is_id(url) or not str(url).startswith(("https://", "http://")):
+        return "serviceUrl is missing or malformed"
+    for name in ("id", "replyToId"):
+        if body.get(name) is not None and not _is_id(body[name]):
+            return f"{name} is malformed"
+    if not isinstance(body.get("recipient", {}), dict):
+        return "recipient must be an object"
+    if activity.channel_data is not None:
+        try:  # botbuilder's Teams handler parses it later, outside any error handling of ours
+            TeamsChannelData().deserialize(activity.channel_data)
+        except Exception:
+            return "channelData is not Teams channel data"
+    if activity.text is not None and not isinstance(activity.text, str):
+        return "text must be a string"
+    for name in ("entities", "members_added", "members_removed", "attachments"):
+        items = getattr(activity, name)
+        if items is not None and (
+            not isinstance(items, list) or any(item is None for item in items)
+        ):
+            return f"{name} must be a list of objects"
+    return None
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -347,9 +392,11 @@ def _where(activity: Activity) -> Where:
     channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
     if not tenant and isinstance(channel_data.get("tenant"), dict):
         tenant = channel_data["tenant"].get("id")
+    kind = getattr(conversation, "conversation_type", None) or "personal"
     return Where(
         conversation_id=str(getattr(conversation, "id", "") or ""),
-        conversation_type=str(getattr(conversation, "conversation_type", "") or "personal"),
+        # Anything unexpected counts as shared: private things are never sent there.
+        conversation_type=kind if kind in CONVERSATION_TYPES else "groupChat",
         tenant_id=str(tenant or ""),
     )
 
@@ -397,9 +444,16 @@ class TeamsEndpoint:
 
     async def handle(self, body: dict[str, Any], auth_header: str) -> tuple[int, Any]:
         """Process one activity; returns the HTTP status and JSON body to answer with."""
-        activity = Activity().deserialize(body)
-        if not activity.type:
+        try:
+            activity = Activity().deserialize(body)
+        except Exception as err:  # msrest raises DeserializationError and friends on bad shapes
+            log.warning("rejected a malformed activity", extra={"error": str(err)[:200]})
+            return 400, {"error": "not a valid activity"}
+        if not isinstance(activity.type, str) or not activity.type:
             return 400, {"error": "not an activity: 'type' is missing"}
+        if problem := _shape_problem(body, activity):
+            log.warning("rejected a malformed activity", extra={"error": problem})
+            return 400, {"error": f"not a valid activity: {problem}"}
         correlation_id.set(str(activity.id or uuid.uuid4()))
         assert self.shell is not None, "attach() a router before handling activities"
         try:

@@ -16,7 +16,8 @@ class FakeClock:
 def test_sliding_window_per_user() -> None:
     clock = FakeClock()
     limit = CommandLimit(2, 60, clock=clock)
-    assert limit.check("a").allowed and limit.check("a").allowed
+    assert limit.check("a").allowed
+    assert limit.check("a").allowed
     refused = limit.check("a")
     assert (refused.allowed, refused.retry_after, refused.first_refusal) == (False, 60, True)
     assert limit.check("b").allowed  # other users are not affected
