@@ -22,8 +22,7 @@ def banner(settings: Settings) -> str:
             f"'{settings.demo_scenario}'), inbound authentication OFF, "
             f"listening on {url} (loopback only). Nothing here touches a real tenant."
         )
-    auth = "on" if settings.inbound_auth else "OFF (loopback only)"
-    return f"BlockWatch: tenant {settings.tenant_id}, inbound authentication {auth}, {url}"
+    return f"BlockWatch: tenant {settings.tenant_id}, inbound authentication on, {url}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         print(report)
         return 0 if ok else 1
     if args.command == "serve":
+        if problems := settings.serve_problems():
+            print("BlockWatch cannot start; fix the configuration:", file=sys.stderr)
+            for problem in problems:
+                print(f"  - {problem}", file=sys.stderr)
+            return 2
         print(banner(settings), flush=True)
         web.run_app(
             build_app(settings),

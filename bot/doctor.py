@@ -122,6 +122,13 @@ CAPABILITIES: tuple[Capability, ...] = (
         lambda p: p.graph.any_user(),
     ),
     Capability(
+        "Read group memberships (roles from Entra groups)",
+        False,
+        "graph",
+        ("User.Read.All", "GroupMember.Read.All", "Group.Read.All", "Directory.Read.All"),
+        lambda p: p.graph.group_ids(_uid(p)),
+    ),
+    Capability(
         "Reset password",
         True,
         "graph",

@@ -192,6 +192,17 @@ class Settings(BaseSettings):
             )
         return found
 
+    def serve_problems(self) -> list[str]:
+        """Why `serve` must not run with these settings (the CLI's other commands may): a real
+        tenant is only served with inbound authentication on; auth off is for the demo."""
+        if self.demo or self.inbound_auth:
+            return []
+        return [
+            "refusing to serve a real tenant with inbound authentication off: set "
+            "MicrosoftAppId, MicrosoftAppType and MicrosoftAppTenantId (auth off is only for "
+            "demo mode on loopback)"
+        ]
+
     def _bot_identity_problems(self) -> list[str]:
         if not self.app_id:
             return []

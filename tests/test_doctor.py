@@ -33,7 +33,7 @@ async def test_fully_granted_tenant_is_all_ok(
 ) -> None:
     found = await _findings(sim, http)
     assert {status for status, _ in found.values()} == {Status.OK}
-    assert len(found) == 21
+    assert len(found) == 22
 
 
 async def test_half_granted_tenant_names_what_to_grant(

@@ -36,10 +36,36 @@ def test_real_tenant_without_bot_identity_defaults_to_all_interfaces_and_is_refu
     assert any("refusing to listen on 0.0.0.0" in p for p in caught.value.problems)
 
 
-def test_real_tenant_tried_locally_on_loopback_is_allowed() -> None:
+def test_real_tenant_without_auth_may_run_doctor_but_not_serve() -> None:
     settings = load_settings(TENANT_ID="t", CLIENT_ID="c", CLIENT_SECRET="s", HOST="127.0.0.1")
     assert settings.demo is False
     assert settings.inbound_auth is False
+    assert settings.serve_problems() == [
+        "refusing to serve a real tenant with inbound authentication off: set MicrosoftAppId, "
+        "MicrosoftAppType and MicrosoftAppTenantId (auth off is only for demo mode on loopback)"
+    ]
+    assert load_settings().serve_problems() == []  # the demo on loopback may run auth off
+
+
+def test_app_refuses_to_serve_a_real_tenant_with_auth_off(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "TENANT_ID": "t",
+        "CLIENT_ID": "c",
+        "CLIENT_SECRET": "s",
+        "HOST": "127.0.0.1",
+    }
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "serve"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "refusing to serve a real tenant with inbound authentication off" in result.stderr
 
 
 def test_production_settings_are_accepted() -> None:
