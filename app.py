@@ -22,6 +22,11 @@ def banner(settings: Settings) -> str:
             f"'{settings.demo_scenario}'), inbound authentication OFF, "
             f"listening on {url} (loopback only). Nothing here touches a real tenant."
         )
+    if not settings.inbound_auth:
+        return (
+            f"BlockWatch: tenant {settings.tenant_id}, INBOUND AUTHENTICATION OFF "
+            f"(DANGEROUSLY_ALLOW_UNAUTHENTICATED, loopback only), {url}"
+        )
     return f"BlockWatch: tenant {settings.tenant_id}, inbound authentication on, {url}"
 
 

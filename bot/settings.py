@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     botframework_openid_url: Annotated[str, _alias("BOTFRAMEWORK_OPENID_METADATA_URL")] = (
         BOT_FRAMEWORK_METADATA_URL
     )
+    # Serve a real tenant on loopback without inbound authentication (local trials with the
+    # Agents Playground, multi-process tests). Never honoured on any other address.
+    dangerously_allow_unauthenticated: Annotated[
+        bool, _alias("DANGEROUSLY_ALLOW_UNAUTHENTICATED")
+    ] = False
 
     # Tenant access (app-only Graph + Exchange Online).
     tenant_id: Annotated[str, _alias("TENANT_ID")] = ""
@@ -196,6 +201,8 @@ class Settings(BaseSettings):
         """Why `serve` must not run with these settings (the CLI's other commands may): a real
         tenant is only served with inbound authentication on; auth off is for the demo."""
         if self.demo or self.inbound_auth:
+            return []
+        if self.dangerously_allow_unauthenticated and is_loopback(self.bind_host):
             return []
         return [
             "refusing to serve a real tenant with inbound authentication off: set "

@@ -84,6 +84,7 @@ class Processes:
         env.update(
             DATABASE_URL=database,
             HOST="127.0.0.1",
+            DANGEROUSLY_ALLOW_UNAUTHENTICATED="true",  # a real tenant (the simulator), no Teams
             PORT=str(port),
             RUNNER_LEASE_SECONDS="1",
             FOLLOW_UP_SECONDS="0.2",

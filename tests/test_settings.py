@@ -45,6 +45,11 @@ def test_real_tenant_without_auth_may_run_doctor_but_not_serve() -> None:
         "MicrosoftAppType and MicrosoftAppTenantId (auth off is only for demo mode on loopback)"
     ]
     assert load_settings().serve_problems() == []  # the demo on loopback may run auth off
+    trial = {"TENANT_ID": "t", "CLIENT_ID": "c", "CLIENT_SECRET": "s"}
+    opted_in = load_settings(HOST="127.0.0.1", DANGEROUSLY_ALLOW_UNAUTHENTICATED="true", **trial)
+    assert opted_in.serve_problems() == []
+    with pytest.raises(ConfigError):  # the opt-in never opens a non-loopback address
+        load_settings(HOST="0.0.0.0", DANGEROUSLY_ALLOW_UNAUTHENTICATED="true", **trial)
 
 
 def test_app_refuses_to_serve_a_real_tenant_with_auth_off(tmp_path: Path) -> None:
