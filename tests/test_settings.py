@@ -13,6 +13,19 @@ from bot.settings import ConfigError, is_loopback, load_settings
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _run_app(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`python app.py [args]` with only `env` (and PATH) in its environment."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), *args],
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_nothing_configured_is_demo_mode_on_loopback_with_auth_off() -> None:
     settings = load_settings()
     assert settings.demo is True
@@ -53,22 +66,8 @@ def test_real_tenant_without_auth_may_run_doctor_but_not_serve() -> None:
 
 
 def test_app_refuses_to_serve_a_real_tenant_with_auth_off(tmp_path: Path) -> None:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "TENANT_ID": "t",
-        "CLIENT_ID": "c",
-        "CLIENT_SECRET": "s",
-        "HOST": "127.0.0.1",
-    }
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "app.py"), "serve"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = {"TENANT_ID": "t", "CLIENT_ID": "c", "CLIENT_SECRET": "s", "HOST": "127.0.0.1"}
+    result = _run_app(tmp_path, env, "serve")
     assert result.returncode == 2
     assert "refusing to serve a real tenant with inbound authentication off" in result.stderr
 
@@ -159,16 +158,7 @@ def test_loopback_detection(host: str, loopback: bool) -> None:
 
 
 def test_app_refuses_to_start_with_one_line_per_problem(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "HOST": "0.0.0.0", "PORT": "99999"}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "app.py")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _run_app(tmp_path, {"HOST": "0.0.0.0", "PORT": "99999"})
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
