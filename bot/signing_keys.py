@@ -14,11 +14,13 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from jwt.algorithms import RSAAlgorithm
+from jwt.exceptions import InvalidKeyError
 
 log = logging.getLogger(__name__)
 
@@ -47,36 +49,47 @@ class SigningKeys:
         *,
         max_age: float = 24 * 3600,
         unknown_key_refresh: float = 300,
+        retry_after_failure: float = 30,
         timeout: float = 10,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.metadata_url = metadata_url
         self._http = http
         self._max_age = max_age
         self._unknown_key_refresh = unknown_key_refresh
+        self._retry_after_failure = retry_after_failure
         self._timeout = timeout
+        self._clock = clock
         self._keys: dict[str, SigningKey] = {}
         self._fetched_at: float | None = None
+        self._failed_at: float | None = None
         self._lock = asyncio.Lock()
 
     async def get(self, key_id: str | None) -> SigningKey:
-        """The key with this id (`kid`); raises UnknownSigningKeyError when there is none."""
+        """The key with this id (`kid`); raises UnknownSigningKeyError when there is none.
+        While Microsoft's endpoint fails, keys already known stay in use."""
         if self._stale(self._max_age):
-            await self.refresh(self._max_age)
+            await self.warm(self._max_age)
         key = self._keys.get(key_id or "")
         if key is None and self._stale(self._unknown_key_refresh):
-            await self.refresh(self._unknown_key_refresh)
+            await self.warm(self._unknown_key_refresh)
             key = self._keys.get(key_id or "")
         if key is None:
             raise UnknownSigningKeyError("the token's signing key is not published")
         return key
 
-    async def warm(self) -> None:
-        """Fetch the keys now (at start-up), logging rather than raising on failure."""
+    async def warm(self, older_than: float = 0) -> None:
+        """Refresh, logging rather than raising on failure; after a failure, callers in the
+        next `retry_after_failure` seconds do not wait on another attempt."""
+        if self._failed_at is not None:
+            if self._clock() - self._failed_at < self._retry_after_failure:
+                return
         try:
-            await self.refresh(0)
-        except (httpx.HTTPError, ValueError, KeyError) as err:
+            await self.refresh(older_than)
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as err:
+            self._failed_at = self._clock()
             log.warning(
-                "could not fetch the Bot Framework signing keys; retrying on the next request",
+                "could not fetch the Bot Framework signing keys",
                 extra={"url": self.metadata_url, "error": type(err).__name__},
             )
 
@@ -88,11 +101,12 @@ class SigningKeys:
             metadata = await self._json(self.metadata_url)
             jwks = await self._json(str(metadata["jwks_uri"]))
             self._keys = _parse_keys(jwks)
-            self._fetched_at = time.monotonic()
+            self._fetched_at = self._clock()
+            self._failed_at = None
             log.info("fetched Bot Framework signing keys", extra={"keys": len(self._keys)})
 
     def _stale(self, max_age: float) -> bool:
-        return self._fetched_at is None or time.monotonic() - self._fetched_at >= max_age
+        return self._fetched_at is None or self._clock() - self._fetched_at >= max_age
 
     async def _json(self, url: str) -> Any:
         response = await self._http.get(url, timeout=self._timeout)
@@ -105,10 +119,17 @@ def _parse_keys(jwks: Any) -> dict[str, SigningKey]:
     for jwk in jwks.get("keys", []) if isinstance(jwks, dict) else []:
         if not isinstance(jwk, dict) or jwk.get("kty") != "RSA" or not jwk.get("kid"):
             continue
-        endorsements = jwk.get("endorsements") or []
+        try:
+            public_key = RSAAlgorithm.from_jwk(json.dumps(jwk))
+        except (InvalidKeyError, ValueError, TypeError):
+            log.warning("skipping a malformed signing key", extra={"kid": str(jwk["kid"])[:64]})
+            continue
+        endorsements = jwk.get("endorsements")
         keys[str(jwk["kid"])] = SigningKey(
-            RSAAlgorithm.from_jwk(json.dumps(jwk)),
-            [str(e) for e in endorsements if isinstance(e, str)],
+            public_key,
+            [e for e in endorsements if isinstance(e, str)]
+            if isinstance(endorsements, list)
+            else [],
         )
     if not keys:
         raise ValueError("the key set publishes no RSA signing keys")

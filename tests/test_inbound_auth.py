@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from bot.signing_keys import SigningKeys, UnknownSigningKeyError
 from bot.store.schema import audit_events, conversations
 from tests.conftest import BotUnderTest
 from tests.helpers import TENANT, Recorder, invoke
@@ -42,6 +44,7 @@ class OpenIdServer:
     key: rsa.RSAPrivateKey = field(default_factory=_private_key)
     fetches: int = 0
     hold: asyncio.Event | None = None  # when set, the key set waits for it
+    broken: bool = False  # the key set answers 500
     url: str = ""
 
     def app(self) -> web.Application:
@@ -51,6 +54,8 @@ class OpenIdServer:
 
         async def keys(request: web.Request) -> web.Response:
             self.fetches += 1
+            if self.broken:
+                return web.json_response({"error": "unavailable"}, status=500)
             if self.hold is not None:
                 await self.hold.wait()
             jwk = RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
@@ -195,3 +200,32 @@ async def test_keys_are_fetched_once_without_blocking_the_event_loop(
         )
         assert again.status_code == 200
     assert openid.fetches == 1  # the start-up warm-up and the first request shared one fetch
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_known_keys_stay_in_use_while_the_key_server_fails(openid: OpenIdServer) -> None:
+    clock = Clock()
+    async with httpx.AsyncClient() as http:
+        keys = SigningKeys(http, openid.url, max_age=60, retry_after_failure=30, clock=clock)
+        first = await keys.get(KID)
+        assert first.endorsements == ["msteams"]
+        openid.broken = True
+        clock.now = 61  # stale: the refresh fails, the known key still answers
+        assert (await keys.get(KID)).public_key is first.public_key
+        fetches = openid.fetches
+        clock.now = 70  # within the back-off nobody waits on another attempt
+        await keys.get(KID)
+        assert openid.fetches == fetches
+        with pytest.raises(UnknownSigningKeyError):
+            await keys.get("rotated-key")
+        openid.broken = False
+        clock.now = 100  # back-off over: refreshed
+        await keys.get(KID)
+        assert openid.fetches == fetches + 1
