@@ -81,9 +81,9 @@ class SigningKeys:
     async def warm(self, older_than: float = 0) -> None:
         """Refresh, logging rather than raising on failure; after a failure, callers in the
         next `retry_after_failure` seconds do not wait on another attempt."""
-        if self._failed_at is not None:
-            if self._clock() - self._failed_at < self._retry_after_failure:
-                return
+        failed_at = self._failed_at
+        if failed_at is not None and self._clock() - failed_at < self._retry_after_failure:
+            return
         try:
             await self.refresh(older_than)
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as err:
@@ -125,11 +125,10 @@ def _parse_keys(jwks: Any) -> dict[str, SigningKey]:
             log.warning("skipping a malformed signing key", extra={"kid": str(jwk["kid"])[:64]})
             continue
         endorsements = jwk.get("endorsements")
+        if not isinstance(endorsements, list):
+            endorsements = []
         keys[str(jwk["kid"])] = SigningKey(
-            public_key,
-            [e for e in endorsements if isinstance(e, str)]
-            if isinstance(endorsements, list)
-            else [],
+            public_key, [e for e in endorsements if isinstance(e, str)]
         )
     if not keys:
         raise ValueError("the key set publishes no RSA signing keys")
