@@ -188,6 +188,28 @@ async def test_a_failed_send_stays_queued_until_it_lands(
     )
 
 
+async def test_a_failed_digest_stays_queued_until_it_lands(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    bot = await _ready(start_bot, ALERT_DIGEST_THRESHOLD="2")
+    channel = await _install_and_subscribe(bot, recorder)
+    fresh = [u.upn for u in bot.sim.state.users if bot.sim.state.block(u.upn) is None][:3]
+    for upn in fresh:
+        bot.sim.state.restrict(upn, "ExceedingLimitType=Total")
+    recorder.failures.append((400, {}, "BadSyntax"))  # not retryable within the round
+    await _poll(bot)
+    conversations = bot.runtime.endpoint.outbox.conversations
+    assert len(await conversations.pending_digests()) == 1
+    assert await bot.runtime.delivery.deliver_pending() == 1
+    assert await conversations.pending_digests() == []
+    assert await bot.runtime.delivery.deliver_pending() == 0  # delivered once, not again
+    digests = _alerts(recorder, channel)
+    assert len(digests) == 2  # the refused try, then the one that landed
+    assert texts_of(digests[-1].body["attachments"][0]["content"])[0] == (
+        "3 senders were restricted at once"
+    )
+
+
 async def test_restart_does_not_alert_twice(
     start_bot: Any, recorder: Recorder, tmp_path: Any
 ) -> None:

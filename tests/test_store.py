@@ -31,9 +31,9 @@ async def _open(store: CaseStore, upn: str = UPN):
 
 
 async def test_database_is_at_head(engine: AsyncEngine) -> None:
-    assert await current_revision(engine) == head_revision() == "0003"
+    assert await current_revision(engine) == head_revision() == "0004"
     await migrate(engine)  # idempotent
-    assert await current_revision(engine) == "0003"
+    assert await current_revision(engine) == "0004"
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -49,11 +49,13 @@ async def test_empty_and_previous_schema_both_reach_head(kind: str, tmp_path: Pa
         store = CaseStore(db)
         case, _ = await _open(store)  # data written at the previous schema survives
         await migrate(db)
-        assert await current_revision(db) == "0003"
+        assert await current_revision(db) == "0004"
         assert (await store.get(case.id)) == case
         async with db.connect() as conn:
             tables = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
-        assert {"conversations", "posted_cards", "watched_senders"} <= set(tables)
+        assert {"conversations", "posted_cards", "watched_senders", "pending_digests"} <= set(
+            tables
+        )
     finally:
         await db.dispose()
         if schema:
@@ -205,7 +207,7 @@ def test_cli_migrate_and_export_audit(tmp_path: Path) -> None:
         timeout=60,
         check=True,
     )
-    assert first.stdout.strip() == "database schema: empty -> 0003"
+    assert first.stdout.strip() == "database schema: empty -> 0004"
     again = subprocess.run(
         [sys.executable, str(root / "app.py"), "migrate"],
         cwd=tmp_path,
@@ -215,7 +217,7 @@ def test_cli_migrate_and_export_audit(tmp_path: Path) -> None:
         timeout=60,
         check=True,
     )
-    assert again.stdout.strip() == "database schema: 0003 -> 0003"
+    assert again.stdout.strip() == "database schema: 0004 -> 0004"
     export = subprocess.run(
         [sys.executable, str(root / "app.py"), "export-audit", "--days", "30"],
         cwd=tmp_path,

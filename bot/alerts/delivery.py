@@ -70,8 +70,8 @@ class Delivery:
         return queued
 
     async def deliver_pending(self) -> int:
-        """Try to send every queued alert once more; returns how many landed."""
-        landed = 0
+        """Try to send every queued alert and digest once more; returns how many landed."""
+        landed = await self._deliver_digests()
         for case_id, conversation, _attempts in await self._conversations.pending_alerts():
             case = await self._cases.get(case_id)
             if case is None:
@@ -85,12 +85,23 @@ class Delivery:
             landed += 1
         return landed
 
-    async def digest(self, cases: list[Case]) -> None:
-        """One card summarising many new restrictions, to every subscription."""
-        for conversation in await self._conversations.subscriptions():
-            await self._send(
-                conversation, self._digest(cases, conversation.reference.get("locale"))
-            )
+    async def digest(self, cases: list[Case]) -> int:
+        """Queue one card summarising many new restrictions for every subscription (sent by
+        `deliver_pending`, retried like single alerts); returns how many were queued."""
+        return await self._conversations.queue_digest([case.id for case in cases])
+
+    async def _deliver_digests(self) -> int:
+        landed = 0
+        for digest_id, conversation, case_ids in await self._conversations.pending_digests():
+            found = [case for case_id in case_ids if (case := await self._cases.get(case_id))]
+            if not found:  # purged meanwhile: nothing left to tell
+                await self._conversations.digest_done(digest_id, delivered=True)
+                continue
+            card = self._digest(found, conversation.reference.get("locale"))
+            delivered = await self._send(conversation, card) is not None
+            await self._conversations.digest_done(digest_id, delivered=delivered)
+            landed += delivered
+        return landed
 
     async def _send(self, conversation: Conversation, card: Card) -> str | None:
         """Send within the rate limits, honouring Retry-After; None when it did not land."""

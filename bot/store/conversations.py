@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.store.schema import conversations, posted_cards
+from bot.store.schema import conversations, pending_digests, posted_cards
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,9 @@ class ConversationStore:
             await conn.execute(
                 posted_cards.delete().where(posted_cards.c.conversation_id == conversation_id)
             )
+            await conn.execute(
+                pending_digests.delete().where(pending_digests.c.conversation_id == conversation_id)
+            )
             await conn.execute(conversations.delete().where(conversations.c.id == conversation_id))
 
     async def queue_alert(self, case_id: str, conversation_id: str) -> bool:
@@ -124,6 +127,62 @@ class ConversationStore:
         except IntegrityError:
             return False
         return True
+
+    async def queue_digest(self, case_ids: list[str]) -> int:
+        """Queue one digest of these cases for every active subscription; returns how many."""
+        now = datetime.now(UTC)
+        async with self._engine.begin() as conn:
+            subscribed = (
+                (
+                    await conn.execute(
+                        sa.select(conversations.c.id).where(
+                            conversations.c.subscribed.is_(True), conversations.c.active.is_(True)
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for conversation_id in subscribed:
+                await conn.execute(
+                    pending_digests.insert().values(
+                        conversation_id=conversation_id, case_ids=case_ids, created_at=now
+                    )
+                )
+        return len(subscribed)
+
+    async def pending_digests(self) -> list[tuple[int, Conversation, list[str]]]:
+        """Queued digests not delivered yet: (digest id, conversation, case ids)."""
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(
+                        conversations,
+                        pending_digests.c.id.label("digest_id"),
+                        pending_digests.c.case_ids,
+                    )
+                    .join(pending_digests, pending_digests.c.conversation_id == conversations.c.id)
+                    .where(conversations.c.active.is_(True))
+                    .order_by(pending_digests.c.id)
+                )
+            ).all()
+        return [
+            (int(r.digest_id), _conversation(r._mapping), [str(c) for c in r.case_ids])
+            for r in rows
+        ]
+
+    async def digest_done(self, digest_id: int, *, delivered: bool) -> None:
+        """Drop a delivered digest, or count a failed attempt (it stays queued)."""
+        async with self._engine.begin() as conn:
+            where = pending_digests.c.id == digest_id
+            if delivered:
+                await conn.execute(pending_digests.delete().where(where))
+            else:
+                await conn.execute(
+                    pending_digests.update()
+                    .where(where)
+                    .values(attempts=pending_digests.c.attempts + 1)
+                )
 
     async def pending_alerts(self) -> list[tuple[str, Conversation, int]]:
         """Queued alerts not delivered yet: (case id, conversation, attempts so far)."""

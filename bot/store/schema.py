@@ -170,3 +170,23 @@ watcher_state = sa.Table(
     sa.Column("value", sa.String(256), nullable=False),
     sa.Column("updated_at", Time, nullable=False),
 )
+
+pending_digests = sa.Table(
+    "pending_digests",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column(
+        "conversation_id",
+        sa.String(512),
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("case_ids", sa.JSON, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", Time, nullable=False),
+)
