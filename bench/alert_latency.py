@@ -13,14 +13,10 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from aiohttp.test_utils import TestServer
-
-from tests.helpers import Recorder, activity
-from tests.replicas import Processes
+from bench.setup import bench_setup
+from tests.helpers import activity
 
 USERS = [
     "megan.bowen@contoso.onmicrosoft.com",
@@ -35,13 +31,7 @@ async def measure(poll: float, rounds: int) -> list[float]:
     """Seconds from restriction to alert card, per round."""
     import httpx
 
-    recorder = Recorder()
-    server = TestServer(recorder.app(), host="127.0.0.1")
-    await server.start_server()
-    recorder.url = str(server.make_url("/")).rstrip("/") + "/"
-    workdir = Path(tempfile.mkdtemp(prefix="bw-bench-"))
-    procs = Processes(workdir)
-    try:
+    async with bench_setup() as (recorder, procs, workdir):
         procs.start_tenant("contoso")
         url, _ = procs.start_bot(
             f"sqlite+aiosqlite:///{workdir}/bench.db", "bot", ALERT_POLL_SECONDS=str(poll)
@@ -68,9 +58,6 @@ async def measure(poll: float, rounds: int) -> list[float]:
                 await asyncio.sleep(0.05)
             latencies.append(time.monotonic() - started)
         return latencies
-    finally:
-        procs.stop_all()
-        await server.close()
 
 
 def main() -> int:

@@ -17,16 +17,14 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-from aiohttp.test_utils import TestServer
 
-from tests.helpers import Recorder, actions_of, invoke
-from tests.replicas import Processes
+from bench.setup import bench_setup
+from tests.helpers import actions_of, invoke
 
 JOOST = "joost.vandenbergh@contoso.onmicrosoft.com"
 ALEX = {"id": "29:alex", "name": "Alex", "aadObjectId": "00000000-0000-0000-0000-0000000000a1"}
@@ -63,13 +61,7 @@ def _button(card: dict[str, Any], verb: str, step: str | None = None) -> dict[st
 
 async def measure(rounds: int) -> tuple[dict[str, list[float]], int]:
     """Timings per kind of click, and the bot's peak resident memory in kB."""
-    recorder = Recorder()
-    server = TestServer(recorder.app(), host="127.0.0.1")
-    await server.start_server()
-    recorder.url = str(server.make_url("/")).rstrip("/") + "/"
-    workdir = Path(tempfile.mkdtemp(prefix="bw-bench-"))
-    procs = Processes(workdir)
-    try:
+    async with bench_setup() as (recorder, procs, workdir):
         procs.start_tenant("compromised")
         url, proc = procs.start_bot(
             f"sqlite+aiosqlite:///{workdir}/bench.db",
@@ -100,9 +92,6 @@ async def measure(rounds: int) -> tuple[dict[str, list[float]], int]:
                 card = await clicker.press("refresh_case", _button(card, "refresh_case"))
         peak_kb = _peak_rss_kb(proc.pid)
         return clicker.timings, peak_kb
-    finally:
-        procs.stop_all()
-        await server.close()
 
 
 def _peak_rss_kb(pid: int) -> int:
