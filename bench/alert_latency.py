@@ -15,7 +15,7 @@ import statistics
 import sys
 import time
 
-from bench.setup import bench_setup
+from bench.common import bench_setup
 from tests.helpers import activity
 
 USERS = [

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from bench.setup import bench_setup
+from bench.common import bench_setup
 from tests.helpers import actions_of, invoke
 
 JOOST = "joost.vandenbergh@contoso.onmicrosoft.com"
