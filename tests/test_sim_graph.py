@@ -6,7 +6,9 @@ import httpx
 import pytest
 
 from bot.errors import TenantNotFound
+from bot.sim.faults import Fault
 from bot.sim.server import SimulatedTenant
+from bot.sim.state import add_generated
 from bot.tenant.graph import GraphClient
 from tests.conftest import bearer, graph_client
 
@@ -89,3 +91,27 @@ async def test_group_ids_are_transitive_and_empty_for_unknown_users(
     row = (await http.get(url, headers=headers)).json()["value"][0]
     assert set(row) == {"@odata.type", "id"}
     assert row["@odata.type"] == "#microsoft.graph.group"
+
+
+async def test_many_users_are_read_in_concurrent_batches_in_order(
+    sim: SimulatedTenant,
+) -> None:
+    add_generated(sim.state, 130, now=sim.state.blocks[0].created)  # 130 users: 7 batches
+    sim.faults.add("users.get", Fault("latency", times=-1, seconds=0.002))
+    in_flight = peak = 0
+
+    async def sent(request: httpx.Request) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+
+    async def answered(response: httpx.Response) -> None:
+        nonlocal in_flight
+        in_flight -= 1
+
+    hooks = {"request": [sent], "response": [answered]}
+    async with httpx.AsyncClient(event_hooks=hooks) as http:
+        upns = [u.upn for u in sim.state.users if u.upn.startswith("user")]
+        found = await _client(sim, http).users_by_upn(upns)
+    assert list(found) == [u.lower() for u in upns]  # every user, in the order asked
+    assert peak == 4  # BATCH_CONCURRENCY batches at once, never more

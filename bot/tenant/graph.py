@@ -37,6 +37,7 @@ from bot.tenant.transport import RETRYABLE_STATUS, RetryPolicy, backoff, retry_a
 
 SERVICE = "Microsoft Graph"
 BATCH_LIMIT = 20
+BATCH_CONCURRENCY = 4  # $batch requests in flight at once (Graph throttles per app and tenant)
 P1, P2 = "Microsoft Entra ID P1", "Microsoft Entra ID P2"
 DEFENDER_FOR_OFFICE = "microsoftDefenderForOffice365"
 _USER_FIELDS = "id,userPrincipalName,displayName,mail,accountEnabled"
@@ -318,16 +319,22 @@ class GraphClient:
         return sorted((i, status, body) for i, (status, body) in answers.items())
 
     async def _get_many(self, paths: list[str]) -> list[Answer]:
-        """GET every path through `$batch`, 20 per request; (position in `paths`, status,
-        body) for each."""
-        answers: list[Answer] = []
-        for start in range(0, len(paths), BATCH_LIMIT):
+        """GET every path through `$batch`, 20 per request and up to BATCH_CONCURRENCY
+        requests at a time (250 senders: 13 batches, about 4 round trips instead of 13);
+        (position in `paths`, status, body) for each, in order."""
+        gate = asyncio.Semaphore(BATCH_CONCURRENCY)
+
+        async def one(start: int) -> list[Answer]:
             chunk = paths[start : start + BATCH_LIMIT]
             requests = [
                 {"id": str(i), "method": "GET", "url": path} for i, path in enumerate(chunk)
             ]
-            answers += [(start + i, status, body) for i, status, body in await self.batch(requests)]
-        return answers
+            async with gate:
+                answered = await self.batch(requests)
+            return [(start + i, status, body) for i, status, body in answered]
+
+        chunks = await asyncio.gather(*(one(s) for s in range(0, len(paths), BATCH_LIMIT)))
+        return [answer for chunk in chunks for answer in chunk]
 
     async def _collect(
         self, path: str, *, permission: str, licence: str = ""
