@@ -118,20 +118,18 @@ class TeamsOutbox:
         self.render: Callable[[Case, str | None], Awaitable[Card]] | None = None
         self.auto_subscribe = False  # demo: personal chats with the bot get alerts
 
-    async def remember(self, activity: Activity) -> None:
-        """Keep the conversation's reference (for proactive messages later)."""
-        where = _where(activity)
-        if not where.conversation_id:
-            return
-        if len(where.conversation_id) > 512 or len(where.tenant_id) > 64:
-            log.warning("not remembering a conversation with an oversized id")
+    async def remember(self, activity: Activity, where: Where) -> None:
+        """Keep the conversation's reference (for proactive messages later). The ids were
+        checked by `TeamsEndpoint.handle`; the conversation type is one of three."""
+        if len(where.tenant_id) > 64:
+            log.warning("not remembering a conversation with an oversized tenant id")
             return
         reference = TurnContext.get_conversation_reference(activity).serialize()
         reference.pop("activityId", None)
         await self.conversations.remember(
             where.conversation_id,
             tenant_id=where.tenant_id,
-            kind=where.conversation_type[:32],
+            kind=where.conversation_type,
             reference=reference,
             subscribe_new=self.auto_subscribe and where.conversation_type == "personal",
         )
@@ -250,8 +248,9 @@ class TeamsShell(TeamsActivityHandler):  # type: ignore[misc]
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         """Remember where every activity from our tenant came from, then handle it."""
-        if self._router.tenant_allowed(_where(turn_context.activity).tenant_id):
-            await self._outbox.remember(turn_context.activity)
+        where = _where(turn_context.activity)
+        if self._router.tenant_allowed(where.tenant_id):
+            await self._outbox.remember(turn_context.activity, where)
         await super().on_turn(turn_context)
 
     async def _shown(self, reply: Reply, activity: Activity, message_id: str | None) -> None:
