@@ -88,12 +88,19 @@ class Delivery:
     async def digest(self, cases: list[Case]) -> int:
         """Queue one card summarising many new restrictions for every subscription (sent by
         `deliver_pending`, retried like single alerts); returns how many were queued."""
-        return await self._conversations.queue_digest([case.id for case in cases])
+        subscriptions = await self._conversations.subscriptions()
+        for conversation in subscriptions:
+            await self._conversations.queue_digest(conversation.id, [case.id for case in cases])
+        return len(subscriptions)
 
     async def _deliver_digests(self) -> int:
         landed = 0
+        loaded: dict[str, Case | None] = {}  # every subscription's digest names the same cases
         for digest_id, conversation, case_ids in await self._conversations.pending_digests():
-            found = [case for case_id in case_ids if (case := await self._cases.get(case_id))]
+            for case_id in case_ids:
+                if case_id not in loaded:
+                    loaded[case_id] = await self._cases.get(case_id)
+            found = [case for case_id in case_ids if (case := loaded[case_id]) is not None]
             if not found:  # purged meanwhile: nothing left to tell
                 await self._conversations.digest_done(digest_id, delivered=True)
                 continue

@@ -128,28 +128,16 @@ class ConversationStore:
             return False
         return True
 
-    async def queue_digest(self, case_ids: list[str]) -> int:
-        """Queue one digest of these cases for every active subscription; returns how many."""
-        now = datetime.now(UTC)
+    async def queue_digest(self, conversation_id: str, case_ids: list[str]) -> None:
+        """Queue one digest card of these cases for a conversation."""
         async with self._engine.begin() as conn:
-            subscribed = (
-                (
-                    await conn.execute(
-                        sa.select(conversations.c.id).where(
-                            conversations.c.subscribed.is_(True), conversations.c.active.is_(True)
-                        )
-                    )
+            await conn.execute(
+                pending_digests.insert().values(
+                    conversation_id=conversation_id,
+                    case_ids=case_ids,
+                    created_at=datetime.now(UTC),
                 )
-                .scalars()
-                .all()
             )
-            for conversation_id in subscribed:
-                await conn.execute(
-                    pending_digests.insert().values(
-                        conversation_id=conversation_id, case_ids=case_ids, created_at=now
-                    )
-                )
-        return len(subscribed)
 
     async def pending_digests(self) -> list[tuple[int, Conversation, list[str]]]:
         """Queued digests not delivered yet: (digest id, conversation, case ids)."""
