@@ -76,20 +76,8 @@ class Identity:
                 "found in the tenant.",
             )
         roles = self.app.graph_roles if service == "graph" else self.app.exchange_roles
-        now = int(time.time())
-        claims = {
-            "aud": resource,
-            "iss": f"https://sts.windows.net/{self.tenant_id}/",
-            "tid": self.tenant_id,
-            "appid": self.app.client_id,
-            "roles": sorted(roles),
-            "iat": now,
-            "nbf": now,
-            "exp": now + TOKEN_LIFETIME,
-            "oid": str(uuid.uuid5(uuid.NAMESPACE_URL, self.app.client_id)),
-        }
         self.issued += 1
-        token = jwt.encode(claims, self.signing_key, algorithm="HS256")
+        token = self.mint(resource, set(roles))
         return {
             "token_type": "Bearer",
             "expires_in": TOKEN_LIFETIME,
@@ -98,10 +86,13 @@ class Identity:
         }
 
     def mint(self, resource: str, roles: set[str]) -> str:
-        """A token for `resource` without a credential (the demo's in-process shortcut)."""
+        """A token for `resource` with these roles: what the token endpoint issues, and the
+        demo's in-process shortcut (no credential, no HTTP)."""
         now = int(time.time())
         claims = {
             "aud": resource,
+            "iss": f"https://sts.windows.net/{self.tenant_id}/",
+            "oid": str(uuid.uuid5(uuid.NAMESPACE_URL, self.app.client_id)),
             "tid": self.tenant_id,
             "appid": self.app.client_id,
             "roles": sorted(roles),
