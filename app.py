@@ -30,6 +30,14 @@ def banner(settings: Settings) -> str:
     return f"BlockWatch: tenant {settings.tenant_id}, inbound authentication on, {url}"
 
 
+def refuse(problems: list[str]) -> int:
+    """Print one line per configuration problem; the exit code for "cannot start"."""
+    print("BlockWatch cannot start; fix the configuration:", file=sys.stderr)
+    for problem in problems:
+        print(f"  - {problem}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, read settings and run the chosen command."""
     parser = argparse.ArgumentParser(prog="app.py", description=__doc__)
@@ -52,10 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
     except ConfigError as err:
-        print("BlockWatch cannot start; fix the configuration:", file=sys.stderr)
-        for problem in err.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return 2
+        return refuse(err.problems)
     configure_logging(settings.log_level)
     if args.command == "migrate":
         before, after = asyncio.run(migrate_database(settings))
@@ -70,10 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if ok else 1
     if args.command == "serve":
         if problems := settings.serve_problems():
-            print("BlockWatch cannot start; fix the configuration:", file=sys.stderr)
-            for problem in problems:
-                print(f"  - {problem}", file=sys.stderr)
-            return 2
+            return refuse(problems)
         print(banner(settings), flush=True)
         web.run_app(
             build_app(settings),

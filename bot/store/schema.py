@@ -41,6 +41,8 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
 
 
 Time = UtcDateTime()
+# A growing row id: BIGINT on PostgreSQL, INTEGER on SQLite (its only autoincrement type).
+SerialId = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 cases = sa.Table(
     "cases",
@@ -94,12 +96,7 @@ case_steps = sa.Table(
 audit_events = sa.Table(
     "audit_events",
     metadata,
-    sa.Column(
-        "id",
-        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    ),
+    sa.Column("id", SerialId, primary_key=True, autoincrement=True),
     sa.Column("at", Time, nullable=False, index=True),
     sa.Column("actor_id", sa.String(64), nullable=False),
     sa.Column("actor_name", sa.String(256), nullable=False, server_default=""),
@@ -174,12 +171,7 @@ watcher_state = sa.Table(
 pending_digests = sa.Table(
     "pending_digests",
     metadata,
-    sa.Column(
-        "id",
-        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    ),
+    sa.Column("id", SerialId, primary_key=True, autoincrement=True),
     sa.Column(
         "conversation_id",
         sa.String(512),
