@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -13,6 +17,48 @@ from aiohttp import web
 BOT_ID = "28:blockwatch-bot"
 TENANT = "5f1b6a8e-3c2d-4e7f-9a10-2b3c4d5e6f70"
 _ids = itertools.count(1)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand (`clock.now += 30`)."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run_app(
+    cwd: Path, env: dict[str, str], *args: str, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`python app.py [args]` with only `env` (and PATH) in its environment."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), *args],
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=check,
+    )
+
+
+def stop_processes(procs: Iterable[subprocess.Popen[Any]], *, grace: float) -> None:
+    """SIGTERM every process still running, wait up to `grace` s each, then kill."""
+    running = list(procs)
+    for proc in running:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in running:
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 @dataclass

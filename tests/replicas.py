@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import ssl
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.store.db import open_engine
 from tests.e2e.playground import free_port
-from tests.helpers import invoke
+from tests.helpers import invoke, stop_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -121,17 +120,7 @@ class Processes:
 
     def stop_all(self) -> None:
         """Terminate everything still running."""
-        for proc in self.running:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.running:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-            if proc.stdout is not None:
-                proc.stdout.close()
+        stop_processes(self.running, grace=15)
 
 
 async def press(

@@ -26,7 +26,7 @@ from jwt.algorithms import RSAAlgorithm
 from bot.signing_keys import SigningKeys, UnknownSigningKeyError
 from bot.store.schema import audit_events, conversations
 from tests.conftest import BotUnderTest
-from tests.helpers import TENANT, Recorder, invoke
+from tests.helpers import TENANT, FakeClock, Recorder, invoke
 
 APP_ID = "6d3c1f0e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"
 ISSUER = "https://api.botframework.com"
@@ -202,16 +202,8 @@ async def test_keys_are_fetched_once_without_blocking_the_event_loop(
     assert openid.fetches == 1  # the start-up warm-up and the first request shared one fetch
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_known_keys_stay_in_use_while_the_key_server_fails(openid: OpenIdServer) -> None:
-    clock = Clock()
+    clock = FakeClock()
     async with httpx.AsyncClient() as http:
         keys = SigningKeys(http, openid.url, max_age=60, retry_after_failure=30, clock=clock)
         first = await keys.get(KID)

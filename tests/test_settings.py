@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bot.settings import ConfigError, is_loopback, load_settings
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _run_app(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """`python app.py [args]` with only `env` (and PATH) in its environment."""
-    return subprocess.run(
-        [sys.executable, str(ROOT / "app.py"), *args],
-        cwd=cwd,
-        env={"PATH": "/usr/bin:/bin", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.helpers import run_app
 
 
 def test_nothing_configured_is_demo_mode_on_loopback_with_auth_off() -> None:
@@ -67,7 +51,7 @@ def test_real_tenant_without_auth_may_run_doctor_but_not_serve() -> None:
 
 def test_app_refuses_to_serve_a_real_tenant_with_auth_off(tmp_path: Path) -> None:
     env = {"TENANT_ID": "t", "CLIENT_ID": "c", "CLIENT_SECRET": "s", "HOST": "127.0.0.1"}
-    result = _run_app(tmp_path, env, "serve")
+    result = run_app(tmp_path, env, "serve")
     assert result.returncode == 2
     assert "refusing to serve a real tenant with inbound authentication off" in result.stderr
 
@@ -158,7 +142,7 @@ def test_loopback_detection(host: str, loopback: bool) -> None:
 
 
 def test_app_refuses_to_start_with_one_line_per_problem(tmp_path: Path) -> None:
-    result = _run_app(tmp_path, {"HOST": "0.0.0.0", "PORT": "99999"})
+    result = run_app(tmp_path, {"HOST": "0.0.0.0", "PORT": "99999"})
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()

@@ -17,6 +17,7 @@ from bot.store.cases import CaseStore
 from bot.store.db import current_revision, head_revision, migrate, open_engine
 from bot.store.schema import audit_events
 from tests.conftest import _drop_schema, _postgres_schema
+from tests.helpers import run_app
 
 UPN = "joost.vandenbergh@contoso.onmicrosoft.com"
 
@@ -193,38 +194,9 @@ async def test_retention_purges_only_old_events_and_closed_cases(engine: AsyncEn
 
 
 def test_cli_migrate_and_export_audit(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parents[1]
-    env = {"PATH": "/usr/bin:/bin"}
-    first = subprocess.run(
-        [sys.executable, str(root / "app.py"), "migrate"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    first = run_app(tmp_path, {}, "migrate", check=True)
     assert first.stdout.strip() == "database schema: empty -> 0004"
-    again = subprocess.run(
-        [sys.executable, str(root / "app.py"), "migrate"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    again = run_app(tmp_path, {}, "migrate", check=True)
     assert again.stdout.strip() == "database schema: 0004 -> 0004"
-    export = subprocess.run(
-        [sys.executable, str(root / "app.py"), "export-audit", "--days", "30"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    export = run_app(tmp_path, {}, "export-audit", "--days", "30", check=True)
     assert export.stdout.splitlines()[0].startswith("time,actor_id,actor,action,target")

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from bot.throttle import CommandLimit
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers import FakeClock
 
 
 def test_sliding_window_per_user() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     limit = CommandLimit(2, 60, clock=clock)
     assert limit.check("a").allowed
     assert limit.check("a").allowed
@@ -31,7 +24,7 @@ def test_sliding_window_per_user() -> None:
 
 
 def test_idle_users_are_forgotten() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     limit = CommandLimit(5, 60, clock=clock)
     for n in range(999):
         limit.check(f"user-{n}")

@@ -23,6 +23,8 @@ from typing import Any
 import aiohttp
 import httpx
 
+from tests.helpers import stop_processes
+
 ROOT = Path(__file__).resolve().parents[2]
 PLAYGROUND = ROOT / ".tools" / "node_modules" / ".bin" / "agentsplayground"
 
@@ -95,16 +97,7 @@ def running_stack(workdir: Path, **bot_env: str) -> Iterator[Stack]:
         port = _listening_port(playground, deadline)
         yield Stack(f"http://127.0.0.1:{bot_port}", f"http://127.0.0.1:{port}", bot_log)
     finally:
-        for proc in (playground, bot):
-            proc.terminate()
-        for proc in (playground, bot):
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        if playground.stdout is not None:
-            playground.stdout.close()
+        stop_processes((playground, bot), grace=10)
 
 
 def _listening_port(proc: subprocess.Popen[str], deadline: float) -> int:
