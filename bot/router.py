@@ -57,7 +57,7 @@ class Router:
         if len(message.text) > MAX_COMMAND_CHARS:
             log.warning("command too long", extra={"chars": len(message.text)})
             text = t("error.too_long", limit=MAX_COMMAND_CHARS)
-            return Reply(card=error_card(text, t=t, correlation_id=correlation_id.get()))
+            return _error(text, t)
         found = match(message.text)
         if found is None:
             return Reply(card=help_card(help_lines(t), t=t, unknown=message.text.strip()))
@@ -97,9 +97,7 @@ class Router:
         if handler is None:
             log.warning("unknown card verb", extra={"verb": click.verb[:64]})
             await self._audit_refusal(click.actor, click.verb, "unknown action")
-            return Reply(
-                card=error_card(t("error.bad_action"), t=t, correlation_id=correlation_id.get())
-            )
+            return _error(t("error.bad_action"), t)
         log.info("card action", extra={"verb": click.verb, "lang": t.lang})
         refusal = await self._refuse(
             click.actor, click.where, VERB_ROLES.get(click.verb, Role.APPROVER), click.verb, t
@@ -126,9 +124,7 @@ class Router:
         else:
             reason = f"needs role {needed.name.lower()}"
         await self._audit_refusal(actor, action, reason)
-        return Reply(
-            card=error_card(t("error.not_allowed"), t=t, correlation_id=correlation_id.get())
-        )
+        return _error(t("error.not_allowed"), t)
 
     async def _throttled(self, actor: Actor, action: str, t: Texts) -> Reply | None:
         """A friendly refusal when `actor` is over the per-user command rate limit. It runs
@@ -142,7 +138,7 @@ class Router:
             await self._audit_refusal(actor, action, f"over {self._limit.limit} a minute")
         seconds = max(1, round(verdict.retry_after))
         text = t("error.rate_limited", limit=self._limit.limit, seconds=seconds)
-        return Reply(card=error_card(text, t=t, correlation_id=correlation_id.get()))
+        return _error(text, t)
 
     async def _audit_refusal(self, actor: Actor, action: str, reason: str) -> None:
         await self._services.cases.audit.record(
@@ -171,20 +167,24 @@ class Router:
     async def _guarded(
         self, run: Callable[[], Awaitable[Reply]], t: Texts, click: CardClick | None = None
     ) -> Reply:
-        cid = correlation_id.get()
         try:
             return await run()
         except (InvalidAction, errors.UnknownCase) as err:
             log.warning("invalid card action", extra={"reason": str(err)})
             if click is not None:  # forged or stale card data: refused, so audited
                 await self._audit_refusal(click.actor, click.verb, f"invalid action: {err}")
-            return Reply(card=error_card(t("error.bad_action"), t=t, correlation_id=cid))
+            return _error(t("error.bad_action"), t)
         except errors.BlockWatchError as err:
             log.warning("request failed: %s", err, extra={"error": type(err).__name__})
-            return Reply(card=error_card(explain(err, t), t=t, correlation_id=cid))
+            return _error(explain(err, t), t)
         except Exception:
             log.exception("unexpected error")
-            return Reply(card=error_card(t("error.generic"), t=t, correlation_id=cid))
+            return _error(t("error.generic"), t)
+
+
+def _error(text: str, t: Texts) -> Reply:
+    """An error card quoting the request's correlation id (an admin can find it in the log)."""
+    return Reply(card=error_card(text, t=t, correlation_id=correlation_id.get()))
 
 
 def explain(err: errors.BlockWatchError, t: Texts) -> str:
