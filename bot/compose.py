@@ -1,4 +1,10 @@
-"""Builds the running service from Settings: tenant, clients, services, Teams shell, web app."""
+"""The composition root: builds the running service from Settings, once, in dependency order.
+
+    tenant access → clients → store → Teams channel (adapter, outbox) → case views →
+    case service → chat services → router → Teams endpoint → aiohttp app
+
+Nothing is wired after construction: each part gets what it needs when it is built.
+"""
 
 from __future__ import annotations
 
@@ -6,54 +12,52 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import socket
 import ssl
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 import sqlalchemy as sa
 from aiohttp import web
-from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.access import PLAYGROUND_TENANT, PLAYGROUND_USER, AccessPolicy, Roles, ids
+from bot import demo
 from bot.alerts.delivery import Delivery
 from bot.alerts.watcher import AlertPolicy, Watcher
-from bot.cases.background import Background
-from bot.cases.model import Case
 from bot.cases.service import CasePolicy, CaseService
-from bot.commands import Services
+from bot.chat.access import PLAYGROUND_TENANT, PLAYGROUND_USER, AccessPolicy, Roles, ids
+from bot.chat.context import Services
+from bot.chat.limits import CommandLimit
+from bot.chat.router import Router, utcnow
+from bot.chat.views import CaseViews
 from bot.doctor import healthy, render, run_doctor
-from bot.i18n import Texts, language_of
-from bot.router import Clock, Router, utcnow
-from bot.senders import RestrictedSenders
 from bot.settings import Settings
-from bot.sim.server import SimulatedTenant
-from bot.sim.state import load_scenario, reason_text
 from bot.store.audit import AuditTrail, to_csv
 from bot.store.cases import CaseStore
 from bot.store.conversations import ConversationStore
 from bot.store.db import current_revision, migrate, open_engine
 from bot.store.leases import Leases
 from bot.store.watched import WatchedSenders
-from bot.teams import TeamsEndpoint
+from bot.teams.endpoint import TeamsChannel, TeamsEndpoint
+from bot.teams.web import CHECKS, ENDPOINT, ReadinessCheck, build_web_app
 from bot.tenant.auth import BearerAuth, TokenProvider
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
+from bot.tenant.senders import RestrictedSenders
 from bot.tenant.tokens import ClientCredential, MsalTokens
-from bot.throttle import CommandLimit
-from bot.web import CHECKS, ENDPOINT, ReadinessCheck, build_web_app
-from cards.alerts import digest_card
-from cards.common import Card
+
+if TYPE_CHECKING:
+    from bot.sim.server import SimulatedTenant
 
 log = logging.getLogger(__name__)
 
+Clock = Callable[[], datetime]
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
 
@@ -68,6 +72,8 @@ class Runtime:
     sim: SimulatedTenant | None
     endpoint: TeamsEndpoint
     cases: CaseService
+    audit: AuditTrail
+    conversations: ConversationStore
     checks: list[ReadinessCheck]
     engine: AsyncEngine
     watcher: Watcher
@@ -93,16 +99,8 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
     return httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(30.0), limits=limits)
 
 
-async def tenant_access(
-    settings: Settings, stack: AsyncExitStack
-) -> tuple[TenantAccess, SimulatedTenant | None]:
-    """A real tenant from settings, or in demo mode a simulated one started on loopback."""
-    if settings.demo:
-        sim = SimulatedTenant(load_scenario(settings.demo_scenario))
-        await sim.start()
-        stack.push_async_callback(sim.stop)
-        access = TenantAccess(sim.state.tenant_id, sim.graph_url, sim.exchange_url, sim.tokens())
-        return access, sim
+def msal_access(settings: Settings, stack: AsyncExitStack) -> TenantAccess:
+    """A real tenant from the settings, tokens from Entra ID through msal."""
     credential = ClientCredential(
         secret=settings.client_secret.get_secret_value(),
         certificate_path=settings.client_certificate_path,
@@ -116,10 +114,23 @@ async def tenant_access(
         ca_bundle=settings.ca_bundle,
     )
     stack.callback(tokens.close)
-    access = TenantAccess(
+    return TenantAccess(
         settings.tenant_id, settings.graph_base_url, settings.exchange_base_url, tokens
     )
-    return access, None
+
+
+def clients(http: httpx.AsyncClient, access: TenantAccess) -> tuple[ExchangeClient, GraphClient]:
+    """The Exchange and Graph clients of a tenant."""
+    exchange = ExchangeClient(
+        http,
+        base_url=access.exchange_url,
+        tenant_id=access.tenant_id,
+        auth=BearerAuth(access.tokens, access.exchange_url),
+    )
+    graph = GraphClient(
+        http, base_url=access.graph_url, auth=BearerAuth(access.tokens, access.graph_url)
+    )
+    return exchange, graph
 
 
 async def migrate_database(settings: Settings) -> tuple[str | None, str | None]:
@@ -149,25 +160,10 @@ async def check_tenant(settings: Settings) -> tuple[str, bool]:
     with a real msal token flow). Returns the report and whether everything required is OK."""
     async with AsyncExitStack() as stack:
         if settings.demo:
-            sim = SimulatedTenant(load_scenario(settings.demo_scenario), tls=True)
-            sim.state.app.secret = secrets.token_urlsafe(24)
-            await sim.start()
-            stack.push_async_callback(sim.stop)
-            assert sim.ca_file is not None
-            settings = settings.model_copy(
-                update={
-                    "tenant_id": sim.state.tenant_id,
-                    "client_id": sim.state.app.client_id,
-                    "client_secret": SecretStr(sim.state.app.secret),
-                    "authority_url": sim.authority_url,
-                    "graph_base_url": sim.graph_url,
-                    "exchange_base_url": sim.exchange_url,
-                    "ssl_cert_file": str(sim.ca_file),
-                }
-            )
+            settings = await demo.doctor_settings(settings, stack)
         http = await stack.enter_async_context(http_client(settings))
-        access, _ = await tenant_access(settings, stack)
-        exchange, graph = _clients(http, access)
+        access = msal_access(settings, stack)
+        exchange, graph = clients(http, access)
         findings = await run_doctor(
             graph,
             exchange,
@@ -176,19 +172,6 @@ async def check_tenant(settings: Settings) -> tuple[str, bool]:
             exchange_resource=access.exchange_url,
         )
         return render(findings), healthy(findings)
-
-
-def _clients(http: httpx.AsyncClient, access: TenantAccess) -> tuple[ExchangeClient, GraphClient]:
-    exchange = ExchangeClient(
-        http,
-        base_url=access.exchange_url,
-        tenant_id=access.tenant_id,
-        auth=BearerAuth(access.tokens, access.exchange_url),
-    )
-    graph = GraphClient(
-        http, base_url=access.graph_url, auth=BearerAuth(access.tokens, access.graph_url)
-    )
-    return exchange, graph
 
 
 def _reachable(http: httpx.AsyncClient, url: str) -> ReadinessCheck:
@@ -211,39 +194,53 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Applicat
             app[CHECKS] = runtime.checks
             app[RUNTIME] = runtime
             yield
-            await runtime.cases.background.shutdown(settings.shutdown_grace_seconds)
+            await runtime.cases.shutdown(settings.shutdown_grace_seconds)
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+async def _tenant(
+    settings: Settings, stack: AsyncExitStack
+) -> tuple[TenantAccess, SimulatedTenant | None]:
+    if not settings.demo:
+        return msal_access(settings, stack), None
+    sim = await demo.start_tenant(settings.demo_scenario, stack)
+    log.info(
+        "demo mode", extra={"simulated_tenant": sim.base_url, "scenario": settings.demo_scenario}
+    )
+    return TenantAccess(sim.tenant_id, sim.graph_url, sim.exchange_url, sim.tokens()), sim
 
 
 async def start_runtime(
     settings: Settings, stack: AsyncExitStack, *, clock: Clock | None = None
 ) -> Runtime:
     """Open the database, connect the tenant, build services and the Teams endpoint."""
+    now = clock or utcnow
     engine = open_engine(settings.database)
     stack.push_async_callback(engine.dispose)
     await migrate(engine)
     http = await stack.enter_async_context(http_client(settings))
-    access, sim = await tenant_access(settings, stack)
-    exchange, graph = _clients(http, access)
-    conversations = ConversationStore(engine)
-    endpoint = TeamsEndpoint(settings, conversations, http)
+    access, sim = await _tenant(settings, stack)
+    exchange, graph = clients(http, access)
+    store, audit = CaseStore(engine), AuditTrail(engine)
+    conversations, leases = ConversationStore(engine), Leases(engine)
+    channel = TeamsChannel(settings, http)
     if settings.inbound_auth:
-        warming = asyncio.create_task(endpoint.keys.warm(), name="signing-keys")
+        warming = asyncio.create_task(channel.keys.warm(), name="signing-keys")
         stack.push_async_callback(_stop, warming)
-    background = Background()
-    leases = Leases(engine)
+    views = CaseViews(
+        store, conversations, channel.outbox, clock=now, budget=settings.card_budget_bytes
+    )
     runner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     cases = CaseService(
-        CaseStore(engine),
-        AuditTrail(engine),
+        store,
+        audit,
         exchange,
         graph,
         leases=leases,
-        watchers=endpoint.outbox,
-        private=endpoint.outbox,
-        background=background,
+        announcer=views,
+        private=channel.outbox,
         policy=CasePolicy(
             settings.require_second_approver,
             settings.follow_up_seconds,
@@ -253,20 +250,21 @@ async def start_runtime(
         runner=runner,
     )
     senders = RestrictedSenders(exchange, graph)
-    services = Services(senders, cases, conversations, settings.card_budget_bytes)
-    policy = access_policy(settings, access_tenant=access.tenant_id)
-    roles = Roles(policy, graph, cache_seconds=settings.role_cache_seconds)
-    limit = CommandLimit(settings.commands_per_minute, 60.0)
-    router = Router(services, roles, clock=clock or utcnow, limit=limit)
-    endpoint.attach(router)
-    endpoint.outbox.auto_subscribe = settings.demo
-
-    def digest(found: list[Case], locale: str | None) -> Card:
-        return digest_card(found, t=Texts(language_of(locale)))
-
-    delivery = Delivery(
-        conversations, cases.store, endpoint.outbox, render=router.render_case, digest_render=digest
+    services = Services(senders, cases, views, audit, conversations, settings.card_budget_bytes)
+    roles = Roles(
+        access_policy(settings, access_tenant=access.tenant_id),
+        graph.users,
+        cache_seconds=settings.role_cache_seconds,
     )
+    router = Router(
+        services,
+        roles,
+        clock=now,
+        limit=CommandLimit(settings.commands_per_minute, 60.0),
+        auto_subscribe=settings.demo,
+    )
+    endpoint = TeamsEndpoint(channel, router)
+    delivery = Delivery(conversations, store, channel.outbox, views)
     watcher = Watcher(
         senders,
         exchange,
@@ -284,20 +282,28 @@ async def start_runtime(
     for name, work in loops:
         stack.push_async_callback(_stop, asyncio.create_task(work, name=name), stopping)
     if sim is not None and settings.demo_restrict_after_seconds:
-        task = asyncio.create_task(_demo_restriction(sim, settings.demo_restrict_after_seconds))
+        task = asyncio.create_task(demo.restrict_later(sim, settings.demo_restrict_after_seconds))
         stack.push_async_callback(_stop, task)
     stack.push_async_callback(leases.give_up, f"runner:{runner}", runner)
-    if sim is not None:
-        log.info(
-            "demo mode",
-            extra={"simulated_tenant": sim.base_url, "scenario": settings.demo_scenario},
-        )
     checks = [
         _reachable(http, access.graph_url),
         _reachable(http, access.exchange_url),
         _database(engine),
     ]
-    return Runtime(router, exchange, graph, sim, endpoint, cases, checks, engine, watcher, delivery)
+    return Runtime(
+        router,
+        exchange,
+        graph,
+        sim,
+        endpoint,
+        cases,
+        audit,
+        conversations,
+        checks,
+        engine,
+        watcher,
+        delivery,
+    )
 
 
 def access_policy(settings: Settings, *, access_tenant: str) -> AccessPolicy:
@@ -334,24 +340,12 @@ async def _upkeep(cases: CaseService, settings: Settings, stopping: asyncio.Even
             if time.monotonic() - last_purge > 24 * 3600:
                 last_purge = time.monotonic()
                 cutoff = datetime.now(UTC) - timedelta(days=settings.audit_retention_days)
-                closed = await cases.store.purge_closed(cutoff)
-                events = await cases.audit.purge(cutoff)
+                closed, events = await cases.purge(cutoff)
                 if closed or events:
                     log.info("retention purge", extra={"cases": closed, "events": events})
         except Exception:
             log.exception("upkeep failed; trying again")
         await pause(stopping, max(0.5, settings.runner_lease_seconds / 3))
-
-
-async def _demo_restriction(sim: SimulatedTenant, after: float) -> None:
-    """Demo: Exchange restricts one more user a while after start-up, so an alert arrives."""
-    await asyncio.sleep(after)
-    restricted = {b.sender.lower() for b in sim.state.blocks}
-    candidates = [u for u in sim.state.users if u.upn.lower() not in restricted]
-    preferred = [u for u in candidates if u.upn.startswith("megan.bowen@")] or candidates
-    if preferred:
-        sim.state.restrict(preferred[0].upn, reason_text("External", 2, 637))
-        log.info("demo: simulated tenant restricted a sender", extra={"upn": preferred[0].upn})
 
 
 async def _stop(task: asyncio.Task[None], stopping: asyncio.Event | None = None) -> None:

@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from bot.domain import DirectoryUser
 from bot.errors import BlockWatchError, NotAvailableInTenant, TenantForbidden, TenantNotFound
 from bot.tenant.auth import TokenProvider
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
+from bot.tenant.models import DirectoryUser
 
 GRANT_GRAPH = (
     "Entra admin center > App registrations > your app > API permissions > Add a "
@@ -73,7 +73,6 @@ class Capability:
     permissions: tuple[str, ...]  # any one of these Graph roles (Graph only)
     check: Check | None = None  # a harmless call; None: the token's roles decide
     cmdlet: str = ""  # Exchange only: the cmdlet that must be in the app's role group
-    licence: str = ""  # a licence the tenant needs on top of the permission
 
 
 def _since() -> datetime:
@@ -119,14 +118,14 @@ CAPABILITIES: tuple[Capability, ...] = (
         True,
         "graph",
         ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All"),
-        lambda p: p.graph.any_user(),
+        lambda p: p.graph.users.any_user(),
     ),
     Capability(
         "Read group memberships (roles from Entra groups)",
         False,
         "graph",
         ("User.Read.All", "GroupMember.Read.All", "Group.Read.All", "Directory.Read.All"),
-        lambda p: p.graph.group_ids(_uid(p)),
+        lambda p: p.graph.users.group_ids(_uid(p)),
     ),
     Capability(
         "Reset password",
@@ -190,7 +189,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         False,
         "graph",
         ("UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All"),
-        lambda p: p.graph.authentication_methods(_uid(p)),
+        lambda p: p.graph.signins.authentication_methods(_uid(p)),
     ),
     Capability(
         "Admin roles",
@@ -201,7 +200,7 @@ CAPABILITIES: tuple[Capability, ...] = (
             "RoleManagement.ReadWrite.Directory",
             "Directory.Read.All",
         ),
-        lambda p: p.graph.role_assignments(_uid(p)),
+        lambda p: p.graph.access.role_assignments(_uid(p)),
     ),
     Capability(
         "Remove flagged MFA methods", False, "graph", ("UserAuthenticationMethod.ReadWrite.All",)
@@ -215,35 +214,35 @@ CAPABILITIES: tuple[Capability, ...] = (
         False,
         "graph",
         ("IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.All"),
-        lambda p: p.graph.risky_user(_uid(p)),
+        lambda p: p.graph.signins.risky_user(_uid(p)),
     ),
     Capability(
         "Sign-in log (Entra ID P1)",
         False,
         "graph",
         ("AuditLog.Read.All",),
-        lambda p: p.graph.sign_ins(_uid(p), since=_since()),
+        lambda p: p.graph.signins.sign_ins(_uid(p), since=_since()),
     ),
     Capability(
         "OAuth consents",
         False,
         "graph",
         ("Directory.Read.All", "DelegatedPermissionGrant.Read.All"),
-        lambda p: p.graph.consent_grants(_uid(p)),
+        lambda p: p.graph.access.consent_grants(_uid(p)),
     ),
     Capability(
         "Sent volume (message trace)",
         False,
         "graph",
         ("ExchangeMessageTrace.Read.All",),
-        lambda p: p.graph.sent_messages(_upn(p), since=_since()),
+        lambda p: p.graph.mail.sent_messages(_upn(p), since=_since()),
     ),
     Capability(
         "Defender alerts",
         False,
         "graph",
         ("SecurityAlert.Read.All", "SecurityAlert.ReadWrite.All"),
-        lambda p: p.graph.security_alerts(since=_since()),
+        lambda p: p.graph.alerts.security_alerts(since=_since()),
     ),
 )
 
@@ -275,7 +274,7 @@ async def run_doctor(
         except BlockWatchError as err:
             return [Finding(f"Token for {resource}", True, Status.FAILED, str(err))]
     try:
-        user = await graph.any_user()
+        user = await graph.users.any_user()
     except BlockWatchError:
         user = None
     probe = Probe(graph, exchange, user)

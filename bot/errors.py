@@ -12,11 +12,16 @@
     ├── DeadlineExceeded             an operation ran out of its overall time budget
     └── UnknownCase                  a card action names a case that does not exist (forged)
 
-The Teams shell turns a BlockWatchError into an error card; anything else is a bug: it is logged
-with the correlation id and the admin gets a generic message quoting that id.
+`problem_of` turns a known error into a `Problem`, the typed form that step details, evidence
+sections and error cards store and show. The chat router turns a BlockWatchError into an error
+card; anything else is a bug: it is logged with the correlation id and the admin gets a generic
+message quoting that id.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
 
 
 class BlockWatchError(Exception):
@@ -87,21 +92,49 @@ class UnknownCase(BlockWatchError):
     """A card action named a case id the store does not hold: forged or from another install."""
 
 
-def describe(err: BlockWatchError) -> tuple[str, dict[str, str]]:
-    """The catalogue key and values that explain a known error in any language."""
+class ProblemKind(StrEnum):
+    """What went wrong, in the words an admin is told (catalogue key `error.<kind>`)."""
+
+    UNBLOCK_LIMIT = "unblock_limit"
+    NOT_AVAILABLE = "not_available"  # a licence the tenant lacks
+    FORBIDDEN = "forbidden"  # a permission or Exchange role BlockWatch lacks
+    THROTTLED = "throttled"
+    UNAVAILABLE = "unavailable"
+    NOT_FOUND = "not_found"
+    DEADLINE = "deadline"
+    FAILED = "failed"  # any other refusal; `message` quotes the service
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A failure as it is stored and shown: its kind and the facts the sentence needs."""
+
+    kind: ProblemKind
+    service: str = ""
+    missing: str = ""
+    message: str = ""
+
+    @property
+    def key(self) -> str:
+        """The catalogue key of the sentence that explains it."""
+        return f"error.{self.kind.value}"
+
+
+def problem_of(err: BlockWatchError) -> Problem:
+    """The stored, translatable form of a known error."""
     service = getattr(err, "service", "") or "Microsoft 365"
     if isinstance(err, UnblockLimitReached):
-        return "error.unblock_limit", {}
+        return Problem(ProblemKind.UNBLOCK_LIMIT, service)
     if isinstance(err, NotAvailableInTenant):
-        return "error.not_available", {"missing": err.licence or err.permission}
+        return Problem(ProblemKind.NOT_AVAILABLE, service, err.licence or err.permission)
     if isinstance(err, TenantForbidden):
-        return "error.forbidden", {"service": service, "missing": err.permission or err.code or "?"}
+        return Problem(ProblemKind.FORBIDDEN, service, err.permission or err.code or "?")
     if isinstance(err, TenantThrottled):
-        return "error.throttled", {"service": service}
+        return Problem(ProblemKind.THROTTLED, service)
     if isinstance(err, TenantUnavailable):
-        return "error.unavailable", {"service": service}
+        return Problem(ProblemKind.UNAVAILABLE, service)
     if isinstance(err, TenantNotFound):
-        return "error.not_found", {"service": service}
+        return Problem(ProblemKind.NOT_FOUND, service)
     if isinstance(err, DeadlineExceeded):
-        return "error.deadline", {}
-    return "error.failed", {"service": service, "message": str(err)[:300]}
+        return Problem(ProblemKind.DEADLINE, service)
+    return Problem(ProblemKind.FAILED, service, message=str(err)[:300])

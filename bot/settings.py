@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.signing_keys import BOT_FRAMEWORK_METADATA_URL
 from bot.store.db import check_url
+from bot.teams.signing_keys import BOT_FRAMEWORK_METADATA_URL
 
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 
@@ -46,7 +46,8 @@ def _alias(*names: str) -> Any:
 
 
 class Settings(BaseSettings):
-    """Every setting BlockWatch reads; names follow DESIGN.md and Microsoft's samples."""
+    """Every setting BlockWatch reads; the bot identity names are those of Microsoft's samples
+    and the Agents Toolkit."""
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False

@@ -1,24 +1,47 @@
-"""The case card: evidence, the checklist as buttons, and release with its approvals."""
+"""The case card: evidence, the checklist as buttons, and release with its approvals.
+
+`render_case` is a pure function of the case (with its evidence), the viewer's role, language
+and time. What the case allows (which steps can run, whether it can be released) is asked of
+`Case`; this module only decides how it looks.
+"""
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from bot.cases.investigation import SECTIONS, suspicious_methods, suspicious_rules
+from bot.cases.evidence import (
+    ConsentFinding,
+    CountriesFinding,
+    DelegateFinding,
+    FailuresFinding,
+    Finding,
+    ForwardingFinding,
+    MethodFinding,
+    RiskFinding,
+    RoleFinding,
+    RuleFinding,
+    Section,
+    SectionName,
+    SectionStatus,
+    SentFinding,
+    TravelFinding,
+    suspicious,
+)
 from bot.cases.model import (
-    CLOSED_STATES,
-    RECOMMENDED,
-    SETTLED,
     Case,
     CaseState,
+    Note,
+    Notice,
+    Role,
+    Step,
     StepName,
     StepStatus,
 )
-from bot.domain import parse_reason
+from bot.errors import ProblemKind
 from bot.i18n import Texts
-from cards.common import Card, adaptive_card, execute, heading, text, utf16_size
+from bot.tenant.parse import parse_reason
+from cards.common import Card, adaptive_card, execute, heading, problem_text, text, utf16_size
 
 SUPPORT_URL = "https://admin.microsoft.com/#/support"
 _STATE_COLOR = {
@@ -33,6 +56,10 @@ _STATUS_COLOR = {
     StepStatus.INTERRUPTED: "Warning",
     StepStatus.RUNNING: "Accent",
 }
+FINDINGS_PER_SECTION = (8, 4, 2, 1, 0)  # tried in turn until the card fits its budget
+DEFAULT_BUDGET = 28_000  # UTF-16 bytes for the card; the activity around it needs the rest
+MAX_RULE_CHOICES = 10
+MAX_TEXT = 120
 
 
 def _action(
@@ -42,84 +69,100 @@ def _action(
     return execute(title, verb, data, style=style)
 
 
-def _detail(raw: str, t: Texts) -> str:
-    try:
-        data = json.loads(raw) if raw else {}
-    except ValueError:
-        return raw
-    if not isinstance(data, dict) or "key" not in data:
-        return raw
-    try:
-        return t(str(data["key"]), **(data.get("values") or {}))
-    except (KeyError, IndexError):
-        return str(data["key"])
-
-
-FINDINGS_PER_SECTION = (8, 4, 2, 1, 0)  # tried in turn until the card fits its budget
-DEFAULT_BUDGET = 28_000  # UTF-16 bytes for the card; the activity around it needs the rest
-MAX_RULE_CHOICES = 10
-MAX_TEXT = 120
+def step_detail_text(step: Step, t: Texts) -> str:
+    """What a step's outcome says, in the admin's language."""
+    detail = step.detail
+    if detail is None:
+        return ""
+    if detail.note is Note.FAILED:
+        return problem_text(detail.problem, t)
+    return t(
+        detail.note.value,
+        actor=step.actor_name or "?",
+        names=", ".join(detail.names),
+        count=len(detail.names),
+        old=detail.old,
+        reason=detail.reason,
+    )
 
 
 def _short(value: str) -> str:
     return value if len(value) <= MAX_TEXT else value[: MAX_TEXT - 1] + "…"
 
 
-def _finding_line(section: str, item: dict[str, Any], t: Texts) -> Card:
-    words = _short(str(item.get("text", "")))
-    if section == "sent":
-        words = t(
-            "fact.sent",
-            count=item.get("text"),
-            recipients=item.get("recipients", 0),
-            external=item.get("external", 0),
-        )
-    elif section == "sign_ins" and item.get("kind") in ("countries", "travel", "failures"):
-        words = t(
-            f"fact.{item['kind']}",
-            text=item.get("text"),
-            count=item.get("count", 0),
-            failures=item.get("failures", 0),
-            minutes=item.get("minutes", 0),
-        )
-    elif section == "rules" and item.get("recipients"):
-        words += " → " + ", ".join(item["recipients"][:3])
-    elif section == "rules" and item.get("folder"):
-        words += " → " + str(item["folder"])
-    why = [t(f"why.{w}") for w in item.get("why") or []]
-    if item.get("suspicious"):
-        return text(
-            f"⚠ {words} — {', '.join(why)}", color="Attention", size="Small", spacing="None"
-        )
+def _words(finding: Finding, t: Texts) -> str:  # one arm per kind of finding
+    match finding:
+        case RuleFinding():
+            words = _short(finding.name)
+            if finding.recipients:
+                return words + " → " + ", ".join(finding.recipients[:3])
+            return words + (" → " + finding.folder if finding.folder else "")
+        case SentFinding():
+            return t(
+                "fact.sent",
+                count=finding.messages,
+                recipients=finding.recipients,
+                external=finding.external,
+            )
+        case CountriesFinding():
+            return t(
+                "fact.countries",
+                text=", ".join(finding.countries),
+                count=finding.sign_ins,
+                failures=finding.failures,
+            )
+        case TravelFinding():
+            route = f"{finding.origin} → {finding.destination}"
+            return t("fact.travel", text=route, minutes=finding.minutes)
+        case FailuresFinding():
+            return t("fact.failures", text=finding.failures)
+        case ForwardingFinding():
+            return _short(finding.address)
+        case DelegateFinding():
+            return _short(finding.user)
+        case MethodFinding():
+            return _short(finding.label)
+        case RoleFinding():
+            return _short(finding.role_name)
+        case RiskFinding():
+            return _short(finding.level)
+        case ConsentFinding():
+            return _short(finding.app)
+
+
+def _finding_line(finding: Finding, t: Texts) -> Card:
+    words = _words(finding, t)
+    if suspicious(finding):
+        why = ", ".join(t(f"why.{w.value}") for w in finding.why)
+        return text(f"⚠ {words} — {why}", color="Attention", size="Small", spacing="None")
     return text(f"• {words}", size="Small", spacing="None", isSubtle=True)
 
 
-def _section(name: str, data: dict[str, Any], t: Texts, limit: int) -> list[Card]:
-    blocks: list[Card] = [
-        text(t(f"section.{name}"), weight="Bolder", size="Small", spacing="Small")
-    ]
-    status = data.get("status")
-    if status == "unavailable":
-        key = f"section.unavailable.{data.get('reason', 'permission')}"
-        blocks.append(
-            text(
-                t(key, missing=data.get("missing", "?")),
-                size="Small",
-                isSubtle=True,
-                spacing="None",
-            )
-        )
-    elif status == "error":
-        blocks.append(text(t("section.error"), size="Small", isSubtle=True, spacing="None"))
-    elif not data.get("items"):
-        blocks.append(text(t("section.none"), size="Small", isSubtle=True, spacing="None"))
+def _section_state(section: Section, t: Texts) -> str | None:
+    """Why a section has no findings to show, or None when it was read."""
+    problem = section.problem
+    if section.status is SectionStatus.NOT_APPLICABLE:
+        return t("section.unavailable.licence", missing=problem.missing if problem else "?")
+    if section.status is SectionStatus.UNREADABLE:
+        if problem is not None and problem.kind is ProblemKind.FORBIDDEN:
+            return t("section.unavailable.permission", missing=problem.missing)
+        return t("section.error")
+    return None
+
+
+def _section(section: Section, t: Texts, limit: int) -> list[Card]:
+    title = text(t(f"section.{section.name.value}"), weight="Bolder", size="Small", spacing="Small")
+    blocks: list[Card] = [title]
+    subtle = {"size": "Small", "isSubtle": True, "spacing": "None"}
+    if (state := _section_state(section, t)) is not None:
+        blocks.append(text(state, **subtle))
+    elif not section.findings:
+        blocks.append(text(t("section.none"), **subtle))
     else:
-        ordered = sorted(data["items"], key=lambda i: not i.get("suspicious"))
-        blocks.extend(_finding_line(name, item, t) for item in ordered[:limit])
+        ordered = sorted(section.findings, key=lambda f: not suspicious(f))
+        blocks.extend(_finding_line(f, t) for f in ordered[:limit])
         if len(ordered) > limit:
-            blocks.append(
-                text(f"… +{len(ordered) - limit}", size="Small", isSubtle=True, spacing="None")
-            )
+            blocks.append(text(f"… +{len(ordered) - limit}", **subtle))
     return blocks
 
 
@@ -129,139 +172,86 @@ def _evidence(case: Case, t: Texts, limit: int) -> list[Card]:
     if evidence is None:
         blocks.append(text(t("case.investigating"), isSubtle=True))
         return blocks
-    if evidence.get("error"):
-        error = evidence["error"]
-        blocks.append(
-            text(
-                t("case.evidence_failed", message=t(error["key"], **error["values"])),
-                color="Attention",
-            )
-        )
+    if evidence.failure is not None:
+        message = problem_text(evidence.failure, t)
+        blocks.append(text(t("case.evidence_failed", message=message), color="Attention"))
         return blocks
-    sections = evidence.get("sections") or {}
-    for name in SECTIONS:
-        if name in sections:
-            blocks.extend(_section(name, sections[name], t, limit))
+    for name in SectionName:
+        if (section := evidence.section(name)) is not None:
+            blocks.extend(_section(section, t, limit))
     return blocks
 
 
+def _choices(pairs: list[tuple[str, str]]) -> list[Card]:
+    return [{"title": _short(title)[:60], "value": value} for title, value in pairs]
+
+
+def _pick(t: Texts, choice_id: str, label: str, pairs: list[tuple[str, str]], **extra: Any) -> Card:
+    return {
+        "type": "Input.ChoiceSet",
+        "id": choice_id,
+        "isMultiSelect": True,
+        "style": "expanded",
+        "label": t(label),
+        "choices": _choices(pairs),
+        **extra,
+    }
+
+
+def _show_card(title: str, body: list[Card], actions: list[Card]) -> Card:
+    card = {"type": "AdaptiveCard", "body": body, "actions": actions}
+    return {"type": "Action.ShowCard", "title": title, "card": card}
+
+
 def _step_buttons(case: Case, step: StepName, t: Texts) -> list[Card]:
-    status = case.step(step).status
-    if (
-        status in SETTLED
-        or status is StepStatus.RUNNING
-        or case.state
-        not in (
-            CaseState.RESTRICTED,
-            CaseState.INVESTIGATING,
-            CaseState.REMEDIATING,
-            CaseState.READY,
-        )
-    ):
+    if not case.can_start(step):
         return []
-    title = (
-        t("button.retry")
-        if status in (StepStatus.FAILED, StepStatus.INTERRUPTED)
-        else t("button.run")
-    )
+    title = t("button.retry") if case.can_retry(step) else t("button.run")
+    run = _action(t, title, "run_step", case, step=step.value)
+    evidence = case.evidence
     if step is StepName.REVIEW_MFA:
-        flagged = suspicious_methods(case.evidence)[:MAX_RULE_CHOICES]
+        methods = evidence.suspicious_methods()[:MAX_RULE_CHOICES] if evidence else []
         confirm = _action(t, t("button.confirm"), "run_step", case, step=step.value)
-        if not flagged:
+        if not methods:
             return [confirm]
-        pick = {
-            "type": "Input.ChoiceSet",
-            "id": "remove",
-            "isMultiSelect": True,
-            "style": "expanded",
-            "label": t("input.remove_methods"),
-            "choices": [
-                {"title": _short(str(m["text"]))[:60], "value": str(m["id"])} for m in flagged
-            ],
-        }
-        return [
-            {
-                "type": "Action.ShowCard",
-                "title": t("button.review"),
-                "card": {"type": "AdaptiveCard", "body": [pick], "actions": [confirm]},
-            }
-        ]
-    if step is StepName.DISABLE_RULES and suspicious_rules(case.evidence):
-        choices = [
-            {"title": _short(str(r["text"]))[:60], "value": str(r["id"])}
-            for r in suspicious_rules(case.evidence)[:MAX_RULE_CHOICES]
-        ]
-        pick = {
-            "type": "Input.ChoiceSet",
-            "id": "rules",
-            "isMultiSelect": True,
-            "style": "expanded",
-            "label": t("input.rules"),
-            "choices": choices,
-            "value": ",".join(c["value"] for c in choices),
-        }
-        run: Card = {
-            "type": "Action.ShowCard",
-            "title": title,
-            "card": {
-                "type": "AdaptiveCard",
-                "body": [pick],
-                "actions": [_action(t, title, "run_step", case, step=step.value)],
-            },
-        }
-        buttons = [run]
-    else:
-        buttons = [_action(t, title, "run_step", case, step=step.value)]
-    return buttons
+        pick = _pick(t, "remove", "input.remove_methods", [(m.label, m.method_id) for m in methods])
+        return [_show_card(t("button.review"), [pick], [confirm])]
+    rules = evidence.suspicious_rules()[:MAX_RULE_CHOICES] if evidence else []
+    if step is StepName.DISABLE_RULES and rules:
+        pairs = [(r.name, r.rule_id) for r in rules]
+        pick = _pick(t, "rules", "input.rules", pairs, value=",".join(v for _, v in pairs))
+        return [_show_card(title, [pick], [run])]
+    return [run]
 
 
-def _step_row(case: Case, step: StepName, t: Texts) -> Card:
+def _step_row(case: Case, step: StepName, t: Texts, role: Role) -> Card:
     state = case.step(step)
     line = f"{t('step.' + step.value)} — {t('status.' + state.status.value)}"
-    items: list[Card] = [
-        text(line, size="Small", weight="Bolder", color=_STATUS_COLOR.get(state.status, "Default"))
-    ]
-    if state.detail:
-        detail = _detail(state.detail, t).replace("{actor}", state.actor_name)
+    color = _STATUS_COLOR.get(state.status, "Default")
+    items: list[Card] = [text(line, size="Small", weight="Bolder", color=color)]
+    if detail := step_detail_text(state, t):
         if state.actor_name:
             detail += " (" + t("step.by", actor=state.actor_name) + ")"
         items.append(text(detail, size="Small", isSubtle=True, spacing="None"))
-    buttons = _step_buttons(case, step, t)
+    buttons = _step_buttons(case, step, t) if role >= Role.RESPONDER else []
     if buttons:
         items.append({"type": "ActionSet", "actions": buttons, "spacing": "Small"})
     return {"type": "Container", "items": items, "spacing": "Small"}
 
 
-def _checklist(case: Case, t: Texts) -> list[Card]:
+def _checklist(case: Case, t: Texts, role: Role) -> list[Card]:
     blocks: list[Card] = [text(t("case.checklist"), weight="Bolder", separator=True)]
-    open_state = case.state in (
-        CaseState.RESTRICTED,
-        CaseState.INVESTIGATING,
-        CaseState.REMEDIATING,
-    )
-    if open_state and not case.checklist_done:
-        blocks.append(
-            {
-                "type": "ActionSet",
-                "actions": [_action(t, t("button.recommended"), "run_recommended", case)],
-            }
-        )
-    blocks.extend(_step_row(case, step, t) for step in StepName)
-    skippable = [
-        s
-        for s in RECOMMENDED
-        if case.step(s).status not in SETTLED and case.step(s).status is not StepStatus.RUNNING
-    ]
-    if (
-        skippable
-        and case.state not in CLOSED_STATES
-        and case.state not in (CaseState.RELEASING, CaseState.RELEASED)
-    ):
-        blocks.append({"type": "ActionSet", "actions": [_skip_card(case, skippable, t)]})
+    responder = role >= Role.RESPONDER
+    if responder and case.can_run_recommended:
+        run = _action(t, t("button.recommended"), "run_recommended", case)
+        blocks.append({"type": "ActionSet", "actions": [run]})
+    blocks.extend(_step_row(case, step, t, role) for step in StepName)
+    if responder and case.skippable:
+        blocks.append({"type": "ActionSet", "actions": [_skip_card(case, case.skippable, t)]})
     return blocks
 
 
-def _skip_card(case: Case, steps: list[StepName], t: Texts) -> Card:
+def _skip_card(case: Case, steps: tuple[StepName, ...], t: Texts) -> Card:
     """One "Skip a step" sub-card: which step, and the reason (required)."""
     body: list[Card] = [
         {
@@ -280,89 +270,82 @@ def _skip_card(case: Case, steps: list[StepName], t: Texts) -> Card:
             "isRequired": True,
         },
     ]
-    return {
-        "type": "Action.ShowCard",
-        "title": t("button.skip"),
-        "card": {
-            "type": "AdaptiveCard",
-            "body": body,
-            "actions": [_action(t, t("button.skip"), "skip_step", case)],
-        },
+    submit = _action(t, t("button.skip"), "skip_step", case)
+    return _show_card(t("button.skip"), body, [submit])
+
+
+def _support_link(t: Texts) -> Card:
+    return {"type": "Action.OpenUrl", "title": t("release.support"), "url": SUPPORT_URL}
+
+
+def _release_offer(case: Case, t: Texts, role: Role) -> tuple[list[Card], list[Card]]:
+    """The release part of an open case: its text and, for an approver, its buttons."""
+    approver = role >= Role.APPROVER
+    if case.awaiting_approval:
+        override = (
+            t("release.override_reason", reason=case.override_reason)
+            if case.override_reason
+            else ""
+        )
+        requested = t(
+            "release.requested", actor=case.release_requested_name or "?", override=override
+        )
+        approve = [_action(t, t("button.approve"), "approve_release", case)]
+        return [text(requested, color="Warning")], approve if approver else []
+    ready = case.release_ready
+    blocks = [text(t("release.ready" if ready else "release.waiting"))]
+    if not approver:
+        return blocks, []
+    release = _action(t, t("button.release"), "release", case, style="positive")
+    release["isEnabled"] = ready
+    if ready:
+        return blocks, [release]
+    reason = {
+        "type": "Input.Text",
+        "id": "override_reason",
+        "isMultiline": True,
+        "label": t("input.override_reason"),
+        "maxLength": 1000,
+        "isRequired": True,
     }
+    override_button = _action(t, t("button.override"), "release", case)
+    return blocks, [release, _show_card(t("button.override"), [reason], [override_button])]
 
 
-def _release(case: Case, t: Texts, now: datetime) -> list[Card]:
+def _release(case: Case, t: Texts, now: datetime, role: Role) -> list[Card]:
     blocks: list[Card] = [text(t("release.title"), weight="Bolder", separator=True)]
     actions: list[Card] = []
     if case.state is CaseState.VERIFIED:
         blocks.append(text(t("release.verified"), color="Good"))
     elif case.state is CaseState.RELEASED and case.released_at:
         blocks.append(text(t("release.released", ago=t.ago(case.released_at, now))))
-        if now - case.released_at > timedelta(hours=24):
+        if case.follow_up_overdue(now):
             blocks.append(text(t("release.late"), color="Attention"))
-            actions.append(
-                {"type": "Action.OpenUrl", "title": t("release.support"), "url": SUPPORT_URL}
-            )
-    elif case.state not in CLOSED_STATES and case.state is not CaseState.RELEASING:
-        if case.release_requested_by:
-            override = (
-                t("release.override_reason", reason=case.override_reason)
-                if case.override_reason
-                else ""
-            )
-            blocks.append(
-                text(
-                    t(
-                        "release.requested",
-                        actor=case.release_requested_name or "?",
-                        override=override,
-                    ),
-                    color="Warning",
-                )
-            )
-            actions.append(_action(t, t("button.approve"), "approve_release", case))
-        else:
-            ready = case.checklist_done
-            blocks.append(text(t("release.ready" if ready else "release.waiting")))
-            release = _action(t, t("button.release"), "release", case, style="positive")
-            release["isEnabled"] = ready
-            reason = {
-                "type": "Input.Text",
-                "id": "override_reason",
-                "isMultiline": True,
-                "label": t("input.override_reason"),
-                "maxLength": 1000,
-                "isRequired": True,
-            }
-            override_card = {
-                "type": "Action.ShowCard",
-                "title": t("button.override"),
-                "card": {
-                    "type": "AdaptiveCard",
-                    "body": [reason],
-                    "actions": [_action(t, t("button.override"), "release", case)],
-                },
-            }
-            actions.extend([release] if ready else [release, override_card])
+            actions.append(_support_link(t))
+    elif case.is_open:
+        offer, actions = _release_offer(case, t, role)
+        blocks.extend(offer)
     actions.append(_action(t, t("button.refresh"), "refresh_case", case))
     blocks.append({"type": "ActionSet", "actions": actions})
     return blocks
 
 
-def case_card(
+def render_case(
     case: Case,
     *,
     t: Texts,
     now: datetime,
-    notice: str | None = None,
+    role: Role = Role.APPROVER,
+    notice: Notice | None = None,
     previous_opened: datetime | None = None,
     budget: int = DEFAULT_BUDGET,
 ) -> Card:
-    """The whole case: who, why, evidence, checklist, release; within `budget` bytes (UTF-16),
-    showing fewer findings per section (suspicious ones first) when the evidence is large."""
+    """The whole case as `role` may act on it: who, why, evidence, checklist, release; within
+    `budget` bytes (UTF-16), showing fewer findings per section (suspicious ones first) when
+    the evidence is large."""
     card: Card = {}
     for limit in FINDINGS_PER_SECTION:
-        card = _case_card(case, t, now, notice, previous_opened, limit)
+        card = _case_card(case, t, now, role, notice, previous_opened, limit)
         if utf16_size(card) <= budget:
             break
     return card
@@ -372,7 +355,8 @@ def _case_card(
     case: Case,
     t: Texts,
     now: datetime,
-    notice: str | None,
+    role: Role,
+    notice: Notice | None,
     previous_opened: datetime | None,
     limit: int,
 ) -> Card:
@@ -398,16 +382,9 @@ def _case_card(
     ]
     if previous_opened is not None:
         body.append(text(t("case.previous", ago=t.ago(previous_opened, now)), color="Warning"))
-    if notice:
-        body.append(text(t(notice), color="Accent", weight="Bolder"))
-    if notice == "notice.unblock_limit":
-        body.append(
-            {
-                "type": "ActionSet",
-                "actions": [
-                    {"type": "Action.OpenUrl", "title": t("release.support"), "url": SUPPORT_URL}
-                ],
-            }
-        )
-    body += _evidence(case, t, limit) + _checklist(case, t) + _release(case, t, now)
+    if notice is not None:
+        body.append(text(t(notice.value), color="Accent", weight="Bolder"))
+    if notice is Notice.UNBLOCK_LIMIT:
+        body.append({"type": "ActionSet", "actions": [_support_link(t)]})
+    body += _evidence(case, t, limit) + _checklist(case, t, role) + _release(case, t, now, role)
     return adaptive_card(body)

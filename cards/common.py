@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.errors import Problem
+from bot.i18n import Texts
+
 Card = dict[str, Any]
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 VERSION = "1.5"
@@ -52,3 +55,15 @@ def execute(title: str, verb: str, data: dict[str, Any], *, style: str | None = 
 def utf16_size(payload: Any) -> int:
     """Bytes of `payload` as JSON encoded in UTF-16, the measure of Teams' message size limit."""
     return len(json.dumps(payload).encode("utf-16-le"))
+
+
+def problem_text(problem: Problem | None, t: Texts) -> str:
+    """A stored problem as a sentence in the admin's language."""
+    if problem is None:
+        return t("error.generic")
+    return t(
+        problem.key,
+        service=problem.service or "Microsoft 365",
+        missing=problem.missing or "?",
+        message=problem.message,
+    )

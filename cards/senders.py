@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.domain import RestrictedSender
 from bot.i18n import Texts
+from bot.tenant.models import RestrictedSender
 from cards.common import Card, adaptive_card, execute, heading, text, utf16_size
 
 # Room left for the activity around the card (ids, conversation, attachment wrapper).

@@ -186,7 +186,7 @@ async def start_bot(recorder: Recorder) -> AsyncIterator[Callable[..., Any]]:
 
     yield start
     for under_test in started:
-        await under_test.runtime.cases.background.idle()
+        await under_test.runtime.cases.idle()
         await under_test.client.aclose()
         await under_test.server.close()
 

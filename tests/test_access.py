@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.access import AccessPolicy, Role, ids
+from bot.cases.model import Role
+from bot.chat.access import AccessPolicy, ids
 from tests.conftest import BotUnderTest
 from tests.helpers import Recorder, actions_of, activity, invoke, texts_of
 
@@ -48,7 +49,7 @@ async def test_unknown_user_is_refused_politely_and_audited(
     bot = await start_bot(**ROLES)
     assert NOT_ALLOWED in await _say(bot, recorder, "who is blocked", NOBODY)
     assert "Restricted senders" in await _say(bot, recorder, "who is blocked", VIEWER)
-    events = await bot.runtime.cases.audit.events()
+    events = await bot.runtime.audit.events()
     assert [(e.actor_id, e.action, e.result) for e in events] == [
         (NOBODY, "refused:list", "refused")
     ]
@@ -59,8 +60,8 @@ async def test_viewer_cannot_run_a_step_and_responder_cannot_release(
 ) -> None:
     bot = await start_bot(DEMO_SCENARIO="compromised", **ROLES)
     card = await _press(bot, recorder, "open_case", {"upn": JOOST}, VIEWER)
-    await bot.runtime.cases.background.idle()
-    case = await bot.runtime.cases.store.open_for(JOOST)
+    await bot.runtime.cases.idle()
+    case = await bot.runtime.cases.open_for(JOOST)
     assert case is not None
     card = await _press(
         bot, recorder, "refresh_case", {"case": case.id, "version": case.version}, VIEWER
@@ -75,20 +76,18 @@ async def test_viewer_cannot_run_a_step_and_responder_cannot_release(
     assert bot.sim.state.block(JOOST) is not None
     assert bot.sim.state.evidence_of(JOOST).sessions_revoked is None
     refused = [
-        (e.actor_id, e.action)
-        for e in await bot.runtime.cases.audit.events()
-        if e.result == "refused"
+        (e.actor_id, e.action) for e in await bot.runtime.audit.events() if e.result == "refused"
     ]
     assert refused == [(VIEWER, "refused:run_step"), (RESPONDER, "refused:release")]
     await _press(bot, recorder, "run_step", step, RESPONDER)
-    await bot.runtime.cases.background.idle()
+    await bot.runtime.cases.idle()
     assert bot.sim.state.evidence_of(JOOST).sessions_revoked is not None
 
 
 async def test_only_approvers_change_subscriptions(start_bot: Any, recorder: Recorder) -> None:
     bot = await start_bot(**ROLES)
     assert NOT_ALLOWED in await _say(bot, recorder, "alerts on", RESPONDER, scope="channel")
-    assert await bot.runtime.endpoint.outbox.conversations.subscriptions() == []
+    assert await bot.runtime.conversations.subscriptions() == []
     lines = await _say(bot, recorder, "alerts on", APPROVER, scope="channel")
     assert "Alerts are on here: new restrictions will be posted in this conversation." in lines
 
@@ -100,10 +99,10 @@ async def test_foreign_tenant_is_refused(start_bot: Any, recorder: Recorder) -> 
     foreign["channelData"]["tenant"]["id"] = "99999999-9999-9999-9999-999999999999"
     await bot.post(foreign)
     assert NOT_ALLOWED in texts_of(recorder.cards()[-1])
-    events = await bot.runtime.cases.audit.events()
+    events = await bot.runtime.audit.events()
     assert [(e.action, e.detail) for e in events] == [("refused:list", "foreign tenant")]
     # Its conversation is not remembered either, so nothing is ever sent there proactively.
-    conversations = bot.runtime.endpoint.outbox.conversations
+    conversations = bot.runtime.conversations
     assert await conversations.get(foreign["conversation"]["id"]) is None
 
 
@@ -124,7 +123,7 @@ async def test_forged_card_data_naming_another_case_is_refused(
     other_verb = texts_of(await _press(bot, recorder, "delete_tenant", forged, APPROVER))
     assert other_verb[0] == "That didn't work"
     assert bot.sim.state.block(JOOST) is not None
-    events = await bot.runtime.cases.audit.events()
+    events = await bot.runtime.audit.events()
     assert [(e.actor_id, e.action, e.result, e.detail) for e in events] == [
         (APPROVER, "refused:run_step", "refused", "invalid action: no such case"),
         (APPROVER, "refused:release", "refused", "invalid action: case must be a case id"),
@@ -166,7 +165,7 @@ async def test_roles_come_from_nested_entra_groups_read_through_graph(
     lines = await _say(bot, recorder, "alerts on", nestor, scope="channel")
     assert "Alerts are on here: new restrictions will be posted in this conversation." in lines
     assert NOT_ALLOWED in await _say(bot, recorder, "who is blocked", adele)
-    refused = [(e.actor_id, e.action) for e in await bot.runtime.cases.audit.events()]
+    refused = [(e.actor_id, e.action) for e in await bot.runtime.audit.events()]
     assert refused == [(alex, "refused:alerts_on"), (adele, "refused:list")]
     assert _membership_reads(bot) == 3  # one per person: the second ask of Alex was cached
 
@@ -212,7 +211,7 @@ async def test_command_rate_limit_is_friendly_per_user_and_audited_once(
     assert "Restricted senders" in await _say(bot, recorder, "who is blocked", APPROVER)
     nl = await _say(bot, recorder, "wie is geblokkeerd", VIEWER, locale="nl-NL")
     assert any(line.startswith("Rustig aan: je kunt me hoogstens 3 opdrachten") for line in nl)
-    events = await bot.runtime.cases.audit.events()
+    events = await bot.runtime.audit.events()
     assert [(e.actor_id, e.action, e.detail) for e in events] == [
         (VIEWER, "refused:message", "over 3 a minute")
     ]
@@ -225,7 +224,7 @@ async def test_commands_over_1000_characters_are_rejected(
     lines = await _say(bot, recorder, "who is blocked " + "x" * 1000, VIEWER)
     assert any(line.startswith("That message is too long for me") for line in lines)
     assert "Restricted senders" not in lines
-    assert await bot.runtime.cases.audit.events() == []
+    assert await bot.runtime.audit.events() == []
 
 
 async def test_unknown_invokes_and_activity_types_are_a_polite_no_op(
@@ -242,4 +241,4 @@ async def test_unknown_invokes_and_activity_types_are_a_polite_no_op(
         body["type"] = kind
         assert (await bot.post(body)).status_code == 201, kind
     assert recorder.calls == []
-    assert await bot.runtime.cases.audit.events() == []
+    assert await bot.runtime.audit.events() == []

@@ -47,7 +47,7 @@ async def _install_and_subscribe(
 async def _poll(bot: BotUnderTest) -> Any:
     result = await bot.runtime.watcher.poll_once()
     await bot.runtime.delivery.deliver_pending()
-    await bot.runtime.cases.background.idle()
+    await bot.runtime.cases.idle()
     return result
 
 
@@ -102,9 +102,9 @@ async def test_release_elsewhere_updates_the_posted_card(
     assert "megan.bowen@contoso.onmicrosoft.com · Released and verified" in texts_of(
         updates[-1].body["attachments"][0]["content"]
     )
-    history = await bot.runtime.cases.store.history(MEGAN)
+    history = await bot.runtime.cases.history(MEGAN)
     assert history[0].state is CaseState.VERIFIED
-    events = await bot.runtime.cases.audit.events(target=MEGAN)
+    events = await bot.runtime.audit.events(target=MEGAN)
     assert "released_elsewhere" in [e.action for e in events]
 
 
@@ -120,7 +120,7 @@ async def test_re_restriction_opens_a_new_linked_case_and_alerts_again(
     bot.sim.state.restrict(MEGAN, "ExceedingLimitType=Internal")
     result = await _poll(bot)
     assert result.re_restricted == [MEGAN]
-    cases = await bot.runtime.cases.store.history(MEGAN)
+    cases = await bot.runtime.cases.history(MEGAN)
     assert [c.state for c in cases] == [CaseState.INVESTIGATING, CaseState.RE_RESTRICTED] or [
         c.state for c in cases
     ][1] is CaseState.RE_RESTRICTED
@@ -167,8 +167,8 @@ async def test_403_marks_the_subscription_inactive(start_bot: Any, recorder: Rec
     await bot.runtime.watcher.poll_once()
     recorder.failures.append((403, {}, "MessageWritesBlocked"))
     assert await bot.runtime.delivery.deliver_pending() == 0
-    assert await bot.runtime.endpoint.outbox.conversations.subscriptions() == []
-    conversation = await bot.runtime.endpoint.outbox.conversations.get(channel)
+    assert await bot.runtime.conversations.subscriptions() == []
+    conversation = await bot.runtime.conversations.get(channel)
     assert conversation is not None
     assert conversation.active is False
 
@@ -198,7 +198,7 @@ async def test_a_failed_digest_stays_queued_until_it_lands(
         bot.sim.state.restrict(upn, "ExceedingLimitType=Total")
     recorder.failures.append((400, {}, "BadSyntax"))  # not retryable within the round
     await _poll(bot)
-    conversations = bot.runtime.endpoint.outbox.conversations
+    conversations = bot.runtime.conversations
     assert len(await conversations.pending_digests()) == 1
     assert await bot.runtime.delivery.deliver_pending() == 1
     assert await conversations.pending_digests() == []
@@ -246,11 +246,9 @@ async def test_restart_does_not_alert_twice(
 async def test_uninstall_removes_the_subscription(start_bot: Any, recorder: Recorder) -> None:
     bot = await _ready(start_bot)
     channel = await _install_and_subscribe(bot, recorder, scope="groupChat")
-    assert [c.id for c in await bot.runtime.endpoint.outbox.conversations.subscriptions()] == [
-        channel
-    ]
+    assert [c.id for c in await bot.runtime.conversations.subscriptions()] == [channel]
     remove = activity("", service_url=recorder.url, scope="groupChat")
     remove.update(type="installationUpdate", action="remove")
     remove.pop("text")
     await bot.post(remove)
-    assert await bot.runtime.endpoint.outbox.conversations.subscriptions() == []
+    assert await bot.runtime.conversations.subscriptions() == []

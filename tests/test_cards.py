@@ -10,8 +10,9 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from bot.domain import RestrictedSender, parse_reason
 from bot.i18n import Texts
+from bot.tenant.models import RestrictedSender
+from bot.tenant.parse import parse_reason
 from cards.common import utf16_size
 from cards.messages import error_card, help_card
 from cards.senders import paginate, restricted_list_card, sender_gone_card
@@ -140,60 +141,47 @@ def test_paginate_keeps_an_oversized_row_on_its_own_page() -> None:
 
 
 def _case(**overrides: Any) -> Any:
-    from bot.cases.model import Case, CaseState, Step, StepName, StepStatus
+    from bot.cases.evidence import (
+        Evidence,
+        ForwardingFinding,
+        RuleFinding,
+        Section,
+        SectionName,
+        SectionStatus,
+        SentFinding,
+        Why,
+    )
+    from bot.cases.model import Case, CaseState, Note, Step, StepDetail, StepName, StepStatus
+    from bot.errors import Problem, ProblemKind
 
-    evidence = {
-        "at": NOW.isoformat(),
-        "sections": {
-            "rules": {
-                "status": "ok",
-                "items": [
-                    {
-                        "text": ".",
-                        "suspicious": True,
-                        "why": ["deletes", "hidden"],
-                        "id": "1",
-                        "enabled": True,
-                        "recipients": [],
-                        "folder": None,
-                    },
-                    {
-                        "text": "Newsletter",
-                        "suspicious": False,
-                        "why": [],
-                        "id": "2",
-                        "enabled": True,
-                        "recipients": [],
-                        "folder": "Newsletters",
-                    },
-                ],
-            },
-            "forwarding": {
-                "status": "ok",
-                "items": [
-                    {"text": "x@evil.example", "suspicious": True, "why": ["forwards_external"]}
-                ],
-            },
-            "risk": {
-                "status": "unavailable",
-                "reason": "licence",
-                "missing": "Microsoft Entra ID P2",
-                "items": [],
-            },
-            "sent": {
-                "status": "ok",
-                "items": [
-                    {
-                        "text": "420",
-                        "suspicious": True,
-                        "why": ["high_volume"],
-                        "recipients": 4,
-                        "external": 3,
-                    }
-                ],
-            },
-        },
-    }
+    evidence = Evidence(
+        NOW,
+        (
+            Section(
+                SectionName.RULES,
+                SectionStatus.READ,
+                (
+                    RuleFinding("1", ".", True, why=(Why.DELETES, Why.HIDDEN)),
+                    RuleFinding("2", "Newsletter", True, folder="Newsletters"),
+                ),
+            ),
+            Section(
+                SectionName.FORWARDING,
+                SectionStatus.READ,
+                (ForwardingFinding("x@evil.example", why=(Why.FORWARDS_EXTERNAL,)),),
+            ),
+            Section(
+                SectionName.RISK,
+                SectionStatus.NOT_APPLICABLE,
+                problem=Problem(ProblemKind.NOT_AVAILABLE, missing="Microsoft Entra ID P2"),
+            ),
+            Section(
+                SectionName.SENT,
+                SectionStatus.READ,
+                (SentFinding(420, 4, 3, (Why.HIGH_VOLUME,)),),
+            ),
+        ),
+    )
     base = {
         "id": "8f1d9c8e-0000-4000-8000-000000000001",
         "upn": "joost@contoso.com",
@@ -208,7 +196,7 @@ def _case(**overrides: Any) -> Any:
             StepName.RESET_PASSWORD: Step(
                 StepName.RESET_PASSWORD,
                 StepStatus.DONE,
-                '{"key": "step.reset_password.done", "values": {}}',
+                StepDetail(Note.PASSWORD_RESET),
                 "Alex",
                 1,
             )
@@ -220,9 +208,10 @@ def _case(**overrides: Any) -> Any:
 
 @pytest.mark.parametrize("t", LANGS, ids=lambda t: t.lang)
 def test_case_card(t: Texts, snapshot_json: SnapshotAssertion) -> None:
-    from cards.case import case_card
+    from bot.cases.model import Notice
+    from cards.case import render_case
 
-    card = case_card(_case(), t=t, now=NOW, notice="notice.stale")
+    card = render_case(_case(), t=t, now=NOW, notice=Notice.STALE)
     assert card == snapshot_json
     assert utf16_size(card) < BUDGET - 2_000
     verbs = {a["verb"] for a in actions_of(card)}
@@ -234,21 +223,23 @@ def test_case_card(t: Texts, snapshot_json: SnapshotAssertion) -> None:
 
 
 def test_case_card_with_a_lot_of_evidence_still_fits() -> None:
-    from cards.case import case_card
+    import dataclasses
+
+    from bot.cases.evidence import RuleFinding, Section, SectionName, SectionStatus, Why
+    from cards.case import render_case
 
     case = _case()
-    items = [
-        {
-            "text": "R" * 200,
-            "suspicious": True,
-            "why": ["deletes", "bait_words", "hidden"],
-            "id": str(i),
-            "enabled": True,
-            "recipients": ["a@evil.example"] * 20,
-            "folder": None,
-        }
+    rules = tuple(
+        RuleFinding(
+            str(i),
+            "R" * 200,
+            True,
+            recipients=("a@evil.example",) * 20,
+            why=(Why.DELETES, Why.BAIT_WORDS, Why.HIDDEN),
+        )
         for i in range(300)
-    ]
-    case.evidence["sections"]["rules"]["items"] = items
+    )
+    sections = (Section(SectionName.RULES, SectionStatus.READ, rules), *case.evidence.sections[1:])
+    case = dataclasses.replace(case, evidence=dataclasses.replace(case.evidence, sections=sections))
     for lang in LANGS:
-        assert utf16_size(case_card(case, t=lang, now=NOW)) < BUDGET - 2_000
+        assert utf16_size(render_case(case, t=lang, now=NOW)) < BUDGET - 2_000

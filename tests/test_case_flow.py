@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot.cases.model import CaseState, StepName, StepStatus
+from bot.cases.model import CaseState, MethodRef, MethodsUndo, StepName, StepStatus
 from tests.conftest import BotUnderTest
 from tests.helpers import Recorder, actions_of, activity, invoke, texts_of
 
@@ -65,8 +65,8 @@ def action(card: dict[str, Any], verb: str, step: str | None = None) -> dict[str
 async def open_joost(bot: BotUnderTest, recorder: Recorder, **kw: Any) -> dict[str, Any]:
     """Open Joost's case and wait for the investigation; returns the fresh card."""
     await click(bot, recorder, "open_case", {"upn": JOOST}, **kw)
-    await bot.runtime.cases.background.idle()
-    case = await bot.runtime.cases.store.open_for(JOOST)
+    await bot.runtime.cases.idle()
+    case = await bot.runtime.cases.open_for(JOOST)
     assert case is not None
     return await click(
         bot, recorder, "refresh_case", {"case": case.id, "version": case.version}, **kw
@@ -99,7 +99,7 @@ async def test_open_investigate_remediate_release_verify(
     assert any(c.method == "PUT" for c in recorder.calls)
 
     card = await click(bot, recorder, "run_recommended", action(card, "run_recommended"))
-    await bot.runtime.cases.background.idle()
+    await bot.runtime.cases.idle()
     evidence_of = tenant.evidence_of(JOOST)
     assert evidence_of.password_changed is not None
     assert evidence_of.force_change is True
@@ -110,7 +110,7 @@ async def test_open_investigate_remediate_release_verify(
         "Archive updates": False,
         "Newsletter": True,
     }
-    case = await bot.runtime.cases.store.open_for(JOOST)
+    case = await bot.runtime.cases.open_for(JOOST)
     assert case is not None
     assert case.state is CaseState.READY
     assert [case.step(s).status for s in StepName][:4] == [StepStatus.DONE] * 4
@@ -123,13 +123,13 @@ async def test_open_investigate_remediate_release_verify(
     card = await click(bot, recorder, "release", action(card, "release"))
     assert "Release sent to Exchange Online." in texts_of(card)
     assert tenant.block(JOOST) is None
-    await bot.runtime.cases.background.idle()
-    final = await bot.runtime.cases.store.get(case.id)
+    await bot.runtime.cases.idle()
+    final = await bot.runtime.cases.get(case.id)
     assert final is not None
     assert final.state is CaseState.VERIFIED
     assert final.closed_at is not None
 
-    events = await bot.runtime.cases.audit.events(case_id=case.id)
+    events = await bot.runtime.audit.events(case_id=case.id)
     actions = [e.action for e in events]
     for expected in [
         "case_opened",
@@ -157,7 +157,7 @@ async def test_temporary_password_only_in_a_private_chat(
     await click(
         bot, recorder, "run_step", action(card, "run_step", "reset_password"), scope="channel"
     )
-    await bot.runtime.cases.background.idle()
+    await bot.runtime.cases.idle()
     created = [c for c in recorder.calls if c.method == "POST" and c.path == "/v3/conversations"]
     assert len(created) == 1
     assert created[0].body["members"] == [{"id": ALEX[0]}]
@@ -197,7 +197,7 @@ async def test_two_admins_release_at_once_only_one_removal(
     assert len(removals) == 1
     notices = [t for c in cards for t in texts_of(c)]
     assert notices.count("Release sent to Exchange Online.") == 1
-    events = await bot.runtime.cases.audit.events(target=JOOST)
+    events = await bot.runtime.audit.events(target=JOOST)
     assert [e.action for e in events].count("release") == 1
     assert [e.action for e in events].count("release_override") == 1
 
@@ -210,7 +210,7 @@ async def test_retried_invoke_and_stale_card_change_nothing(
     data = action(card, "run_step", "revoke_sessions")
     await click(bot, recorder, "run_step", data, activity_id="retry-1")
     again = await click(bot, recorder, "run_step", data, activity_id="retry-1")
-    await bot.runtime.cases.background.idle()
+    await bot.runtime.cases.idle()
     assert "This card was out of date; here is the current state. Nothing was changed." in texts_of(
         again
     )
@@ -228,8 +228,8 @@ async def test_failing_step_shows_why_and_retry_works(start_bot: Any, recorder: 
     bot.sim.state.app.graph_roles.discard("User.RevokeSessions.All")
     card = await open_joost(bot, recorder)
     await click(bot, recorder, "run_step", action(card, "run_step", "revoke_sessions"))
-    await bot.runtime.cases.background.idle()
-    case = await bot.runtime.cases.store.open_for(JOOST)
+    await bot.runtime.cases.idle()
+    case = await bot.runtime.cases.open_for(JOOST)
     assert case is not None
     assert case.step(StepName.REVOKE_SESSIONS).status is StepStatus.FAILED
     card = await click(bot, recorder, "refresh_case", {"case": case.id, "version": case.version})
@@ -240,8 +240,8 @@ async def test_failing_step_shows_why_and_retry_works(start_bot: Any, recorder: 
     assert retry["title"] == "Retry"
     bot.sim.state.app.graph_roles.add("User.RevokeSessions.All")
     await click(bot, recorder, "run_step", retry["data"])
-    await bot.runtime.cases.background.idle()
-    case = await bot.runtime.cases.store.get(case.id)
+    await bot.runtime.cases.idle()
+    case = await bot.runtime.cases.get(case.id)
     assert case is not None
     assert case.step(StepName.REVOKE_SESSIONS).status is StepStatus.DONE
     assert case.step(StepName.REVOKE_SESSIONS).attempt == 2
@@ -258,10 +258,10 @@ async def test_unblock_limit_says_open_a_support_case(start_bot: Any, recorder: 
     )
     links = [a for a in actions_of(card, any_kind=True) if a["type"] == "Action.OpenUrl"]
     assert [a["title"] for a in links] == ["Open a Microsoft support case"]
-    case = await bot.runtime.cases.store.open_for(JOOST)
+    case = await bot.runtime.cases.open_for(JOOST)
     assert case is not None
     assert case.state is CaseState.REMEDIATING
-    events = await bot.runtime.cases.audit.events(case_id=case.id)
+    events = await bot.runtime.audit.events(case_id=case.id)
     assert [(e.action, e.result) for e in events if e.action == "release"] == [
         ("release", "failed")
     ]
@@ -300,7 +300,7 @@ async def test_four_eyes_requester_cannot_approve(start_bot: Any, recorder: Reco
     )
     assert "Release sent to Exchange Online." in texts_of(approved)
     assert bot.sim.state.block(JOOST) is None
-    events = await bot.runtime.cases.audit.events(target=JOOST)
+    events = await bot.runtime.audit.events(target=JOOST)
     assert [
         (e.action, e.actor_name)
         for e in events
@@ -315,7 +315,7 @@ async def test_four_eyes_requester_cannot_approve(start_bot: Any, recorder: Reco
 async def test_status_history_and_audit_commands(start_bot: Any, recorder: Recorder) -> None:
     bot = await _bot(start_bot)
     await bot.post(activity(f"status {JOOST}", service_url=recorder.url))
-    await bot.runtime.cases.background.idle()
+    await bot.runtime.cases.idle()
     assert texts_of(recorder.cards()[0])[0] == "Joost van den Bergh"
     await bot.post(activity(f"geschiedenis {JOOST}", service_url=recorder.url))
     history = texts_of(recorder.cards()[-1])
@@ -337,14 +337,14 @@ async def test_review_mfa_removes_the_flagged_method(start_bot: Any, recorder: R
     assert [c["title"] for c in pick["choices"]] == ["+234 803 555 0199"]
     data = dict(review["card"]["actions"][0]["data"], remove=pick["choices"][0]["value"])
     await click(bot, recorder, "run_step", data)
-    await bot.runtime.cases.background.idle()
+    await bot.runtime.cases.idle()
     kinds = [m.kind for m in bot.sim.state.evidence_of(JOOST).methods]
     assert kinds == ["password", "microsoftAuthenticator"]
-    case = await bot.runtime.cases.store.open_for(JOOST)
+    case = await bot.runtime.cases.open_for(JOOST)
     assert case is not None
     step = case.step(StepName.REVIEW_MFA)
     assert step.status is StepStatus.DONE
-    assert step.undo == {"removed": [{"kind": "phone", "detail": "+234 803 555 0199"}]}
+    assert step.undo == MethodsUndo((MethodRef("phone", "+234 803 555 0199"),))
 
 
 async def test_skip_needs_a_reason_and_counts_for_release(
@@ -371,6 +371,6 @@ async def test_skip_needs_a_reason_and_counts_for_release(
     assert "3. Remove mailbox forwarding — skipped" in texts_of(skipped)
     assert any("Skipped: forwarding is our archive service" in line for line in texts_of(skipped))
     assert bot.sim.state.evidence_of(JOOST).forwarding_smtp is not None
-    events = await bot.runtime.cases.audit.events(target=JOOST)
+    events = await bot.runtime.audit.events(target=JOOST)
     skip_event = next(e for e in events if e.action == "step_skipped:remove_forwarding")
     assert skip_event.parameters == {"reason": "forwarding is our archive service"}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import normalise
+from bot.chat.context import normalise
+from bot.chat.registry import COMMANDS, help_lines, match
 from bot.i18n import Texts, catalogue
-from bot.registry import COMMANDS, help_lines, match
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,8 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from bot.signing_keys import SigningKeys, UnknownSigningKeyError
 from bot.store.schema import audit_events, conversations
+from bot.teams.signing_keys import SigningKeys, UnknownSigningKeyError
 from tests.conftest import BotUnderTest
 from tests.helpers import TENANT, FakeClock, Recorder, invoke
 

@@ -71,7 +71,7 @@ def test_bot_id_must_be_a_guid(tmp_path: Path) -> None:
 
 
 def test_command_list_matches_what_the_bot_understands() -> None:
-    from bot.registry import match
+    from bot.chat.registry import match
 
     commands = build.manifest_for(BOT_ID)["bots"][0]["commandLists"][0]["commands"]  # type: ignore[index]
     for command in commands:

@@ -17,7 +17,7 @@ from bot.errors import (
 )
 from bot.sim.faults import Fault
 from bot.sim.server import SimulatedTenant
-from bot.tenant.transport import RetryPolicy, retry_after_seconds
+from bot.tenant.http import RetryPolicy, retry_after_seconds
 from tests.conftest import exchange_client, graph_client
 
 JOOST = "joost.vandenbergh@contoso.onmicrosoft.com"
@@ -117,7 +117,7 @@ async def test_429_inside_a_200_batch_is_retried_for_that_request(
 ) -> None:
     sim.faults.add("users.get", Fault("throttle", retry_after="1"))
     upns = [u.upn for u in sim.state.users[:5]]
-    found = await graph_client(sim, http, policy=FAST).users_by_upn(upns)
+    found = await graph_client(sim, http, policy=FAST).users.users_by_upn(upns)
     assert sorted(found) == sorted(upns)
     batches = _times(sim, "POST /$batch")
     assert [s for _, s in batches] == [200, 200]
@@ -145,7 +145,7 @@ async def test_injected_licence_fault_reads_as_not_available(
     user = sim.state.user(JOOST)
     assert user is not None
     with pytest.raises(NotAvailableInTenant):
-        await graph_client(sim, http, policy=FAST).risky_user(user.id)
+        await graph_client(sim, http, policy=FAST).signins.risky_user(user.id)
 
 
 async def test_unreachable_tenant_is_unavailable(

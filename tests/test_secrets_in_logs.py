@@ -59,12 +59,12 @@ async def test_full_demo_flow_logs_no_password_or_token(
     await bot.post(activity("who is blocked", service_url=recorder.url))
     card = await open_joost(bot, recorder)
     card = await click(bot, recorder, "run_recommended", action(card, "run_recommended"))
-    await bot.runtime.cases.background.idle()
-    case = await bot.runtime.cases.store.open_for(JOOST)
+    await bot.runtime.cases.idle()
+    case = await bot.runtime.cases.open_for(JOOST)
     assert case is not None
     card = await click(bot, recorder, "refresh_case", {"case": case.id, "version": case.version})
     await click(bot, recorder, "release", action(card, "release"))
-    await bot.runtime.cases.background.idle()
+    await bot.runtime.cases.idle()
     for text in (f"status {JOOST}", f"history {JOOST}", "audit", "alerts on"):
         response = await bot.post(activity(text, service_url=recorder.url, aad=ALEX[1]))
         assert response.status_code == 201

@@ -19,11 +19,11 @@ def _client(sim: SimulatedTenant, http: httpx.AsyncClient) -> GraphClient:
 
 async def test_user_by_upn_and_by_id(sim: SimulatedTenant, http: httpx.AsyncClient) -> None:
     client = _client(sim, http)
-    by_upn = await client.user("li.lei@contoso.onmicrosoft.com")
+    by_upn = await client.users.user("li.lei@contoso.onmicrosoft.com")
     assert by_upn.display_name == "李雷 (Li Lei)"
-    assert (await client.user(by_upn.id)).upn == "li.lei@contoso.onmicrosoft.com"
+    assert (await client.users.user(by_upn.id)).upn == "li.lei@contoso.onmicrosoft.com"
     with pytest.raises(TenantNotFound, match="does not exist"):
-        await client.user("ghost@contoso.onmicrosoft.com")
+        await client.users.user("ghost@contoso.onmicrosoft.com")
 
 
 async def test_users_are_paged_with_nextlink(sim: SimulatedTenant, http: httpx.AsyncClient) -> None:
@@ -47,7 +47,7 @@ async def test_batch_lookup_spans_several_batches_and_skips_unknown_users(
     upns = [u.upn for u in sim.state.users] * 2 + ["ghost@contoso.onmicrosoft.com"]
     for i in range(30):
         upns.append(f"nobody{i}@contoso.onmicrosoft.com")
-    found = await _client(sim, http).users_by_upn(upns)
+    found = await _client(sim, http).users.users_by_upn(upns)
     assert len(found) == 13
     assert found["zoe.angstrom@contoso.onmicrosoft.com"].display_name == "Zoë Ångström-Núñez"
     batches = [r for r in sim.requests if r.operation == "POST /$batch"]
@@ -66,7 +66,7 @@ async def test_batch_over_20_is_refused_by_the_service(
     assert response.status_code == 400
     assert "exceeds 20" in response.json()["error"]["message"]
     with pytest.raises(ValueError, match="at most 20"):
-        await _client(sim, http).batch(requests)
+        await _client(sim, http).api.batch(requests)
 
 
 async def test_graph_requires_a_token(sim: SimulatedTenant, http: httpx.AsyncClient) -> None:
@@ -79,13 +79,13 @@ async def test_group_ids_are_transitive_and_empty_for_unknown_users(
     sim: SimulatedTenant, http: httpx.AsyncClient
 ) -> None:
     client = _client(sim, http)
-    alex = await client.user("alex.wilber@contoso.onmicrosoft.com")
-    assert await client.group_ids(alex.id) == {
+    alex = await client.users.user("alex.wilber@contoso.onmicrosoft.com")
+    assert await client.users.group_ids(alex.id) == {
         "5b0e6d1c-7a41-4c1e-9d7e-0a6f3b2c1d02",  # Responders, through Service Desk Tier 2
         "5b0e6d1c-7a41-4c1e-9d7e-0a6f3b2c1d03",
         "5b0e6d1c-7a41-4c1e-9d7e-0a6f3b2c1d04",
     }
-    assert await client.group_ids("00000000-0000-0000-0000-00000000dead") == set()
+    assert await client.users.group_ids("00000000-0000-0000-0000-00000000dead") == set()
     headers = await bearer(sim, "graph")
     url = f"{sim.graph_url}/v1.0/users/{alex.id}/transitiveMemberOf?$select=id"
     row = (await http.get(url, headers=headers)).json()["value"][0]
@@ -112,6 +112,6 @@ async def test_many_users_are_read_in_concurrent_batches_in_order(
     hooks = {"request": [sent], "response": [answered]}
     async with httpx.AsyncClient(event_hooks=hooks) as http:
         upns = [u.upn for u in sim.state.users if u.upn.startswith("user")]
-        found = await _client(sim, http).users_by_upn(upns)
+        found = await _client(sim, http).users.users_by_upn(upns)
     assert list(found) == [u.lower() for u in upns]  # every user, in the order asked
     assert peak == 4  # BATCH_CONCURRENCY batches at once, never more

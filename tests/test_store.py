@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.cases.model import CaseState, StepName, StepStatus
+from bot.cases.model import CaseState, Note, RulesUndo, StepDetail, StepName, StepStatus
+from bot.errors import Problem, ProblemKind
 from bot.store.audit import AuditEvent, AuditTrail, to_csv
 from bot.store.cases import CaseStore
 from bot.store.db import current_revision, head_revision, migrate, open_engine
@@ -32,9 +33,9 @@ async def _open(store: CaseStore, upn: str = UPN):
 
 
 async def test_database_is_at_head(engine: AsyncEngine) -> None:
-    assert await current_revision(engine) == head_revision() == "0004"
+    assert await current_revision(engine) == head_revision() == "0005"
     await migrate(engine)  # idempotent
-    assert await current_revision(engine) == "0004"
+    assert await current_revision(engine) == "0005"
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -50,7 +51,7 @@ async def test_empty_and_previous_schema_both_reach_head(kind: str, tmp_path: Pa
         store = CaseStore(db)
         case, _ = await _open(store)  # data written at the previous schema survives
         await migrate(db)
-        assert await current_revision(db) == "0004"
+        assert await current_revision(db) == "0005"
         assert (await store.get(case.id)) == case
         async with db.connect() as conn:
             tables = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
@@ -101,23 +102,18 @@ async def test_a_step_is_claimed_once(engine: AsyncEngine) -> None:
         ]
     )
     assert claims.count(True) == 1
-    await store.finish_step(case.id, StepName.RESET_PASSWORD, StepStatus.FAILED, "boom")
+    boom = StepDetail.failed(Problem(ProblemKind.FAILED, "Microsoft Graph", message="boom"))
+    await store.finish_step(case.id, StepName.RESET_PASSWORD, StepStatus.FAILED, boom)
     assert await store.start_step(
         case.id, StepName.RESET_PASSWORD, runner="r", actor_id="a", actor_name="Alex"
     )  # a failed step can be retried
-    await store.finish_step(
-        case.id, StepName.RESET_PASSWORD, StepStatus.DONE, "reset", undo={"note": "n/a"}
-    )
+    reset, undo = StepDetail(Note.PASSWORD_RESET), RulesUndo(("rule-1",))
+    await store.finish_step(case.id, StepName.RESET_PASSWORD, StepStatus.DONE, reset, undo=undo)
     assert not await store.start_step(
         case.id, StepName.RESET_PASSWORD, runner="r", actor_id="a", actor_name="Alex"
     )
     step = (await store.get(case.id)).step(StepName.RESET_PASSWORD)  # type: ignore[union-attr]
-    assert (step.status, step.detail, step.attempt, step.undo) == (
-        StepStatus.DONE,
-        "reset",
-        2,
-        {"note": "n/a"},
-    )
+    assert (step.status, step.detail, step.attempt, step.undo) == (StepStatus.DONE, reset, 2, undo)
 
 
 async def test_skip_and_interrupt(engine: AsyncEngine) -> None:
@@ -195,8 +191,8 @@ async def test_retention_purges_only_old_events_and_closed_cases(engine: AsyncEn
 
 def test_cli_migrate_and_export_audit(tmp_path: Path) -> None:
     first = run_app(tmp_path, {}, "migrate", check=True)
-    assert first.stdout.strip() == "database schema: empty -> 0004"
+    assert first.stdout.strip() == "database schema: empty -> 0005"
     again = run_app(tmp_path, {}, "migrate", check=True)
-    assert again.stdout.strip() == "database schema: 0004 -> 0004"
+    assert again.stdout.strip() == "database schema: 0005 -> 0005"
     export = run_app(tmp_path, {}, "export-audit", "--days", "30", check=True)
     assert export.stdout.splitlines()[0].startswith("time,actor_id,actor,action,target")

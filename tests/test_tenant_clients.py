@@ -92,23 +92,8 @@ async def test_mailbox_not_found(exchange: ExchangeClient) -> None:
         await exchange.mailbox_forwarding("ghost@contoso.onmicrosoft.com")
 
 
-async def test_graph_rules_do_not_show_hidden_ones_and_can_be_changed(
-    tenant: SimulatedTenant, graph: GraphClient
-) -> None:
-    user_id = _id(tenant, JOOST)
-    rules = await graph.message_rules(user_id)
-    assert [r.name for r in rules] == ["Archive updates", "Newsletter"]
-    assert rules[0].move_to_folder is not None
-    await graph.disable_message_rule(user_id, rules[0].id)
-    await graph.delete_message_rule(user_id, rules[1].id)
-    remaining = await graph.message_rules(user_id)
-    assert [(r.name, r.enabled) for r in remaining] == [("Archive updates", False)]
-    with pytest.raises(TenantNotFound):
-        await graph.delete_message_rule(user_id, rules[1].id)
-
-
 async def test_authentication_methods(tenant: SimulatedTenant, graph: GraphClient) -> None:
-    methods = await graph.authentication_methods(_id(tenant, JOOST))
+    methods = await graph.signins.authentication_methods(_id(tenant, JOOST))
     assert [(m.kind, m.detail) for m in methods] == [
         ("password", ""),
         ("microsoftAuthenticator", "iPhone 13"),
@@ -120,18 +105,18 @@ async def test_authentication_methods(tenant: SimulatedTenant, graph: GraphClien
 
 async def test_role_assignments_and_removal(tenant: SimulatedTenant, graph: GraphClient) -> None:
     sanne = _id(tenant, SANNE)
-    roles = await graph.role_assignments(sanne)
+    roles = await graph.access.role_assignments(sanne)
     assert [r.role_name for r in roles] == ["Exchange Administrator"]
-    await graph.remove_role_assignment(roles[0].id)
-    assert await graph.role_assignments(sanne) == []
-    assert await graph.role_assignments(_id(tenant, JOOST)) == []
+    await graph.access.remove_role_assignment(roles[0].id)
+    assert await graph.access.role_assignments(sanne) == []
+    assert await graph.access.role_assignments(_id(tenant, JOOST)) == []
 
 
 async def test_risky_user(tenant: SimulatedTenant, graph: GraphClient) -> None:
-    risk = await graph.risky_user(_id(tenant, JOOST))
+    risk = await graph.signins.risky_user(_id(tenant, JOOST))
     assert risk is not None
     assert (risk.level, risk.state) == ("high", "atRisk")
-    assert await graph.risky_user(_id(tenant, SANNE)) is None
+    assert await graph.signins.risky_user(_id(tenant, SANNE)) is None
 
 
 async def test_risky_user_without_p2_is_not_available(
@@ -139,15 +124,15 @@ async def test_risky_user_without_p2_is_not_available(
 ) -> None:
     tenant.state.licences.discard("AAD_PREMIUM_P2")
     with pytest.raises(NotAvailableInTenant) as caught:
-        await graph.risky_user(_id(tenant, JOOST))
+        await graph.signins.risky_user(_id(tenant, JOOST))
     assert caught.value.licence == "Microsoft Entra ID P2"
 
 
 async def test_sign_ins_filtered_by_time(tenant: SimulatedTenant, graph: GraphClient) -> None:
     now = datetime.now(UTC)
-    recent = await graph.sign_ins(_id(tenant, JOOST), since=now - timedelta(hours=3))
+    recent = await graph.signins.sign_ins(_id(tenant, JOOST), since=now - timedelta(hours=3))
     assert [(s.country, s.succeeded) for s in recent] == [("NG", True), ("NL", True), ("NG", False)]
-    week = await graph.sign_ins(_id(tenant, JOOST), since=now - timedelta(days=7))
+    week = await graph.signins.sign_ins(_id(tenant, JOOST), since=now - timedelta(days=7))
     assert len(week) == 4
 
 
@@ -156,13 +141,15 @@ async def test_sign_ins_without_p1_is_not_available(
 ) -> None:
     tenant.state.licences.clear()
     with pytest.raises(NotAvailableInTenant) as caught:
-        await graph.sign_ins(_id(tenant, JOOST), since=datetime.now(UTC) - timedelta(days=7))
+        await graph.signins.sign_ins(
+            _id(tenant, JOOST), since=datetime.now(UTC) - timedelta(days=7)
+        )
     assert caught.value.licence == "Microsoft Entra ID P1"
     assert caught.value.code == "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
 
 
 async def test_consent_grants_name_the_app(tenant: SimulatedTenant, graph: GraphClient) -> None:
-    grants = await graph.consent_grants(_id(tenant, JOOST))
+    grants = await graph.access.consent_grants(_id(tenant, JOOST))
     assert [(g.client_name, g.scope, g.verified_publisher) for g in grants] == [
         ("Mail Backup Pro", "Mail.ReadWrite Mail.Send offline_access", None)
     ]
@@ -170,7 +157,7 @@ async def test_consent_grants_name_the_app(tenant: SimulatedTenant, graph: Graph
 
 async def test_sent_messages_are_paged(tenant: SimulatedTenant, graph: GraphClient) -> None:
     tenant.state.graph_page_size = 100
-    sent = await graph.sent_messages(JOOST, since=datetime.now(UTC) - timedelta(hours=24))
+    sent = await graph.mail.sent_messages(JOOST, since=datetime.now(UTC) - timedelta(hours=24))
     assert len(sent) == 420
     assert {m.recipient for m in sent} >= {"ap@fabrikam.example", "billing@northwind.example"}
     pages = [
@@ -181,7 +168,7 @@ async def test_sent_messages_are_paged(tenant: SimulatedTenant, graph: GraphClie
 
 async def test_security_alerts(tenant: SimulatedTenant, graph: GraphClient) -> None:
     tenant.state.restrict("megan.bowen@contoso.onmicrosoft.com", "ExceedingLimitType=External")
-    alerts = await graph.security_alerts(since=datetime.now(UTC) - timedelta(days=1))
+    alerts = await graph.alerts.security_alerts(since=datetime.now(UTC) - timedelta(days=1))
     assert {a.upns for a in alerts} == {
         (JOOST,),
         ("zoe.angstrom@contoso.onmicrosoft.com",),
@@ -194,9 +181,9 @@ async def test_password_reset_block_and_revoke_change_the_tenant(
     tenant: SimulatedTenant, graph: GraphClient
 ) -> None:
     user_id = _id(tenant, JOOST)
-    await graph.reset_password(user_id, "Vx7!qLm2#Rt9-pZk")
-    await graph.revoke_sessions(user_id)
-    await graph.set_sign_in_blocked(user_id, True)
+    await graph.users.reset_password(user_id, "Vx7!qLm2#Rt9-pZk")
+    await graph.users.revoke_sessions(user_id)
+    await graph.users.set_sign_in_blocked(user_id, True)
     evidence = tenant.state.evidence_of(JOOST)
     assert evidence.password_changed is not None
     assert evidence.force_change is True
@@ -204,7 +191,7 @@ async def test_password_reset_block_and_revoke_change_the_tenant(
     user = tenant.state.user(JOOST)
     assert user is not None
     assert user.account_enabled is False
-    await graph.set_sign_in_blocked(user_id, False)
+    await graph.users.set_sign_in_blocked(user_id, False)
     assert user.account_enabled is True
 
 
@@ -212,9 +199,9 @@ async def test_weak_or_federated_password_reset_is_refused(
     tenant: SimulatedTenant, graph: GraphClient
 ) -> None:
     with pytest.raises(TenantRequestFailed, match="complexity"):
-        await graph.reset_password(_id(tenant, JOOST), "password")
+        await graph.users.reset_password(_id(tenant, JOOST), "password")
     with pytest.raises(TenantRequestFailed, match="federated"):
-        await graph.reset_password(
+        await graph.users.reset_password(
             _id(tenant, "hybrid.user@contoso.onmicrosoft.com"), "Vx7!qLm2#Rt9-pZk"
         )
 
@@ -222,7 +209,7 @@ async def test_weak_or_federated_password_reset_is_refused(
 async def test_missing_permission_is_named(tenant: SimulatedTenant, graph: GraphClient) -> None:
     tenant.state.app.graph_roles.discard("User-PasswordProfile.ReadWrite.All")
     with pytest.raises(TenantForbidden) as caught:
-        await graph.reset_password(_id(tenant, JOOST), "Vx7!qLm2#Rt9-pZk")
+        await graph.users.reset_password(_id(tenant, JOOST), "Vx7!qLm2#Rt9-pZk")
     assert caught.value.permission == "User-PasswordProfile.ReadWrite.All"
     assert tenant.state.evidence_of(JOOST).password_changed is None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.throttle import CommandLimit
+from bot.chat.limits import CommandLimit
 from tests.helpers import FakeClock
 
 

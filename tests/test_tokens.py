@@ -75,7 +75,9 @@ async def test_secret_gets_tokens_per_resource_and_clients_work_over_tls(
             http, base_url=tls_tenant.graph_url, auth=BearerAuth(tokens, tls_tenant.graph_url)
         )
         assert len(await exchange.restricted_senders()) == 2
-        assert (await graph.user("li.lei@contoso.onmicrosoft.com")).display_name == "李雷 (Li Lei)"
+        assert (
+            await graph.users.user("li.lei@contoso.onmicrosoft.com")
+        ).display_name == "李雷 (Li Lei)"
         await exchange.restricted_senders()
     assert tls_tenant.base_url.startswith("https://")
     assert _token_requests(tls_tenant) == 2  # one per resource, then cached

@@ -5,41 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 from bot.alerts.ratelimit import TeamsRateLimits
 from bot.cases.model import Case
+from bot.chat.outbox import Outbox, SendFailed
+from bot.chat.views import CaseViews
+from bot.i18n import Texts, language_of
 from bot.store.cases import CaseStore
 from bot.store.conversations import Conversation, ConversationStore
+from cards.alerts import digest_card
 from cards.common import Card
 
 log = logging.getLogger(__name__)
 
 RETRYABLE = frozenset({412, 429, 502, 503, 504})
 MAX_TRIES_PER_ROUND = 4
-
-
-class SendFailed(Exception):
-    """Teams refused a message: the HTTP status, its sub-code and Retry-After if any."""
-
-    def __init__(self, status: int, *, code: str = "", retry_after: float | None = None) -> None:
-        super().__init__(f"send failed with HTTP {status} {code}".strip())
-        self.status = status
-        self.code = code
-        self.retry_after = retry_after
-
-
-class AlertSender(Protocol):
-    """Posts a new card message into a conversation (implemented by the Teams shell)."""
-
-    async def post(self, conversation: Conversation, card: Card) -> str:
-        """Send `card`; return the new message's id or raise SendFailed."""
-        ...
-
-
-Render = Callable[[Case, str | None], Awaitable[Card]]
-DigestRender = Callable[[list[Case], str | None], Card]
 
 
 class Delivery:
@@ -49,17 +29,15 @@ class Delivery:
         self,
         conversations: ConversationStore,
         cases: CaseStore,
-        sender: AlertSender,
+        outbox: Outbox,
+        views: CaseViews,
         *,
-        render: Render,
-        digest_render: DigestRender,
         limits: TeamsRateLimits | None = None,
     ) -> None:
         self._conversations = conversations
         self._cases = cases
-        self._sender = sender
-        self._render = render
-        self._digest = digest_render
+        self._outbox = outbox
+        self._views = views
         self._limits = limits or TeamsRateLimits()
 
     async def queue(self, case_id: str) -> int:
@@ -76,7 +54,7 @@ class Delivery:
             case = await self._cases.get(case_id)
             if case is None:
                 continue
-            card = await self._render(case, conversation.reference.get("locale"))
+            card = await self._views.card_for(case, conversation.address.locale)
             activity_id = await self._send(conversation, card)
             if activity_id is None:
                 await self._conversations.alert_failed(case_id, conversation.id)
@@ -104,7 +82,7 @@ class Delivery:
             if not found:  # purged meanwhile: nothing left to tell
                 await self._conversations.digest_done(digest_id, delivered=True)
                 continue
-            card = self._digest(found, conversation.reference.get("locale"))
+            card = digest_card(found, t=Texts(language_of(conversation.address.locale)))
             delivered = await self._send(conversation, card) is not None
             await self._conversations.digest_done(digest_id, delivered=delivered)
             landed += delivered
@@ -115,7 +93,7 @@ class Delivery:
         for attempt in range(1, MAX_TRIES_PER_ROUND + 1):
             await self._limits.wait(conversation.id)
             try:
-                return await self._sender.post(conversation, card)
+                return await self._outbox.post(conversation.address, card)
             except SendFailed as err:
                 if err.status == 403:
                     log.warning(

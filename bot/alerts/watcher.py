@@ -16,13 +16,13 @@ from datetime import UTC, datetime, timedelta
 
 from bot.alerts.delivery import Delivery
 from bot.cases.service import SYSTEM, CaseService
-from bot.domain import RestrictedSender
 from bot.errors import BlockWatchError, TenantForbidden
-from bot.senders import RestrictedSenders
 from bot.store.leases import Leases
 from bot.store.watched import WatchedSenders
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
+from bot.tenant.models import RestrictedSender
+from bot.tenant.senders import RestrictedSenders
 
 log = logging.getLogger(__name__)
 ALERT_TITLE = "User restricted from sending email"
@@ -138,7 +138,7 @@ class Watcher:
         since = (self._last_poll or datetime.now(UTC)) - timedelta(minutes=10)
         self._last_poll = datetime.now(UTC)
         try:
-            alerts = await self._graph.security_alerts(since=since)
+            alerts = await self._graph.alerts.security_alerts(since=since)
         except TenantForbidden:
             self._defender = False
             log.info(

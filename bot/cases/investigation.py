@@ -1,8 +1,8 @@
 """Investigation: gather the evidence of a compromise and mark what is suspicious, and why.
 
-The result is plain JSON (stored on the case): sections of findings, each finding with its
-facts, `suspicious` and reason codes the cards translate. A section that cannot be read says
-why (`unavailable`: a missing permission or licence) instead of failing the whole card.
+The result is `Evidence` (bot/cases/evidence.py): nine sections read concurrently, each read
+(with findings and their reasons), unreadable (with the problem) or not applicable (a licence
+the tenant lacks), so one failing section never fails the whole card.
 """
 
 from __future__ import annotations
@@ -12,26 +12,33 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
 
-from bot.errors import BlockWatchError, NotAvailableInTenant, TenantForbidden
+from bot.cases.evidence import (
+    ConsentFinding,
+    CountriesFinding,
+    DelegateFinding,
+    Evidence,
+    FailuresFinding,
+    Finding,
+    ForwardingFinding,
+    MethodFinding,
+    RiskFinding,
+    RoleFinding,
+    RuleFinding,
+    Section,
+    SectionName,
+    SectionStatus,
+    SentFinding,
+    TravelFinding,
+    Why,
+)
+from bot.errors import BlockWatchError, NotAvailableInTenant, problem_of
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
 from bot.tenant.models import InboxRule, SignIn
 
 log = logging.getLogger(__name__)
 
-SECTIONS = (
-    "rules",
-    "forwarding",
-    "delegates",
-    "mfa",
-    "roles",
-    "risk",
-    "sign_ins",
-    "consents",
-    "sent",
-)
 HIDING_FOLDERS = {
     "rss subscriptions",
     "rss feeds",
@@ -67,87 +74,77 @@ RISKY_SCOPES = {
 }
 RECENT = timedelta(days=7)
 
-Finding = dict[str, Any]
-Section = dict[str, Any]
-
-
-def _finding(text: str, reasons: list[str], **facts: Any) -> Finding:
-    return {"text": text, "suspicious": bool(reasons), "why": reasons, **facts}
+Findings = tuple[Finding, ...]
 
 
 def _external(address: str, domains: set[str]) -> bool:
     return address.rsplit("@", 1)[-1].lower() not in domains
 
 
-def rule_findings(rules: list[InboxRule], domains: set[str]) -> list[Finding]:
+def rule_findings(rules: list[InboxRule], domains: set[str]) -> Findings:
     """Inbox rules with reasons: external forwarding, deleting, hiding mail, bait words."""
     found = []
     for rule in rules:
-        why: list[str] = []
-        external = [r for r in rule.recipients if _external(r, domains)]
-        if external:
-            why.append("forwards_external")
+        why: list[Why] = []
+        if any(_external(r, domains) for r in rule.recipients):
+            why.append(Why.FORWARDS_EXTERNAL)
         if rule.delete or rule.permanent_delete:
-            why.append("deletes")
+            why.append(Why.DELETES)
         if rule.move_to_folder and rule.move_to_folder.lower() in HIDING_FOLDERS:
-            why.append("hides_mail")
+            why.append(Why.HIDES_MAIL)
         if {w.lower() for w in rule.words} & BAIT_WORDS:
-            why.append("bait_words")
+            why.append(Why.BAIT_WORDS)
         if rule.hidden:
-            why.append("hidden")
+            why.append(Why.HIDDEN)
         found.append(
-            _finding(
-                rule.name or "(no name)",
-                why,
-                id=rule.id,
+            RuleFinding(
+                rule_id=rule.id,
+                name=rule.name or "(no name)",
                 enabled=rule.enabled,
                 hidden=rule.hidden,
-                recipients=list(rule.recipients),
+                recipients=rule.recipients,
                 folder=rule.move_to_folder,
-                words=list(rule.words),
+                words=rule.words,
+                why=tuple(why),
             )
         )
-    return found
+    return tuple(found)
 
 
-def sign_in_summary(sign_ins: list[SignIn]) -> list[Finding]:
+def sign_in_summary(sign_ins: list[SignIn]) -> Findings:
     """Countries, IPs and failures of the last week, and impossible travel."""
     if not sign_ins:
-        return []
+        return ()
     ordered = sorted(sign_ins, key=lambda s: s.at)
-    countries = sorted({s.country for s in ordered if s.country})
+    countries = tuple(sorted({s.country for s in ordered if s.country}))
     failures = sum(not s.succeeded for s in ordered)
     travel = [
         (a, b)
         for a, b in itertools.pairwise(ordered)
         if a.country and b.country and a.country != b.country and b.at - a.at <= timedelta(hours=1)
     ]
-    found = [
-        _finding(
-            ", ".join(countries),
-            ["several_countries"] if len(countries) > 1 else [],
-            kind="countries",
-            count=len(ordered),
+    found: list[Finding] = [
+        CountriesFinding(
+            countries,
+            sign_ins=len(ordered),
             failures=failures,
-            ips=sorted({s.ip for s in ordered})[:10],
+            ips=tuple(sorted({s.ip for s in ordered})[:10]),
+            why=(Why.SEVERAL_COUNTRIES,) if len(countries) > 1 else (),
         )
     ]
     if travel:
         a, b = travel[-1]
-        minutes = int((b.at - a.at).total_seconds() // 60)
         found.append(
-            _finding(
-                f"{a.city or a.country} → {b.city or b.country}",
-                ["impossible_travel"],
-                kind="travel",
-                minutes=minutes,
+            TravelFinding(
+                a.city or a.country,
+                b.city or b.country,
+                minutes=int((b.at - a.at).total_seconds() // 60),
+                why=(Why.IMPOSSIBLE_TRAVEL,),
             )
         )
     if failures:
-        found.append(
-            _finding(str(failures), ["failed_sign_ins"] if failures >= 3 else [], kind="failures")
-        )
-    return found
+        found.append(FailuresFinding(failures, (Why.FAILED_SIGN_INS,) if failures >= 3 else ()))
+    return tuple(found)
 
 
 async def investigate(
@@ -158,31 +155,32 @@ async def investigate(
     graph: GraphClient,
     domains: set[str],
     now: datetime,
-) -> dict[str, Any]:
+) -> Evidence:
     """Every section of evidence for one user, gathered concurrently."""
 
-    async def rules() -> list[Finding]:
+    async def rules() -> Findings:
         return rule_findings(await exchange.inbox_rules(upn), domains)
 
-    async def forwarding() -> list[Finding]:
+    async def forwarding() -> Findings:
         fwd = await exchange.mailbox_forwarding(upn)
         found = []
         if fwd.smtp_address:
-            why = ["forwards_external"] if _external(fwd.smtp_address, domains) else []
-            found.append(_finding(fwd.smtp_address, why, keep_copy=fwd.deliver_and_forward))
+            why = (Why.FORWARDS_EXTERNAL,) if _external(fwd.smtp_address, domains) else ()
+            found.append(ForwardingFinding(fwd.smtp_address, fwd.deliver_and_forward, why))
         if fwd.forwarding_address:
-            found.append(_finding(fwd.forwarding_address, [], keep_copy=fwd.deliver_and_forward))
-        return found
+            found.append(ForwardingFinding(fwd.forwarding_address, fwd.deliver_and_forward))
+        return tuple(found)
 
-    async def delegates() -> list[Finding]:
-        return [
-            _finding(d.user, ["delegate"], rights=d.rights) for d in await exchange.delegates(upn)
-        ]
+    async def delegates() -> Findings:
+        return tuple(
+            DelegateFinding(d.user, d.rights, (Why.DELEGATE,))
+            for d in await exchange.delegates(upn)
+        )
 
-    async def mfa() -> list[Finding]:
-        methods = await graph.authentication_methods(user_id)
+    async def mfa() -> Findings:
+        methods = await graph.signins.authentication_methods(user_id)
         try:
-            registered = await graph.registered_method_kinds(user_id, since=now - RECENT)
+            registered = await graph.signins.registered_method_kinds(user_id, since=now - RECENT)
         except BlockWatchError:
             registered = set()  # no audit log access: creation dates still flag most methods
         found = []
@@ -190,97 +188,65 @@ async def investigate(
             recent = (m.created is not None and now - m.created <= RECENT) or (
                 m.created is None and m.kind in registered
             )
-            found.append(
-                _finding(
-                    m.detail or m.kind,
-                    ["recent_method"] if recent else [],
-                    kind=m.kind,
-                    id=m.id,
-                    created=m.created.isoformat() if m.created else None,
-                )
-            )
-        return found
+            why = (Why.RECENT_METHOD,) if recent else ()
+            found.append(MethodFinding(m.id, m.kind, m.detail or m.kind, m.created, why))
+        return tuple(found)
 
-    async def roles() -> list[Finding]:
-        return [
-            _finding(r.role_name, ["admin_role"], id=r.id)
-            for r in await graph.role_assignments(user_id)
-        ]
+    async def roles() -> Findings:
+        return tuple(
+            RoleFinding(r.id, r.role_name, (Why.ADMIN_ROLE,))
+            for r in await graph.access.role_assignments(user_id)
+        )
 
-    async def risk() -> list[Finding]:
-        state = await graph.risky_user(user_id)
+    async def risk() -> Findings:
+        state = await graph.signins.risky_user(user_id)
         if state is None:
-            return []
-        why = ["risky"] if state.state in ("atRisk", "confirmedCompromised") else []
-        return [_finding(state.level, why, state=state.state)]
+            return ()
+        why = (Why.RISKY,) if state.state in ("atRisk", "confirmedCompromised") else ()
+        return (RiskFinding(state.level, state.state, why),)
 
-    async def sign_ins() -> list[Finding]:
-        return sign_in_summary(await graph.sign_ins(user_id, since=now - RECENT))
+    async def sign_ins() -> Findings:
+        return sign_in_summary(await graph.signins.sign_ins(user_id, since=now - RECENT))
 
-    async def consents() -> list[Finding]:
+    async def consents() -> Findings:
         found = []
-        for g in await graph.consent_grants(user_id):
+        for g in await graph.access.consent_grants(user_id):
             scopes = {s.lower() for s in g.scope.split()}
             why = []
             if scopes & RISKY_SCOPES:
-                why.append("mail_access")
+                why.append(Why.MAIL_ACCESS)
             if not g.verified_publisher:
-                why.append("unverified_app")
-            found.append(_finding(g.client_name, why, scope=g.scope))
-        return found
+                why.append(Why.UNVERIFIED_APP)
+            found.append(ConsentFinding(g.client_name, g.scope, g.verified_publisher, tuple(why)))
+        return tuple(found)
 
-    async def sent() -> list[Finding]:
-        messages = await graph.sent_messages(upn, since=now - timedelta(hours=24))
+    async def sent() -> Findings:
+        messages = await graph.mail.sent_messages(upn, since=now - timedelta(hours=24))
         external = {m.recipient for m in messages if _external(m.recipient, domains)}
-        why = ["high_volume"] if len(messages) >= 200 else []
-        return [
-            _finding(
-                str(len(messages)),
-                why,
-                recipients=len({m.recipient for m in messages}),
-                external=len(external),
-            )
-        ]
+        why = (Why.HIGH_VOLUME,) if len(messages) >= 200 else ()
+        recipients = len({m.recipient for m in messages})
+        return (SentFinding(len(messages), recipients, len(external), why),)
 
-    gatherers: dict[str, Callable[[], Awaitable[list[Finding]]]] = {
-        "rules": rules,
-        "forwarding": forwarding,
-        "delegates": delegates,
-        "mfa": mfa,
-        "roles": roles,
-        "risk": risk,
-        "sign_ins": sign_ins,
-        "consents": consents,
-        "sent": sent,
+    gatherers: dict[SectionName, Callable[[], Awaitable[Findings]]] = {
+        SectionName.RULES: rules,
+        SectionName.FORWARDING: forwarding,
+        SectionName.DELEGATES: delegates,
+        SectionName.MFA: mfa,
+        SectionName.ROLES: roles,
+        SectionName.RISK: risk,
+        SectionName.SIGN_INS: sign_ins,
+        SectionName.CONSENTS: consents,
+        SectionName.SENT: sent,
     }
-    results = await asyncio.gather(*[_section(name, fn) for name, fn in gatherers.items()])
-    return {"at": now.isoformat(), "sections": dict(zip(gatherers, results, strict=True))}
+    sections = await asyncio.gather(*[_section(name, fn) for name, fn in gatherers.items()])
+    return Evidence(at=now, sections=tuple(sections))
 
 
-async def _section(name: str, gather: Callable[[], Awaitable[list[Finding]]]) -> Section:
+async def _section(name: SectionName, gather: Callable[[], Awaitable[Findings]]) -> Section:
     try:
-        return {"status": "ok", "items": await gather()}
+        return Section(name, SectionStatus.READ, await gather())
     except NotAvailableInTenant as err:
-        return {"status": "unavailable", "reason": "licence", "missing": err.licence, "items": []}
-    except TenantForbidden as err:
-        return {
-            "status": "unavailable",
-            "reason": "permission",
-            "missing": err.permission or err.code,
-            "items": [],
-        }
+        return Section(name, SectionStatus.NOT_APPLICABLE, problem=problem_of(err))
     except BlockWatchError as err:
         log.warning("investigation section failed", extra={"section": name, "error": str(err)})
-        return {"status": "error", "reason": type(err).__name__, "items": []}
-
-
-def suspicious_methods(evidence: dict[str, Any] | None) -> list[Finding]:
-    """The sign-in methods the investigation flagged (the choices for 'review MFA')."""
-    section = ((evidence or {}).get("sections") or {}).get("mfa") or {}
-    return [m for m in section.get("items") or [] if m.get("suspicious") and m.get("id")]
-
-
-def suspicious_rules(evidence: dict[str, Any] | None) -> list[Finding]:
-    """The inbox rules the investigation flagged (the choices for 'disable rules')."""
-    section = ((evidence or {}).get("sections") or {}).get("rules") or {}
-    return [r for r in section.get("items") or [] if r.get("suspicious") and r.get("enabled")]
+        return Section(name, SectionStatus.UNREADABLE, problem=problem_of(err))

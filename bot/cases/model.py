@@ -1,11 +1,34 @@
-"""The case, its states and checklist steps, as frozen domain objects."""
+"""The case, its states and checklist steps, as frozen domain objects.
+
+`Case` answers what it allows now (which steps can run or be skipped, whether it can be
+released or approved); the case card and the case service both ask it, so they cannot disagree.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from enum import StrEnum
-from typing import Any
+from datetime import datetime, timedelta
+from enum import IntEnum, StrEnum
+
+from bot.cases.evidence import Evidence
+from bot.errors import Problem
+
+FOLLOW_UP_LIMIT = timedelta(hours=24)  # Microsoft: a release takes effect within 24 hours
+
+
+class Role(IntEnum):
+    """What an admin may do; each role includes the ones below it.
+
+    viewer     list, status, history, audit, alerts (list), open a case
+    responder  + run, retry and skip checklist steps
+    approver   + release, override, approve, change alert subscriptions
+    """
+
+    NONE = 0
+    VIEWER = 1
+    RESPONDER = 2
+    APPROVER = 3
 
 
 class CaseState(StrEnum):
@@ -21,6 +44,9 @@ class CaseState(StrEnum):
     RE_RESTRICTED = "re_restricted"
 
 
+OPEN_STATES = frozenset(
+    {CaseState.RESTRICTED, CaseState.INVESTIGATING, CaseState.REMEDIATING, CaseState.READY}
+)
 CLOSED_STATES = frozenset({CaseState.VERIFIED, CaseState.RE_RESTRICTED})
 
 
@@ -57,6 +83,98 @@ class StepStatus(StrEnum):
 
 STARTABLE = frozenset({StepStatus.NOT_RUN, StepStatus.FAILED, StepStatus.INTERRUPTED})
 SETTLED = frozenset({StepStatus.DONE, StepStatus.SKIPPED})
+RETRYABLE = frozenset({StepStatus.FAILED, StepStatus.INTERRUPTED})
+
+
+class Note(StrEnum):
+    """What a step's outcome says (catalogue key); the facts are on `StepDetail`."""
+
+    PASSWORD_RESET = "step.reset_password.done"  # noqa: S105 - a catalogue key
+    SESSIONS_REVOKED = "step.revoke_sessions.done"
+    FORWARDING_REMOVED = "step.remove_forwarding.done"
+    NO_FORWARDING = "step.remove_forwarding.none"
+    RULES_DISABLED = "step.disable_rules.done"
+    NO_RULES = "step.disable_rules.none"
+    SIGN_IN_BLOCKED = "step.block_sign_in.done"
+    ROLES_REMOVED = "step.remove_roles.done"
+    NO_ROLES = "step.remove_roles.none"
+    MFA_CONFIRMED = "step.review_mfa.done"
+    MFA_REMOVED = "step.review_mfa.removed"
+    FEDERATED = "step.federated"
+    SKIPPED = "step.skipped"
+    INTERRUPTED = "step.interrupted"
+    FAILED = "step.failed"  # `problem` says why
+
+
+@dataclass(frozen=True)
+class StepDetail:
+    """The outcome of a step: what it says, and the names, address, reason or problem in it."""
+
+    note: Note
+    names: tuple[str, ...] = ()
+    old: str = ""
+    reason: str = ""
+    problem: Problem | None = None
+
+    @classmethod
+    def failed(cls, problem: Problem) -> StepDetail:
+        """A step that did not do its job, and why."""
+        return cls(Note.FAILED, problem=problem)
+
+
+@dataclass(frozen=True)
+class ForwardingUndo:
+    """The forwarding a step removed."""
+
+    smtp_address: str | None
+    forwarding_address: str | None
+    keep_copy: bool
+
+
+@dataclass(frozen=True)
+class RulesUndo:
+    """The inbox rules a step disabled."""
+
+    rule_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SignInUndo:
+    """Sign-in was blocked: allow it again to undo."""
+
+
+@dataclass(frozen=True)
+class RoleRef:
+    """A directory role that was removed, enough to assign it again."""
+
+    role_id: str
+    name: str
+    scope: str
+
+
+@dataclass(frozen=True)
+class RolesUndo:
+    """The directory roles a step removed."""
+
+    roles: tuple[RoleRef, ...]
+
+
+@dataclass(frozen=True)
+class MethodRef:
+    """A sign-in method that was removed."""
+
+    kind: str
+    label: str
+
+
+@dataclass(frozen=True)
+class MethodsUndo:
+    """The sign-in methods a step removed (the user registers them again)."""
+
+    removed: tuple[MethodRef, ...]
+
+
+Undo = ForwardingUndo | RulesUndo | SignInUndo | RolesUndo | MethodsUndo
 
 
 @dataclass(frozen=True)
@@ -65,11 +183,28 @@ class Step:
 
     name: StepName
     status: StepStatus = StepStatus.NOT_RUN
-    detail: str = ""
+    detail: StepDetail | None = None
     actor_name: str = ""
     attempt: int = 0
     finished_at: datetime | None = None
-    undo: dict[str, Any] | None = None
+    undo: Undo | None = None
+
+
+class Notice(StrEnum):
+    """What the admin who clicked is told about their click (catalogue key)."""
+
+    STALE = "notice.stale"
+    CLOSED = "notice.closed"
+    ALREADY_RUNNING = "notice.already_running"
+    REASON_NEEDED = "notice.reason_needed"
+    CHECKLIST_FIRST = "notice.checklist_first"
+    APPROVAL_NEEDED = "notice.approval_needed"
+    NOTHING_TO_APPROVE = "notice.nothing_to_approve"
+    OWN_REQUEST = "notice.own_request"
+    NOT_RELEASABLE = "notice.not_releasable"
+    RELEASED = "notice.released"
+    RELEASE_FAILED = "notice.release_failed"
+    UNBLOCK_LIMIT = "notice.unblock_limit"
 
 
 @dataclass(frozen=True)
@@ -91,19 +226,68 @@ class Case:
     release_requested_name: str | None = None
     override_reason: str | None = None
     released_at: datetime | None = None
-    evidence: dict[str, Any] | None = None
-    steps: dict[StepName, Step] = field(default_factory=dict)
+    evidence: Evidence | None = None
+    steps: Mapping[StepName, Step] = field(default_factory=dict)
 
     def step(self, name: StepName) -> Step:
         """The step `name` (not run when it has no row yet)."""
         return self.steps.get(name, Step(name))
 
     @property
+    def closed(self) -> bool:
+        """The case is over (verified, or superseded by a new restriction)."""
+        return self.closed_at is not None or self.state in CLOSED_STATES
+
+    @property
+    def is_open(self) -> bool:
+        """Steps may run and the sender may be released (nothing is releasing or released)."""
+        return self.state in OPEN_STATES and self.closed_at is None
+
+    @property
     def checklist_done(self) -> bool:
         """Steps 1-4 are done or skipped with a reason."""
         return all(self.step(s).status in SETTLED for s in RECOMMENDED)
 
+    def can_start(self, name: StepName) -> bool:
+        """Whether step `name` can be run (or retried) now."""
+        return self.is_open and self.step(name).status in STARTABLE
+
+    def can_retry(self, name: StepName) -> bool:
+        """Whether step `name` ended in a way that offers Retry."""
+        return self.can_start(name) and self.step(name).status in RETRYABLE
+
     @property
-    def closed(self) -> bool:
-        """The case is over (verified, or superseded by a new restriction)."""
-        return self.closed_at is not None
+    def can_run_recommended(self) -> bool:
+        """Whether "run recommended steps" is offered: steps 1-4 are not all settled yet."""
+        return self.is_open and not self.checklist_done
+
+    @property
+    def skippable(self) -> tuple[StepName, ...]:
+        """The recommended steps that can be skipped with a reason now."""
+        return tuple(s for s in RECOMMENDED if self.can_start(s))
+
+    @property
+    def awaiting_approval(self) -> bool:
+        """A release was requested and waits for a second admin."""
+        return self.is_open and bool(self.release_requested_by)
+
+    @property
+    def release_ready(self) -> bool:
+        """The checklist allows a release without an override."""
+        return self.checklist_done
+
+    def can_release(self, *, override: bool) -> bool:
+        """Whether a release (or, under four-eyes, a release request) may be made."""
+        return self.is_open and (self.release_ready or override)
+
+    def requested_by(self, actor_ids: set[str]) -> bool:
+        """Whether one of these ids asked for the pending release."""
+        return bool(self.release_requested_by) and self.release_requested_by in actor_ids
+
+    def follow_up_overdue(self, now: datetime) -> bool:
+        """Released more than 24 hours ago and still not verified: time for Microsoft support."""
+        return (
+            self.state is CaseState.RELEASED
+            and self.released_at is not None
+            and now - self.released_at > FOLLOW_UP_LIMIT
+        )

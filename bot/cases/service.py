@@ -2,51 +2,47 @@
 
 Every effect is claimed in the database first (compare-and-set), so it happens once however
 many clicks, retries and replicas arrive. Slow work runs in the background and every change is
-announced to `CaseWatchers`, which update the cards everyone sees.
+announced to the `CaseAnnouncer` given at construction, which updates the cards everyone sees.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import Protocol
 
 from bot import errors
 from bot.cases.background import Background
+from bot.cases.evidence import Evidence
 from bot.cases.investigation import investigate
 from bot.cases.model import (
-    CLOSED_STATES,
+    OPEN_STATES,
     RECOMMENDED,
     Case,
     CaseState,
+    Note,
+    Notice,
+    StepDetail,
     StepName,
     StepStatus,
 )
-from bot.cases.steps import STEPS, StepRun
-from bot.conversation import Actor, Where
-from bot.domain import RestrictedSender
+from bot.cases.steps import STEPS, StepOptions, StepRun
+from bot.chat.messages import Actor, Address
 from bot.store.audit import AuditEvent, AuditTrail
 from bot.store.cases import CaseStore
 from bot.store.leases import Leases
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
+from bot.tenant.models import RestrictedSender
 
 log = logging.getLogger(__name__)
 
 SYSTEM = Actor("system", "", "BlockWatch")
-OPEN_STATES = {
-    CaseState.RESTRICTED,
-    CaseState.INVESTIGATING,
-    CaseState.REMEDIATING,
-    CaseState.READY,
-}
-FOLLOW_UP_LIMIT = timedelta(hours=24)  # after this the card warns
 
 
-class CaseWatchers(Protocol):
+class CaseAnnouncer(Protocol):
     """Told about every change of a case (updates the cards in Teams)."""
 
     async def case_changed(self, case: Case) -> None:
@@ -57,8 +53,8 @@ class CaseWatchers(Protocol):
 class PrivateChannel(Protocol):
     """Delivers a message to one admin only (a 1:1 chat), never to a group or channel."""
 
-    async def tell(self, actor: Actor, where: Where, text: str) -> None:
-        """Send `text` to `actor` privately."""
+    async def tell(self, actor: Actor, address: Address, text: str) -> None:
+        """Send `text` to `actor` privately (the click came from `address`)."""
         ...
 
 
@@ -74,15 +70,10 @@ class CasePolicy:
 
 @dataclass(frozen=True)
 class Answer:
-    """The case after an action, and a notice for the admin who clicked (catalogue key)."""
+    """The case after an action, and a notice for the admin who clicked."""
 
     case: Case
-    notice: str | None = None
-
-
-def detail_json(key: str, **values: Any) -> str:
-    """A step detail: catalogue key plus values, translated when a card is drawn."""
-    return json.dumps({"key": key, "values": {k: str(v) for k, v in values.items()}})
+    notice: Notice | None = None
 
 
 class CaseService:
@@ -96,22 +87,43 @@ class CaseService:
         graph: GraphClient,
         *,
         leases: Leases,
-        watchers: CaseWatchers,
+        announcer: CaseAnnouncer,
         private: PrivateChannel,
-        background: Background,
         policy: CasePolicy,
         runner: str,
     ) -> None:
-        self.store = store
-        self.audit = audit
+        self._store = store
+        self._audit_trail = audit
         self._exchange = exchange
         self._graph = graph
         self._leases = leases
-        self._watchers = watchers
+        self._announcer = announcer
         self._private = private
-        self.background = background
+        self._background = Background()
         self.policy = policy
         self.runner = runner
+
+    # ---- reading ------------------------------------------------------------------------
+
+    async def get(self, case_id: str) -> Case | None:
+        """The case with this id."""
+        return await self._store.get(case_id)
+
+    async def open_for(self, upn: str) -> Case | None:
+        """The sender's open case, if any."""
+        return await self._store.open_for(upn)
+
+    async def history(self, upn: str) -> list[Case]:
+        """Every case of the sender, newest first."""
+        return await self._store.history(upn)
+
+    async def idle(self) -> None:
+        """Wait until no background work runs (tests, benchmarks)."""
+        await self._background.idle()
+
+    async def shutdown(self, grace: float) -> None:
+        """Stop starting work; give running work `grace` seconds, then park it."""
+        await self._background.shutdown(grace)
 
     # ---- opening and investigating --------------------------------------------------------
 
@@ -119,7 +131,7 @@ class CaseService:
         """An open case for every listed sender (created without investigating)."""
         found: dict[str, Case] = {}
         for sender in senders:
-            case, created = await self.store.open_case(
+            case, created = await self._store.open_case(
                 sender.upn,
                 display_name=sender.display_name,
                 reason=sender.reason.raw,
@@ -139,25 +151,27 @@ class CaseService:
         """Start the investigation unless it ran or runs (one winner across replicas)."""
         if case.evidence is not None or case.state is not CaseState.RESTRICTED:
             return case
-        claimed = await self.store.update(
-            case, expect={CaseState.RESTRICTED}, state=CaseState.INVESTIGATING
+        claimed = await self._store.update(
+            case, expect=frozenset({CaseState.RESTRICTED}), state=CaseState.INVESTIGATING
         )
         if claimed is None:
-            return await self.store.get(case.id) or case
+            return await self._store.get(case.id) or case
         await self._audit(actor, "investigation_started", claimed, "running")
-        self.background.spawn(self._investigate(claimed.id), f"investigate:{claimed.id}")
+        self._background.spawn(self._investigate(claimed.id), f"investigate:{claimed.id}")
         return claimed
 
     async def _investigate(self, case_id: str) -> None:
-        case = await self.store.get(case_id)
+        case = await self._store.get(case_id)
         if case is None:
             return
         result = "done"
         try:
             if case.user_id is None:
-                user = await self._graph.user(case.upn)
+                user = await self._graph.users.user(case.upn)
                 case = (
-                    await self.store.touch(case.id, user_id=user.id, display_name=user.display_name)
+                    await self._store.touch(
+                        case.id, user_id=user.id, display_name=user.display_name
+                    )
                     or case
                 )
             assert case.user_id is not None
@@ -171,16 +185,9 @@ class CaseService:
                 now=datetime.now(UTC),
             )
         except errors.BlockWatchError as err:
-            key, values = errors.describe(err)
-            evidence = {
-                "at": datetime.now(UTC).isoformat(),
-                "sections": {},
-                "error": {"key": key, "values": values},
-            }
+            evidence = Evidence(datetime.now(UTC), failure=errors.problem_of(err))
             result = "failed"
-        updated = await self.store.touch(
-            case_id, evidence=evidence, evidence_at=datetime.now(UTC), state=CaseState.REMEDIATING
-        )
+        updated = await self._store.touch(case_id, evidence=evidence, state=CaseState.REMEDIATING)
         if updated is not None:
             await self._audit(SYSTEM, "investigation_finished", updated, result)
             await self._announce(updated)
@@ -193,65 +200,60 @@ class CaseService:
         version: int,
         step: StepName,
         actor: Actor,
-        where: Where,
+        address: Address,
         *,
         private_text: str,
-        options: dict[str, Any] | None = None,
+        options: StepOptions | None = None,
     ) -> Answer:
         """Claim `step` and run it in the background; a stale card or a repeat does nothing."""
         case = await self._current(case_id, version)
         if isinstance(case, Answer):
             return case
-        if not await self.store.start_step(
-            case.id,
-            step,
-            runner=self.runner,
-            actor_id=actor.aad_object_id or actor.id,
-            actor_name=actor.name,
-        ):
-            return Answer(await self.store.get(case.id) or case, "notice.already_running")
+        if not case.can_start(step) or not await self._claim(case, step, actor):
+            return Answer(await self._store.get(case.id) or case, Notice.ALREADY_RUNNING)
         await self._audit(
-            actor, f"step_started:{step.value}", case, "running", parameters=options or {}
+            actor, f"step_started:{step.value}", case, "running", parameters=_options(options)
         )
         fresh = await self._enter_remediation(case.id)
-        self.background.spawn(
-            self._run(case.id, step, actor, where, private_text, options or {}),
+        self._background.spawn(
+            self._run(case.id, step, actor, address, private_text, options or StepOptions()),
             f"step:{case.id}:{step.value}",
         )
         return Answer(fresh)
 
     async def run_recommended(
-        self, case_id: str, version: int, actor: Actor, where: Where, *, private_text: str
+        self, case_id: str, version: int, actor: Actor, address: Address, *, private_text: str
     ) -> Answer:
         """Run steps 1-4 in order in the background, stopping at the first failure."""
         case = await self._current(case_id, version)
         if isinstance(case, Answer):
             return case
         await self._audit(actor, "recommended_started", case, "running")
-        self.background.spawn(
-            self._run_recommended(case.id, actor, where, private_text), f"recommended:{case.id}"
+        self._background.spawn(
+            self._run_recommended(case.id, actor, address, private_text), f"recommended:{case.id}"
         )
         return Answer(case)
 
     async def _run_recommended(
-        self, case_id: str, actor: Actor, where: Where, private_text: str
+        self, case_id: str, actor: Actor, address: Address, private_text: str
     ) -> None:
         for step in RECOMMENDED:
-            case = await self.store.get(case_id)
-            if case is None or case.step(step).status in (StepStatus.DONE, StepStatus.SKIPPED):
+            case = await self._store.get(case_id)
+            if case is None or not case.can_start(step):
+                if case is not None and case.step(step).status is StepStatus.RUNNING:
+                    return  # someone else is running it: leave the rest to them
                 continue
-            if not await self.store.start_step(
-                case_id,
-                step,
-                runner=self.runner,
-                actor_id=actor.aad_object_id or actor.id,
-                actor_name=actor.name,
-            ):
-                return  # someone else is running it: leave the rest to them
+            if not await self._claim(case, step, actor):
+                return  # someone else claimed it first
             await self._audit(actor, f"step_started:{step.value}", case, "running")
             await self._enter_remediation(case_id)
-            if not await self._run(case_id, step, actor, where, private_text, {}):
+            if not await self._run(case_id, step, actor, address, private_text, StepOptions()):
                 return
+
+    async def _claim(self, case: Case, step: StepName, actor: Actor) -> bool:
+        return await self._store.start_step(
+            case.id, step, runner=self.runner, actor_id=actor.key, actor_name=actor.name
+        )
 
     async def skip_step(
         self, case_id: str, version: int, step: StepName, reason: str, actor: Actor
@@ -260,21 +262,14 @@ class CaseService:
         case = await self._current(case_id, version)
         if isinstance(case, Answer):
             return case
-        if not reason.strip():
-            return Answer(case, "notice.reason_needed")
-        if await self.store.skip_step(
-            case.id,
-            step,
-            detail_json("step.skipped", reason=reason.strip()[:500]),
-            actor_id=actor.aad_object_id or actor.id,
-            actor_name=actor.name,
+        reason = reason.strip()[:500]
+        if not reason:
+            return Answer(case, Notice.REASON_NEEDED)
+        if step in case.skippable and await self._store.skip_step(
+            case.id, step, reason, actor_id=actor.key, actor_name=actor.name
         ):
             await self._audit(
-                actor,
-                f"step_skipped:{step.value}",
-                case,
-                "skipped",
-                parameters={"reason": reason.strip()[:500]},
+                actor, f"step_skipped:{step.value}", case, "skipped", parameters={"reason": reason}
             )
         fresh = await self._after_step(case.id)
         return Answer(fresh)
@@ -284,28 +279,28 @@ class CaseService:
         case_id: str,
         step: StepName,
         actor: Actor,
-        where: Where,
+        address: Address,
         private_text: str,
-        options: dict[str, Any],
+        options: StepOptions,
     ) -> bool:
-        case = await self.store.get(case_id)
+        case = await self._store.get(case_id)
         assert case is not None
         upn = case.upn
 
         async def tell_privately(secret: str) -> None:
-            await self._private.tell(actor, where, private_text.format(upn=upn, password=secret))
+            await self._private.tell(actor, address, private_text.format(upn=upn, password=secret))
 
         try:
             if case.user_id is None:
-                user = await self._graph.user(case.upn)
-                case = await self.store.touch(case_id, user_id=user.id) or case
+                user = await self._graph.users.user(case.upn)
+                case = await self._store.touch(case_id, user_id=user.id) or case
             outcome = await STEPS[step](
                 StepRun(case, self._exchange, self._graph, options, tell_privately)
             )
         except asyncio.CancelledError:
             # Shutting down past the grace period: park the step so a Retry is offered.
-            await self.store.finish_step(
-                case_id, step, StepStatus.INTERRUPTED, detail_json("step.interrupted")
+            await self._store.finish_step(
+                case_id, step, StepStatus.INTERRUPTED, StepDetail(Note.INTERRUPTED)
             )
             await self._audit(
                 actor,
@@ -316,9 +311,8 @@ class CaseService:
             )
             raise
         except errors.BlockWatchError as err:
-            key, values = errors.describe(err)
-            await self.store.finish_step(
-                case_id, step, StepStatus.FAILED, detail_json(key, **values)
+            await self._store.finish_step(
+                case_id, step, StepStatus.FAILED, StepDetail.failed(errors.problem_of(err))
             )
             await self._audit(
                 actor,
@@ -329,39 +323,35 @@ class CaseService:
             )
             await self._announce(await self._after_step(case_id))
             return False
-        await self.store.finish_step(
-            case_id,
-            step,
-            outcome.status,
-            detail_json(outcome.detail, **outcome.values),
-            undo=outcome.undo,
+        await self._store.finish_step(
+            case_id, step, outcome.status, outcome.detail, undo=outcome.undo
         )
         await self._audit(
             actor,
             f"step_finished:{step.value}",
             case,
             outcome.status.value,
-            parameters={k: v for k, v in outcome.values.items()},
+            parameters=outcome.facts(),
         )
         await self._announce(await self._after_step(case_id))
         return outcome.status is StepStatus.DONE
 
     async def _enter_remediation(self, case_id: str) -> Case:
-        case = await self.store.get(case_id)
+        case = await self._store.get(case_id)
         assert case is not None
         if case.state in (CaseState.RESTRICTED, CaseState.INVESTIGATING):
-            return await self.store.touch(case_id, state=CaseState.REMEDIATING) or case
+            return await self._store.touch(case_id, state=CaseState.REMEDIATING) or case
         return case
 
     async def _after_step(self, case_id: str) -> Case:
-        case = await self.store.get(case_id)
+        case = await self._store.get(case_id)
         assert case is not None
-        if case.checklist_done and case.state in OPEN_STATES - {CaseState.READY}:
-            ready = await self.store.update(case, state=CaseState.READY)
+        if case.checklist_done and case.is_open and case.state is not CaseState.READY:
+            ready = await self._store.update(case, state=CaseState.READY)
             if ready is not None:
                 await self._audit(SYSTEM, "case_ready", ready, "done")
                 return ready
-            return await self.store.get(case_id) or case
+            return await self._store.get(case_id) or case
         return case
 
     # ---- release ------------------------------------------------------------------------
@@ -373,10 +363,10 @@ class CaseService:
         case = await self._current(case_id, version)
         if isinstance(case, Answer):
             return case
-        if case.state not in OPEN_STATES:
-            return Answer(case, "notice.not_releasable")
+        if not case.is_open:
+            return Answer(case, Notice.NOT_RELEASABLE)
         reason = (override_reason or "").strip()
-        if not case.checklist_done and not reason:
+        if not case.can_release(override=bool(reason)):
             await self._audit(
                 actor,
                 "release_refused",
@@ -384,17 +374,17 @@ class CaseService:
                 "refused",
                 detail="checklist not done and no override reason",
             )
-            return Answer(case, "notice.checklist_first")
+            return Answer(case, Notice.CHECKLIST_FIRST)
         if self.policy.require_second_approver:
-            requested = await self.store.update(
+            requested = await self._store.update(
                 case,
                 expect=OPEN_STATES,
-                release_requested_by=actor.aad_object_id or actor.id,
+                release_requested_by=actor.key,
                 release_requested_name=actor.name,
                 override_reason=reason or None,
             )
             if requested is None:
-                return Answer(await self.store.get(case.id) or case, "notice.stale")
+                return Answer(await self._store.get(case.id) or case, Notice.STALE)
             await self._audit(
                 actor,
                 "release_requested" if not reason else "override_requested",
@@ -402,7 +392,7 @@ class CaseService:
                 "pending",
                 parameters={"override_reason": reason} if reason else {},
             )
-            return Answer(requested, "notice.approval_needed")
+            return Answer(requested, Notice.APPROVAL_NEEDED)
         return await self._release(case, actor, override_reason=reason or None)
 
     async def approve(self, case_id: str, version: int, actor: Actor) -> Answer:
@@ -410,9 +400,9 @@ class CaseService:
         case = await self._current(case_id, version)
         if isinstance(case, Answer):
             return case
-        if not case.release_requested_by:
-            return Answer(case, "notice.nothing_to_approve")
-        if case.release_requested_by in (actor.aad_object_id, actor.id):
+        if not case.awaiting_approval:
+            return Answer(case, Notice.NOTHING_TO_APPROVE)
+        if case.requested_by({actor.aad_object_id, actor.id}):
             await self._audit(
                 actor,
                 "approval_refused",
@@ -420,16 +410,16 @@ class CaseService:
                 "refused",
                 detail="the requester cannot approve their own release",
             )
-            return Answer(case, "notice.own_request")
+            return Answer(case, Notice.OWN_REQUEST)
         await self._audit(actor, "release_approved", case, "approved")
         return await self._release(case, actor, override_reason=case.override_reason)
 
     async def _release(self, case: Case, actor: Actor, *, override_reason: str | None) -> Answer:
-        releasing = await self.store.update(
+        releasing = await self._store.update(
             case, expect=OPEN_STATES, state=CaseState.RELEASING, override_reason=override_reason
         )
         if releasing is None:  # a concurrent click or replica won
-            return Answer(await self.store.get(case.id) or case, "notice.already_running")
+            return Answer(await self._store.get(case.id) or case, Notice.ALREADY_RUNNING)
         if override_reason:
             await self._audit(
                 actor,
@@ -443,29 +433,28 @@ class CaseService:
         except errors.TenantNotFound:
             pass  # already off the list (released elsewhere): the goal is reached
         except errors.BlockWatchError as err:
-            back = await self.store.touch(
+            back = await self._store.touch(
                 case.id, state=CaseState.READY if case.checklist_done else CaseState.REMEDIATING
             )
-            key, _ = errors.describe(err)
             await self._audit(
                 actor, "release", releasing, "failed", detail=f"{type(err).__name__}: {err}"
             )
-            notice = (
-                "notice.unblock_limit" if key == "error.unblock_limit" else "notice.release_failed"
+            limit = isinstance(err, errors.UnblockLimitReached)
+            return Answer(
+                back or releasing, Notice.UNBLOCK_LIMIT if limit else Notice.RELEASE_FAILED
             )
-            return Answer(back or releasing, notice)
-        released = await self.store.touch(
+        released = await self._store.touch(
             case.id, state=CaseState.RELEASED, released_at=datetime.now(UTC)
         )
         assert released is not None
         await self._audit(actor, "release", released, "done")
-        self.background.spawn(self.follow_up(case.id), f"follow-up:{case.id}")
-        return Answer(released, "notice.released")
+        self._background.spawn(self.follow_up(case.id), f"follow-up:{case.id}")
+        return Answer(released, Notice.RELEASED)
 
     async def follow_up(self, case_id: str) -> None:
         """Check until the sender is gone from the list (verified) or blocked again."""
         while True:
-            case = await self.store.get(case_id)
+            case = await self._store.get(case_id)
             if case is None or case.state is not CaseState.RELEASED:
                 return
             try:
@@ -484,18 +473,18 @@ class CaseService:
 
     async def released_elsewhere(self, upn: str) -> None:
         """The sender left the list without BlockWatch (portal, PowerShell, expiry)."""
-        case = await self.store.open_for(upn)
+        case = await self._store.open_for(upn)
         if case is not None and case.state is not CaseState.RELEASING:
             await self._close(case, CaseState.VERIFIED, "released_elsewhere")
 
     async def re_restricted(self, upn: str) -> None:
         """The sender was restricted again: close the old case (a new one will link it)."""
-        case = await self.store.open_for(upn)
+        case = await self._store.open_for(upn)
         if case is not None:
             await self._close(case, CaseState.RE_RESTRICTED, "re_restricted")
 
     async def _close(self, case: Case, state: CaseState, action: str) -> None:
-        closed = await self.store.update(case, state=state, closed_at=datetime.now(UTC))
+        closed = await self._store.update(case, state=state, closed_at=datetime.now(UTC))
         if closed is not None:
             await self._audit(SYSTEM, action, closed, "done")
             await self._announce(closed)
@@ -508,8 +497,8 @@ class CaseService:
             f"runner:{self.runner}", self.runner, self.policy.runner_lease_seconds
         )
         alive = await self._leases.holders("runner:")
-        for case_id, step in await self.store.interrupt_running(except_runners=alive):
-            case = await self.store.get(case_id)
+        for case_id, step in await self._store.interrupt_running(except_runners=alive):
+            case = await self._store.get(case_id)
             if case is not None:
                 await self._audit(
                     SYSTEM,
@@ -523,28 +512,32 @@ class CaseService:
     async def resume(self) -> None:
         """After start-up: pick up investigations and release follow-ups that were running.
         Start-up does not wait for this (it may update cards in Teams)."""
-        self.background.spawn(self.upkeep(), "upkeep:start")
-        for case in await self.store.open_cases():
+        self._background.spawn(self.upkeep(), "upkeep:start")
+        for case in await self._store.open_cases():
             if case.state is CaseState.INVESTIGATING and case.evidence is None:
-                self.background.spawn(self._investigate(case.id), f"investigate:{case.id}")
+                self._background.spawn(self._investigate(case.id), f"investigate:{case.id}")
             elif case.state is CaseState.RELEASED:
-                self.background.spawn(self.follow_up(case.id), f"follow-up:{case.id}")
+                self._background.spawn(self.follow_up(case.id), f"follow-up:{case.id}")
+
+    async def purge(self, before: datetime) -> tuple[int, int]:
+        """Retention: delete closed cases and audit events older than `before`."""
+        return await self._store.purge_closed(before), await self._audit_trail.purge(before)
 
     # ---- helpers ------------------------------------------------------------------------
 
     async def _current(self, case_id: str, version: int) -> Case | Answer:
-        case = await self.store.get(case_id)
+        case = await self._store.get(case_id)
         if case is None:
             raise errors.UnknownCase("no such case")
         if case.version != version:
-            return Answer(case, "notice.stale")
-        if case.state in CLOSED_STATES or case.closed:
-            return Answer(case, "notice.closed")
+            return Answer(case, Notice.STALE)
+        if case.closed:
+            return Answer(case, Notice.CLOSED)
         return case
 
     async def _announce(self, case: Case) -> None:
         try:
-            await self._watchers.case_changed(case)
+            await self._announcer.case_changed(case)
         except Exception:
             log.exception("could not update the case's cards", extra={"case": case.id})
 
@@ -555,12 +548,12 @@ class CaseService:
         case: Case,
         result: str,
         *,
-        parameters: dict[str, Any] | None = None,
+        parameters: dict[str, str] | None = None,
         detail: str = "",
     ) -> None:
-        await self.audit.record(
+        await self._audit_trail.record(
             AuditEvent(
-                actor_id=actor.aad_object_id or actor.id,
+                actor_id=actor.key,
                 actor_name=actor.name,
                 action=action,
                 target=case.upn,
@@ -570,3 +563,15 @@ class CaseService:
                 detail=detail,
             )
         )
+
+
+def _options(options: StepOptions | None) -> dict[str, str]:
+    """What the audit trail records about the admin's picks."""
+    if options is None:
+        return {}
+    found = {}
+    if options.rules is not None:
+        found["rules"] = ",".join(options.rules)
+    if options.remove:
+        found["remove"] = ",".join(options.remove)
+    return found

@@ -9,11 +9,23 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from bot.cases.investigation import suspicious_methods, suspicious_rules
-from bot.cases.model import Case, StepName, StepStatus
+from bot.cases.model import (
+    Case,
+    ForwardingUndo,
+    MethodRef,
+    MethodsUndo,
+    Note,
+    RoleRef,
+    RolesUndo,
+    RulesUndo,
+    SignInUndo,
+    StepDetail,
+    StepName,
+    StepStatus,
+    Undo,
+)
 from bot.errors import TenantRequestFailed
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
@@ -23,13 +35,31 @@ _SYMBOLS = "!#$%&*+-=?@^_"
 
 
 @dataclass(frozen=True)
+class StepOptions:
+    """What the admin picked on the card: rules to disable (None: every flagged one) and
+    flagged sign-in methods to remove."""
+
+    rules: tuple[str, ...] | None = None
+    remove: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Outcome:
-    """How a step ended: status, a detail key with its values, and how to undo it."""
+    """How a step ended: status, what it says, and how to undo it."""
 
     status: StepStatus
-    detail: str
-    values: dict[str, Any] = field(default_factory=dict)
-    undo: dict[str, Any] | None = None
+    detail: StepDetail
+    undo: Undo | None = None
+
+    def facts(self) -> dict[str, str]:
+        """What the audit trail records about the outcome (never a secret)."""
+        found: dict[str, str] = {}
+        if self.detail.names:
+            found["names"] = ", ".join(self.detail.names)
+            found["count"] = str(len(self.detail.names))
+        if self.detail.old:
+            found["old"] = self.detail.old
+        return found
 
 
 @dataclass(frozen=True)
@@ -39,7 +69,7 @@ class StepRun:
     case: Case
     exchange: ExchangeClient
     graph: GraphClient
-    options: dict[str, Any]
+    options: StepOptions
     tell_privately: PrivateMessage
 
 
@@ -58,98 +88,89 @@ def _user_id(run: StepRun) -> str:
     return run.case.user_id
 
 
+def _done(
+    note: Note, undo: Undo | None = None, *, names: tuple[str, ...] = (), old: str = ""
+) -> Outcome:
+    return Outcome(StepStatus.DONE, StepDetail(note, names=names, old=old), undo)
+
+
 async def reset_password(run: StepRun) -> Outcome:
     """Random strong password, change forced at next sign-in, told only to the clicker."""
     password = temporary_password()
     try:
-        await run.graph.reset_password(_user_id(run), password)
+        await run.graph.users.reset_password(_user_id(run), password)
     except TenantRequestFailed as err:
         if "federated" in str(err).lower():
-            return Outcome(StepStatus.FAILED, "step.federated")
+            return Outcome(StepStatus.FAILED, StepDetail(Note.FEDERATED))
         raise
     await run.tell_privately(password)
-    return Outcome(StepStatus.DONE, "step.reset_password.done")
+    return _done(Note.PASSWORD_RESET)
 
 
 async def revoke_sessions(run: StepRun) -> Outcome:
     """Invalidate refresh tokens and session cookies."""
-    await run.graph.revoke_sessions(_user_id(run))
-    return Outcome(StepStatus.DONE, "step.revoke_sessions.done")
+    await run.graph.users.revoke_sessions(_user_id(run))
+    return _done(Note.SESSIONS_REVOKED)
 
 
 async def remove_forwarding(run: StepRun) -> Outcome:
     """Clear mailbox forwarding, recording the old value."""
     before = await run.exchange.mailbox_forwarding(run.case.upn)
     if not before.active:
-        return Outcome(StepStatus.DONE, "step.remove_forwarding.none")
+        return _done(Note.NO_FORWARDING)
     await run.exchange.clear_forwarding(run.case.upn)
-    old = before.smtp_address or before.forwarding_address or ""
-    undo = {
-        "ForwardingSmtpAddress": before.smtp_address,
-        "ForwardingAddress": before.forwarding_address,
-        "DeliverToMailboxAndForward": before.deliver_and_forward,
-    }
-    return Outcome(StepStatus.DONE, "step.remove_forwarding.done", {"old": old}, undo)
+    undo = ForwardingUndo(
+        before.smtp_address, before.forwarding_address, before.deliver_and_forward
+    )
+    return _done(
+        Note.FORWARDING_REMOVED, undo, old=before.smtp_address or before.forwarding_address or ""
+    )
 
 
 async def disable_rules(run: StepRun) -> Outcome:
     """Disable the flagged rules the admin picked (all flagged ones when none picked)."""
-    flagged = {r["id"]: r for r in suspicious_rules(run.case.evidence)}
-    picked = run.options.get("rules")
-    chosen = [i for i in picked if i in flagged] if isinstance(picked, list) else list(flagged)
+    evidence = run.case.evidence
+    flagged = {r.rule_id: r for r in (evidence.suspicious_rules() if evidence else [])}
+    picked = run.options.rules
+    chosen = [i for i in picked if i in flagged] if picked is not None else list(flagged)
     if not chosen:
-        return Outcome(StepStatus.DONE, "step.disable_rules.none")
+        return _done(Note.NO_RULES)
     for rule_id in chosen:
         await run.exchange.disable_inbox_rule(run.case.upn, rule_id)
-    names = ", ".join(str(flagged[i]["text"]) for i in chosen)
-    return Outcome(
-        StepStatus.DONE,
-        "step.disable_rules.done",
-        {"count": len(chosen), "names": names},
-        {"rules": chosen},
-    )
+    names = tuple(flagged[i].name for i in chosen)
+    return _done(Note.RULES_DISABLED, RulesUndo(tuple(chosen)), names=names)
 
 
 async def block_sign_in(run: StepRun) -> Outcome:
     """Block sign-in to the account."""
-    await run.graph.set_sign_in_blocked(_user_id(run), True)
-    return Outcome(StepStatus.DONE, "step.block_sign_in.done", undo={"accountEnabled": True})
+    await run.graph.users.set_sign_in_blocked(_user_id(run), True)
+    return _done(Note.SIGN_IN_BLOCKED, SignInUndo())
 
 
 async def remove_roles(run: StepRun) -> Outcome:
     """Remove directory roles, recording them to restore later."""
-    roles = await run.graph.role_assignments(_user_id(run))
+    roles = await run.graph.access.role_assignments(_user_id(run))
     if not roles:
-        return Outcome(StepStatus.DONE, "step.remove_roles.none")
+        return _done(Note.NO_ROLES)
     for role in roles:
-        await run.graph.remove_role_assignment(role.id)
-    names = ", ".join(r.role_name for r in roles)
-    return Outcome(
-        StepStatus.DONE,
-        "step.remove_roles.done",
-        {"names": names},
-        {"roles": [{"id": r.role_id, "name": r.role_name, "scope": r.scope} for r in roles]},
-    )
+        await run.graph.access.remove_role_assignment(role.id)
+    undo = RolesUndo(tuple(RoleRef(r.role_id, r.role_name, r.scope) for r in roles))
+    return _done(Note.ROLES_REMOVED, undo, names=tuple(r.role_name for r in roles))
 
 
 async def review_mfa(run: StepRun) -> Outcome:
     """Confirm the methods, removing the flagged ones the admin picked."""
-    flagged = {m["id"]: m for m in suspicious_methods(run.case.evidence)}
-    picked = run.options.get("remove")
-    chosen = [i for i in picked if i in flagged] if isinstance(picked, list) else []
+    evidence = run.case.evidence
+    flagged = {m.method_id: m for m in (evidence.suspicious_methods() if evidence else [])}
+    chosen = [i for i in run.options.remove if i in flagged]
     if not chosen:
-        return Outcome(StepStatus.DONE, "step.review_mfa.done")
+        return _done(Note.MFA_CONFIRMED)
     for method_id in chosen:
-        await run.graph.remove_authentication_method(
-            _user_id(run), str(flagged[method_id]["kind"]), method_id
+        await run.graph.signins.remove_authentication_method(
+            _user_id(run), flagged[method_id].kind, method_id
         )
-    names = ", ".join(str(flagged[i]["text"]) for i in chosen)
-    return Outcome(
-        StepStatus.DONE,
-        "step.review_mfa.removed",
-        {"names": names},
-        {"removed": [{"kind": flagged[i]["kind"], "detail": flagged[i]["text"]} for i in chosen]},
-    )
+    removed = tuple(MethodRef(flagged[i].kind, flagged[i].label) for i in chosen)
+    return _done(Note.MFA_REMOVED, MethodsUndo(removed), names=tuple(m.label for m in removed))
 
 
 STEPS: dict[StepName, Callable[[StepRun], Awaitable[Outcome]]] = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -276,6 +277,32 @@ class SimulatedTenant:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._runner: web.AppRunner | None = None
         self.base_url = ""
+
+    @property
+    def tenant_id(self) -> str:
+        """The simulated tenant's id (TENANT_ID)."""
+        return self.state.tenant_id
+
+    @property
+    def client_id(self) -> str:
+        """The simulated app registration's id (CLIENT_ID)."""
+        return self.state.app.client_id
+
+    def new_client_secret(self) -> str:
+        """Give the app registration a fresh client secret (CLIENT_SECRET) and return it."""
+        self.state.app.secret = secrets.token_urlsafe(24)
+        return self.state.app.secret
+
+    def restrict_someone(self, preferred: str = "") -> str | None:
+        """Exchange restricts one more user (one whose UPN starts with `preferred` if there is
+        one), as the demo does a minute after start; returns the UPN, None if all are."""
+        restricted = {b.sender.lower() for b in self.state.blocks}
+        candidates = [u for u in self.state.users if u.upn.lower() not in restricted]
+        chosen = [u for u in candidates if u.upn.startswith(preferred)] or candidates
+        if not chosen:
+            return None
+        self.state.restrict(chosen[0].upn, reason_text("External", 2, 637))
+        return chosen[0].upn
 
     @property
     def graph_url(self) -> str:

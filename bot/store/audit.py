@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,6 +20,10 @@ from bot.store.schema import audit_events
 
 # Parameter names that must never reach the trail, whatever a caller passes.
 _SECRET_KEYS = ("password", "secret", "token", "assertion", "authorization")
+
+
+AuditValue = str | int | bool | None
+Parameters = Mapping[str, AuditValue]
 
 
 @dataclass(frozen=True)
@@ -32,13 +36,13 @@ class AuditEvent:
     target: str
     result: str
     case_id: str | None = None
-    parameters: dict[str, Any] = field(default_factory=dict)
+    parameters: Parameters = field(default_factory=dict)
     detail: str = ""
     at: datetime | None = None
     correlation: str = ""
 
 
-def _clean(parameters: dict[str, Any]) -> dict[str, Any]:
+def _clean(parameters: Parameters) -> dict[str, AuditValue]:
     return {
         k: ("[redacted]" if any(s in k.lower() for s in _SECRET_KEYS) else v)
         for k, v in parameters.items()

@@ -4,22 +4,61 @@ on the version or status), so concurrent clicks, Teams retries and replicas cann
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Row, RowMapping
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.cases.evidence import Evidence
 from bot.cases.model import (
     STARTABLE,
     Case,
     CaseState,
+    Note,
     Step,
+    StepDetail,
     StepName,
     StepStatus,
+    Undo,
+)
+from bot.store.codec import (
+    detail_from_json,
+    detail_json,
+    evidence_from_json,
+    evidence_json,
+    undo_from_json,
+    undo_json,
 )
 from bot.store.schema import case_steps, cases
+
+
+class CaseChange(TypedDict, total=False):
+    """The fields of a case that may change, with their domain types."""
+
+    state: CaseState
+    user_id: str
+    display_name: str
+    evidence: Evidence
+    released_at: datetime
+    closed_at: datetime
+    release_requested_by: str
+    release_requested_name: str
+    override_reason: str | None
+
+
+def _columns(change: CaseChange) -> dict[str, Any]:
+    """A change as column values (the evidence in its stored form, with its time)."""
+    values: dict[str, Any] = dict(change)
+    if "state" in change:
+        values["state"] = change["state"].value
+    if "evidence" in change:
+        values["evidence"] = evidence_json(change["evidence"])
+        values["evidence_at"] = change["evidence"].at
+    return values
 
 
 def _now() -> datetime:
@@ -43,7 +82,7 @@ class CaseStore:
         previous = await self._last_closed(upn)
         now = _now()
         case_id = str(uuid.uuid4())
-        row: dict[str, Any] = {
+        row = {
             "id": case_id,
             "upn": upn,
             "display_name": display_name,
@@ -119,31 +158,33 @@ class CaseStore:
         return [c for c in found if c is not None]
 
     async def update(
-        self, case: Case, *, expect: set[CaseState] | None = None, **values: Any
+        self,
+        case: Case,
+        *,
+        expect: frozenset[CaseState] | None = None,
+        **change: Unpack[CaseChange],
     ) -> Case | None:
         """Change the case if it is still at `case.version` (and in `expect`); None if not."""
         clauses = [cases.c.id == case.id, cases.c.version == case.version]
         if expect is not None:
             clauses.append(cases.c.state.in_([s.value for s in expect]))
-        values = {k: (v.value if isinstance(v, CaseState) else v) for k, v in values.items()}
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 cases.update()
                 .where(*clauses)
-                .values(version=cases.c.version + 1, updated_at=_now(), **values)
+                .values(version=cases.c.version + 1, updated_at=_now(), **_columns(change))
             )
         if result.rowcount != 1:
             return None
         return await self.get(case.id)
 
-    async def touch(self, case_id: str, **values: Any) -> Case | None:
+    async def touch(self, case_id: str, **change: Unpack[CaseChange]) -> Case | None:
         """Change a case whatever its version (background results); bumps the version."""
-        values = {k: (v.value if isinstance(v, CaseState) else v) for k, v in values.items()}
         async with self._engine.begin() as conn:
             await conn.execute(
                 cases.update()
                 .where(cases.c.id == case_id)
-                .values(version=cases.c.version + 1, updated_at=_now(), **values)
+                .values(version=cases.c.version + 1, updated_at=_now(), **_columns(change))
             )
         return await self.get(case_id)
 
@@ -171,9 +212,9 @@ class CaseStore:
         case_id: str,
         step: StepName,
         status: StepStatus,
-        detail: str,
+        detail: StepDetail,
         *,
-        undo: dict[str, Any] | None = None,
+        undo: Undo | None = None,
     ) -> None:
         """Record a step's outcome (only a running step can finish)."""
         async with self._engine.begin() as conn:
@@ -184,7 +225,12 @@ class CaseStore:
                     case_steps.c.step == step.value,
                     case_steps.c.status == StepStatus.RUNNING.value,
                 )
-                .values(status=status.value, detail=detail, undo=undo, finished_at=_now())
+                .values(
+                    status=status.value,
+                    detail=detail_json(detail),
+                    undo=undo_json(undo),
+                    finished_at=_now(),
+                )
             )
             await self._bump(conn, case_id)
 
@@ -194,7 +240,7 @@ class CaseStore:
         """Mark a not-run/failed step as skipped with a reason."""
         values = {
             "status": StepStatus.SKIPPED.value,
-            "detail": reason,
+            "detail": detail_json(StepDetail(Note.SKIPPED, reason=reason)),
             "actor_id": actor_id,
             "actor_name": actor_name,
             "finished_at": _now(),
@@ -257,7 +303,7 @@ class CaseStore:
                     )
                     .values(
                         status=StepStatus.INTERRUPTED.value,
-                        detail='{"key": "step.interrupted", "values": {}}',
+                        detail=detail_json(StepDetail(Note.INTERRUPTED)),
                         finished_at=_now(),
                     )
                 )
@@ -270,7 +316,7 @@ class CaseStore:
             result = await conn.execute(cases.delete().where(cases.c.closed_at < before))
         return int(result.rowcount or 0)
 
-    async def _bump(self, conn: Any, case_id: str) -> None:
+    async def _bump(self, conn: AsyncConnection, case_id: str) -> None:
         await conn.execute(
             cases.update()
             .where(cases.c.id == case_id)
@@ -290,7 +336,7 @@ class CaseStore:
         return await self.get(found) if found else None
 
 
-def _case(row: Any, steps: Any) -> Case:
+def _case(row: RowMapping, steps: Sequence[Row[Any]]) -> Case:
     return Case(
         id=row["id"],
         upn=row["upn"],
@@ -307,16 +353,16 @@ def _case(row: Any, steps: Any) -> Case:
         release_requested_name=row["release_requested_name"],
         override_reason=row["override_reason"],
         released_at=row["released_at"],
-        evidence=row["evidence"],
+        evidence=evidence_from_json(row["evidence"]),
         steps={
             StepName(s.step): Step(
                 StepName(s.step),
                 StepStatus(s.status),
-                s.detail or "",
+                detail_from_json(s.detail),
                 s.actor_name or "",
                 s.attempt,
                 s.finished_at,
-                s.undo,
+                undo_from_json(s.undo),
             )
             for s in steps
         },

@@ -9,9 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.chat.messages import Address
+from bot.store.codec import address_from_json, address_json
 from bot.store.schema import conversations, pending_digests, posted_cards
 
 
@@ -22,7 +25,7 @@ class Conversation:
     id: str
     tenant_id: str
     kind: str
-    reference: dict[str, Any]
+    address: Address
     subscribed: bool
     active: bool
 
@@ -33,26 +36,20 @@ class ConversationStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def remember(
-        self,
-        conversation_id: str,
-        *,
-        tenant_id: str,
-        kind: str,
-        reference: dict[str, Any],
-        subscribe_new: bool = False,
-    ) -> None:
+    async def remember(self, address: Address, *, kind: str, subscribe_new: bool = False) -> None:
         """Store (or refresh) how to reach a conversation; a new one may start subscribed."""
-        now = datetime.now(UTC)
         values = {
-            "tenant_id": tenant_id,
+            "tenant_id": address.tenant_id,
             "kind": kind,
-            "reference": reference,
-            "updated_at": now,
+            "reference": address_json(address),
+            "updated_at": datetime.now(UTC),
             "active": True,
         }
         await self._upsert(
-            conversations, {"id": conversation_id}, values, new_only={"subscribed": subscribe_new}
+            conversations,
+            {"id": address.conversation_id},
+            values,
+            new_only={"subscribed": subscribe_new},
         )
 
     async def get(self, conversation_id: str) -> Conversation | None:
@@ -242,12 +239,12 @@ class ConversationStore:
                 await conn.execute(table.insert().values(**key, **values, **(new_only or {})))
 
 
-def _conversation(row: Any) -> Conversation:
+def _conversation(row: RowMapping) -> Conversation:
     return Conversation(
         row["id"],
         row["tenant_id"],
         row["kind"],
-        row["reference"],
+        address_from_json(row["reference"]),
         bool(row["subscribed"]),
         bool(row["active"]),
     )

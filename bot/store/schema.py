@@ -151,15 +151,6 @@ leases = sa.Table(
     sa.Column("expires_at", Time, nullable=False),
 )
 
-card_actions = sa.Table(
-    "card_actions",
-    metadata,
-    sa.Column("key", sa.String(256), primary_key=True),
-    sa.Column("case_id", sa.String(36)),
-    sa.Column("verb", sa.String(64), nullable=False),
-    sa.Column("at", Time, nullable=False),
-)
-
 watcher_state = sa.Table(
     "watcher_state",
     metadata,

@@ -7,30 +7,17 @@ list. Everything that knows about it lives in this module.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import httpx
 
-from bot.domain import RestrictedSender, parse_reason
-from bot.errors import (
-    TenantError,
-    TenantForbidden,
-    TenantNotFound,
-    TenantRequestFailed,
-    TenantThrottled,
-    TenantUnavailable,
-    UnblockLimitReached,
-)
+from bot.errors import TenantForbidden, TenantNotFound, TenantRequestFailed
 from bot.tenant import parse
-from bot.tenant.models import Delegate, InboxRule, MailboxForwarding
-from bot.tenant.parse import parse_time
-from bot.tenant.transport import RetryPolicy, retry_after_seconds, send
+from bot.tenant.http import Failure, JsonObject, RetryPolicy, collect, json_object, send, translate
+from bot.tenant.models import Delegate, InboxRule, MailboxForwarding, RestrictedSender
 
 SERVICE = "Exchange Online"
-RESOURCE = "https://outlook.office365.com"
 SYSTEM_MAILBOX = "SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}"
-_UNBLOCK_LIMIT = re.compile(r"(?i)(unblock\w*\s+limit|limit.*unblock|number of times.*unblock)")
 
 
 class ExchangeClient:
@@ -54,12 +41,12 @@ class ExchangeClient:
     async def restricted_senders(self) -> list[RestrictedSender]:
         """Every sender on the restricted list (`Get-BlockedSenderAddress`), all pages."""
         rows = await self.invoke("Get-BlockedSenderAddress")
-        return [_sender(row) for row in rows if row.get("SenderAddress")]
+        return [parse.restricted_sender(row) for row in rows if row.get("SenderAddress")]
 
     async def restricted_sender(self, upn: str) -> RestrictedSender | None:
         """The restricted-list entry for `upn`, or None when the sender is not restricted."""
         rows = await self.invoke("Get-BlockedSenderAddress", {"SenderAddress": upn})
-        return _sender(rows[0]) if rows else None
+        return parse.restricted_sender(rows[0]) if rows else None
 
     async def release_sender(self, upn: str) -> None:
         """Take `upn` off the restricted list (`Remove-BlockedSenderAddress`)."""
@@ -124,20 +111,16 @@ class ExchangeClient:
 
     async def invoke(
         self, cmdlet: str, parameters: dict[str, Any] | None = None, *, safe: bool = True
-    ) -> list[dict[str, Any]]:
+    ) -> list[JsonObject]:
         """Run `cmdlet` and return every result row, re-POSTing to `@odata.nextLink`."""
         body = {"CmdletInput": {"CmdletName": cmdlet, "Parameters": parameters or {}}}
-        rows: list[dict[str, Any]] = []
-        url: str | None = self._url
-        while url:
-            data = await self._request(cmdlet, url, body, safe=safe)
-            rows.extend(data.get("value") or [])
-            url = data.get("@odata.nextLink")
-        return rows
 
-    async def _request(
-        self, cmdlet: str, url: str, body: dict[str, Any], *, safe: bool
-    ) -> dict[str, Any]:
+        async def page(url: str) -> JsonObject:
+            return await self._request(cmdlet, url, body, safe=safe)
+
+        return await collect(self._url, page)
+
+    async def _request(self, cmdlet: str, url: str, body: JsonObject, *, safe: bool) -> JsonObject:
         headers = {
             "Prefer": "odata.maxpagesize=1000",
             "X-AnchorMailbox": self._anchor,
@@ -150,66 +133,11 @@ class ExchangeClient:
 
         response = await send(SERVICE, cmdlet, once, policy=self._policy, safe=safe)
         if response.is_success:
-            data = response.json() if response.content else {}
-            return data if isinstance(data, dict) else {}
-        raise _translate(cmdlet, response)
-
-
-def error_message(body: Any) -> str:
-    """The most specific message in an Exchange error body (details, inner, then top level)."""
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return ""
-    for detail in error.get("details") or []:
-        if isinstance(detail, dict) and detail.get("message"):
-            return str(detail["message"])
-    inner = error.get("innererror") or {}
-    internal = inner.get("internalException") if isinstance(inner, dict) else None
-    if isinstance(internal, dict) and internal.get("message"):
-        return str(internal["message"])
-    return str(error.get("message") or "")
-
-
-def _translate(cmdlet: str, response: httpx.Response) -> TenantError:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    message = error_message(body) or response.reason_phrase
-    message = re.sub(r"^\|[\w.]+\|", "", message)
-    code = str(((body or {}).get("error") or {}).get("code", "")) if isinstance(body, dict) else ""
-    status = response.status_code
-    text = f"{cmdlet}: {message}"
-    if _UNBLOCK_LIMIT.search(message):
-        return UnblockLimitReached(text, service=SERVICE, code=code)
-    if status in (401, 403):
-        return TenantForbidden(
-            text,
-            service=SERVICE,
-            code=code,
-            permission="Exchange.ManageAsApp and an Exchange role that includes " + cmdlet,
+            return json_object(response)
+        raise translate(
+            SERVICE,
+            cmdlet,
+            Failure.of(response),
+            permission=f"Exchange.ManageAsApp and an Exchange role that includes {cmdlet}",
+            role=f"an Exchange role that includes {cmdlet}",
         )
-    if "is not recognized as the name of a cmdlet" in message:
-        # Remote PowerShell hides cmdlets the app's Exchange role group does not include.
-        return TenantForbidden(
-            text, service=SERVICE, code=code, permission=f"an Exchange role that includes {cmdlet}"
-        )
-    if status == 404 or "NotFound" in code or "ObjectNotFound" in message:
-        return TenantNotFound(text, service=SERVICE, code=code)
-    if status == 429:
-        retry = retry_after_seconds(response.headers.get("Retry-After"))
-        return TenantThrottled(text, service=SERVICE, code=code, retry_after=retry)
-    if status >= 500:
-        return TenantUnavailable(text, service=SERVICE, code=code)
-    return TenantRequestFailed(text, service=SERVICE, code=code)
-
-
-def _sender(row: dict[str, Any]) -> RestrictedSender:
-    return RestrictedSender(
-        upn=str(row["SenderAddress"]),
-        display_name=None,
-        reason=parse_reason(row.get("Reason")),
-        created=parse_time(row.get("CreatedDatetime")),
-        changed=parse_time(row.get("ChangedDatetime")),
-        temporary=bool(row.get("TemporaryBlock")),
-    )

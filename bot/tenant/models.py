@@ -1,9 +1,58 @@
-"""What the tenant tells us about a user, as frozen domain objects (no wire formats)."""
+"""What the tenant tells us, as frozen domain objects (no wire formats): the restricted
+senders, directory users and the evidence about a user's account."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
+
+
+class LimitType(StrEnum):
+    """Which outbound limit the sender exceeded (`ExceedingLimitType` in the Reason text)."""
+
+    EXTERNAL = "External"
+    INTERNAL = "Internal"
+    TOTAL = "Total"
+    UNKNOWN = "Unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class BlockReason:
+    """The parsed `Reason` of a restricted sender (`key=value;...` text from Exchange)."""
+
+    limit_type: LimitType
+    internal_recipients: int | None
+    external_recipients: int | None
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class RestrictedSender:
+    """A user Exchange Online has restricted from sending email, keyed by UPN."""
+
+    upn: str
+    display_name: str | None
+    reason: BlockReason
+    created: datetime | None
+    changed: datetime | None
+    temporary: bool
+
+    @property
+    def name(self) -> str:
+        """The name to show: display name when known, else the UPN."""
+        return self.display_name or self.upn
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryUser:
+    """The few directory facts the cards need about a user."""
+
+    id: str
+    upn: str
+    display_name: str
+    mail: str | None = None
+    account_enabled: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,14 @@ from typing import Any
 
 from bot.tenant.models import (
     AuthMethod,
+    BlockReason,
     ConsentGrant,
     Delegate,
+    DirectoryUser,
     InboxRule,
+    LimitType,
     MailboxForwarding,
+    RestrictedSender,
     RiskState,
     RoleAssignment,
     SecurityAlert,
@@ -229,4 +233,53 @@ def security_alert(row: dict[str, Any]) -> SecurityAlert:
         str(row.get("status", "")),
         str(row.get("severity", "")),
         tuple(dict.fromkeys(upns)),
+    )
+
+
+def parse_reason(raw: str | None) -> BlockReason:
+    """Parse Exchange's `ExceedingLimitType=External;InternalRecipientCountToday=3;...` text."""
+    text = raw or ""
+    fields: dict[str, str] = {}
+    for part in text.split(";"):
+        key, sep, value = part.partition("=")
+        if sep:
+            fields[key.strip().lower()] = value.strip()
+    try:
+        limit = LimitType(fields.get("exceedinglimittype", "").capitalize())
+    except ValueError:
+        limit = LimitType.UNKNOWN
+    return BlockReason(
+        limit_type=limit,
+        internal_recipients=_count(fields.get("internalrecipientcounttoday")),
+        external_recipients=_count(fields.get("externalrecipientcounttoday")),
+        raw=text,
+    )
+
+
+def _count(value: str | None) -> int | None:
+    if value is None or not value.isdigit():
+        return None
+    return int(value)
+
+
+def restricted_sender(row: dict[str, Any]) -> RestrictedSender:
+    """A `Get-BlockedSenderAddress` row."""
+    return RestrictedSender(
+        upn=str(row["SenderAddress"]),
+        display_name=None,
+        reason=parse_reason(row.get("Reason")),
+        created=parse_time(row.get("CreatedDatetime")),
+        changed=parse_time(row.get("ChangedDatetime")),
+        temporary=bool(row.get("TemporaryBlock")),
+    )
+
+
+def directory_user(data: dict[str, Any]) -> DirectoryUser:
+    """A Graph `user`."""
+    return DirectoryUser(
+        id=str(data["id"]),
+        upn=str(data.get("userPrincipalName") or ""),
+        display_name=str(data.get("displayName") or data.get("userPrincipalName") or ""),
+        mail=data.get("mail"),
+        account_enabled=bool(data.get("accountEnabled", True)),
     )

@@ -1,4 +1,9 @@
-"""Routes a neutral message or card click to its command or verb, and errors to error cards."""
+"""Routes a neutral message or card click to its command or verb, and errors to error cards.
+
+In order, for every message and click: the per-user rate limit, the length limit, the tenant
+and the actor's role (refusals audited), then the conversation is remembered (for alerts and
+private replies) and the command or verb runs. Nothing here knows Teams or SQL.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +12,17 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from bot import errors
-from bot.access import COMMAND_ROLES, VERB_ROLES, Role, Roles
-from bot.case_actions import show_case
-from bot.cases.model import Case
-from bot.cases.service import SYSTEM
-from bot.commands import Context, InvalidAction, Services
-from bot.conversation import Actor, CardClick, Message, Reply, Where
+from bot.cases.model import Role
+from bot.chat.access import Roles
+from bot.chat.context import Context, InvalidAction, Services
+from bot.chat.limits import CommandLimit
+from bot.chat.messages import Actor, Address, CardClick, Message, Reply, Where
+from bot.chat.registry import VERBS as VERB_TABLE
+from bot.chat.registry import help_lines, match
 from bot.i18n import LANGUAGES, Texts, language_of, time_zone
 from bot.logs import correlation_id
-from bot.registry import COMMANDS, VERBS, help_lines, match
 from bot.store.audit import AuditEvent
-from bot.throttle import CommandLimit
-from cards.common import Card
+from cards.common import problem_text
 from cards.messages import error_card, help_card
 
 log = logging.getLogger(__name__)
@@ -29,6 +33,7 @@ MAX_COMMAND_CHARS = 1000
 
 
 def utcnow() -> datetime:
+    """The current time (UTC)."""
     return datetime.now(UTC)
 
 
@@ -42,11 +47,13 @@ class Router:
         *,
         clock: Clock = utcnow,
         limit: CommandLimit | None = None,
+        auto_subscribe: bool = False,
     ) -> None:
         self._services = services
         self._roles = roles
         self._clock = clock
         self._limit = limit or CommandLimit()
+        self._auto_subscribe = auto_subscribe  # demo: personal chats with the bot get alerts
 
     async def on_message(self, message: Message) -> Reply:
         """Answer a chat message."""
@@ -56,8 +63,7 @@ class Router:
             return throttled
         if len(message.text) > MAX_COMMAND_CHARS:
             log.warning("command too long", extra={"chars": len(message.text)})
-            text = t("error.too_long", limit=MAX_COMMAND_CHARS)
-            return _error(text, t)
+            return _error(t("error.too_long", limit=MAX_COMMAND_CHARS), t)
         found = match(message.text)
         if found is None:
             return Reply(card=help_card(help_lines(t), t=t, unknown=message.text.strip()))
@@ -67,12 +73,8 @@ class Router:
         lang = asked_in if asked_in != "en" else locale_lang
         t = Texts(lang, time_zone(message.timezone))
         log.info("command", extra={"command": command.name, "lang": lang})
-        refusal = await self._refuse(
-            message.actor,
-            message.where,
-            COMMAND_ROLES.get(command.name, Role.APPROVER),
-            command.name,
-            t,
+        refusal = await self._admit(
+            message.actor, message.where, message.address, command.role, command.name, t
         )
         if refusal is not None:
             return refusal
@@ -80,9 +82,10 @@ class Router:
             self._services,
             t,
             self._clock(),
+            message.actor,
+            message.where,
+            message.address,
             args=argument,
-            actor=message.actor,
-            where=message.where,
         )
         return await self._guarded(lambda: command.handler(ctx), t)
 
@@ -93,26 +96,46 @@ class Router:
         t = Texts(lang or language_of(click.locale), time_zone(click.timezone))
         if (throttled := await self._throttled(click.actor, click.verb, t)) is not None:
             return throttled
-        handler = VERBS.get(click.verb)
-        if handler is None:
+        verb = VERB_TABLE.get(click.verb)
+        if verb is None:
             log.warning("unknown card verb", extra={"verb": click.verb[:64]})
             await self._audit_refusal(click.actor, click.verb, "unknown action")
             return _error(t("error.bad_action"), t)
         log.info("card action", extra={"verb": click.verb, "lang": t.lang})
-        refusal = await self._refuse(
-            click.actor, click.where, VERB_ROLES.get(click.verb, Role.APPROVER), click.verb, t
+        refusal = await self._admit(
+            click.actor, click.where, click.address, verb.role, click.verb, t
         )
         if refusal is not None:
             return refusal
         ctx = Context(
-            self._services, t, self._clock(), data=click.data, actor=click.actor, where=click.where
+            self._services,
+            t,
+            self._clock(),
+            click.actor,
+            click.where,
+            click.address,
+            data=click.data,
         )
-        return await self._guarded(lambda: handler(ctx), t, click)
+        return await self._guarded(lambda: verb.handler(ctx), t, click)
 
-    async def _refuse(
-        self, actor: Actor, where: Where, needed: Role, action: str, t: Texts
+    async def delivered(self, reply: Reply, where: Where, message_id: str | None) -> None:
+        """The shell sent `reply` as message `message_id`: remember it if it shows a case."""
+        if reply.shows is not None and message_id:
+            await self._services.views.shown(reply.shows, where, message_id)
+
+    async def installed(self, message: Message) -> Reply:
+        """BlockWatch was added to a chat or team: introduce it with the help card."""
+        return await self.on_message(message)
+
+    async def uninstalled(self, where: Where) -> None:
+        """BlockWatch was removed: forget the conversation and its alert subscription."""
+        await self._services.conversations.forget(where.conversation_id)
+
+    async def _admit(
+        self, actor: Actor, where: Where, address: Address, needed: Role, action: str, t: Texts
     ) -> Reply | None:
-        """A polite refusal (audited) when the tenant or the actor's role does not allow it."""
+        """None when the tenant and the actor's role allow `action` (and the conversation is
+        then remembered); else a polite refusal, audited."""
         if not self._roles.policy.tenant_allowed(where.tenant_id):
             log.warning(
                 "activity from a foreign tenant refused",
@@ -120,30 +143,41 @@ class Router:
             )
             reason = "foreign tenant"
         elif await self._roles.role_of(actor.aad_object_id) >= needed:
+            await self._remember(where, address)
             return None
         else:
             reason = f"needs role {needed.name.lower()}"
         await self._audit_refusal(actor, action, reason)
         return _error(t("error.not_allowed"), t)
 
+    async def _remember(self, where: Where, address: Address) -> None:
+        """Keep how to reach this conversation again (alerts, card updates, private notes)."""
+        if len(where.tenant_id) > 64:
+            log.warning("not remembering a conversation with an oversized tenant id")
+            return
+        await self._services.conversations.remember(
+            address,
+            kind=where.conversation_type,
+            subscribe_new=self._auto_subscribe and where.conversation_type == "personal",
+        )
+
     async def _throttled(self, actor: Actor, action: str, t: Texts) -> Reply | None:
         """A friendly refusal when `actor` is over the per-user command rate limit. It runs
         before anything else: refusals write to the audit trail, and a flood of commands must
         not become a flood of audit rows (only the first refusal of a streak is audited)."""
-        verdict = self._limit.check(actor.aad_object_id or actor.id)
+        verdict = self._limit.check(actor.key)
         if verdict.allowed:
             return None
         log.warning("command rate limit", extra={"action": action[:64]})
         if verdict.first_refusal:
             await self._audit_refusal(actor, action, f"over {self._limit.limit} a minute")
         seconds = max(1, round(verdict.retry_after))
-        text = t("error.rate_limited", limit=self._limit.limit, seconds=seconds)
-        return _error(text, t)
+        return _error(t("error.rate_limited", limit=self._limit.limit, seconds=seconds), t)
 
     async def _audit_refusal(self, actor: Actor, action: str, reason: str) -> None:
-        await self._services.cases.audit.record(
+        await self._services.audit.record(
             AuditEvent(
-                actor_id=actor.aad_object_id or actor.id,
+                actor_id=actor.key,
                 actor_name=actor.name,
                 action=f"refused:{action}",  # the audit trail cuts it to its column
                 target="",
@@ -151,18 +185,6 @@ class Router:
                 detail=reason,
             )
         )
-
-    def tenant_allowed(self, tenant_id: str) -> bool:
-        """Whether activities from this tenant are served at all."""
-        return self._roles.policy.tenant_allowed(tenant_id)
-
-    async def render_case(self, case: Case, locale: str | None) -> Card:
-        """The case card as someone with `locale` sees it now (for proactive updates)."""
-        t = Texts(language_of(locale))
-        ctx = Context(self._services, t, self._clock(), SYSTEM, Where(""))
-        reply = await show_case(ctx, case)
-        assert reply.card is not None
-        return reply.card
 
     async def _guarded(
         self, run: Callable[[], Awaitable[Reply]], t: Texts, click: CardClick | None = None
@@ -176,7 +198,7 @@ class Router:
             return _error(t("error.bad_action"), t)
         except errors.BlockWatchError as err:
             log.warning("request failed: %s", err, extra={"error": type(err).__name__})
-            return _error(explain(err, t), t)
+            return _error(problem_text(errors.problem_of(err), t), t)
         except Exception:
             log.exception("unexpected error")
             return _error(t("error.generic"), t)
@@ -185,12 +207,3 @@ class Router:
 def _error(text: str, t: Texts) -> Reply:
     """An error card quoting the request's correlation id (an admin can find it in the log)."""
     return Reply(card=error_card(text, t=t, correlation_id=correlation_id.get()))
-
-
-def explain(err: errors.BlockWatchError, t: Texts) -> str:
-    """An admin-readable sentence for a known error."""
-    key, values = errors.describe(err)
-    return t(key, **values)
-
-
-__all__ = ["COMMANDS", "Router"]

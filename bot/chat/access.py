@@ -1,10 +1,7 @@
-"""Who may do what: roles from Entra object ids or security groups in settings, checked on the
-server for every command and card action, from the activity's `from.aadObjectId` (never from
-card data).
-
-    viewer     list, status, history, audit, alerts (list), open a case
-    responder  + run, retry and skip checklist steps
-    approver   + release, override, approve, change alert subscriptions
+"""Who may do what: roles (bot.cases.model.Role) from Entra object ids or security groups in
+settings, checked on the server for every command and card action, from the activity's
+`from.aadObjectId` (never from card data). The role each command and verb needs is declared
+beside it, in its feature module.
 
 Default deny: someone in no list gets a polite refusal, and the refusal is audited. Group
 memberships are read through Graph (`transitiveMemberOf`, so nested groups count) and cached
@@ -19,9 +16,9 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Protocol
 
+from bot.cases.model import Role
 from bot.errors import BlockWatchError
 
 log = logging.getLogger(__name__)
@@ -29,15 +26,6 @@ log = logging.getLogger(__name__)
 # The Microsoft 365 Agents Playground's mock tenant and default user (demo mode only).
 PLAYGROUND_TENANT = "00000000-0000-0000-0000-0000000000001"
 PLAYGROUND_USER = "00000000-0000-0000-0000-0000000000020"
-
-
-class Role(IntEnum):
-    """Ordered: each role includes the ones below it."""
-
-    NONE = 0
-    VIEWER = 1
-    RESPONDER = 2
-    APPROVER = 3
 
 
 @dataclass(frozen=True)
@@ -83,7 +71,7 @@ def _highest(
 
 
 class Memberships(Protocol):
-    """Reads a user's (transitive) group ids: bot.tenant.graph.GraphClient."""
+    """Reads a user's (transitive) group ids: bot.tenant.graph.users.Users."""
 
     async def group_ids(self, user_id: str) -> set[str]:
         """Ids of every group the user is in, nested ones included."""
@@ -152,25 +140,3 @@ def _is_object_id(text: str) -> bool:
 def ids(text: str) -> frozenset[str]:
     """A comma-separated list of object ids as a set (lower case)."""
     return frozenset(part.strip().lower() for part in text.split(",") if part.strip())
-
-
-VERB_ROLES = {
-    "list_page": Role.VIEWER,
-    "open_case": Role.VIEWER,
-    "refresh_case": Role.VIEWER,
-    "run_step": Role.RESPONDER,
-    "run_recommended": Role.RESPONDER,
-    "skip_step": Role.RESPONDER,
-    "release": Role.APPROVER,
-    "approve_release": Role.APPROVER,
-}
-COMMAND_ROLES = {
-    "help": Role.NONE,
-    "list": Role.VIEWER,
-    "status": Role.VIEWER,
-    "history": Role.VIEWER,
-    "audit": Role.VIEWER,
-    "alerts": Role.VIEWER,
-    "alerts_on": Role.APPROVER,
-    "alerts_off": Role.APPROVER,
-}

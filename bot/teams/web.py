@@ -17,7 +17,7 @@ MAX_BODY_BYTES = 256 * 1024
 
 
 class ActivityEndpoint(Protocol):
-    """Processes one Bot Framework activity (implemented by bot.teams.TeamsEndpoint)."""
+    """Processes one Bot Framework activity (implemented by bot.teams.endpoint.TeamsEndpoint)."""
 
     async def handle(self, body: dict[str, Any], auth_header: str) -> tuple[int, Any]:
         """Return the HTTP status and JSON body for this activity."""
@@ -94,7 +94,7 @@ async def errors_as_json(
 
 
 def build_web_app() -> web.Application:
-    """The aiohttp application with routes and limits; app.py fills in ENDPOINT and CHECKS."""
+    """The aiohttp application with routes and limits; compose fills in ENDPOINT and CHECKS."""
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_as_json])
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)

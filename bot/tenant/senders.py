@@ -6,10 +6,10 @@ import dataclasses
 import logging
 from datetime import UTC, datetime
 
-from bot.domain import DirectoryUser, RestrictedSender
 from bot.errors import TenantForbidden, TenantNotFound
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
+from bot.tenant.models import DirectoryUser, RestrictedSender
 
 log = logging.getLogger(__name__)
 _EPOCH = datetime.min.replace(tzinfo=UTC)
@@ -38,7 +38,7 @@ class RestrictedSenders:
         """The sender's restricted-list entry (None if not restricted) and directory user."""
         sender = await self._exchange.restricted_sender(upn)
         try:
-            user: DirectoryUser | None = await self._graph.user(upn)
+            user: DirectoryUser | None = await self._graph.users.user(upn)
         except TenantNotFound:
             user = None
         if sender is not None and user is not None:
@@ -47,7 +47,7 @@ class RestrictedSenders:
 
     async def _directory(self, upns: list[str]) -> dict[str, DirectoryUser]:
         try:
-            return await self._graph.users_by_upn(upns)
+            return await self._graph.users.users_by_upn(upns)
         except TenantForbidden as err:
             # Names are a nicety: without User.Read.All the list still works with UPNs.
             log.warning("cannot read display names", extra={"reason": str(err)})

@@ -1,0 +1,1 @@
+"""The conversation layer: commands and card verbs per feature, roles, limits, views."""

@@ -1,0 +1,63 @@
+"""Feature: where new restrictions are posted. `alerts on`, `alerts off` and `alerts`."""
+
+from __future__ import annotations
+
+import re
+
+from bot.cases.model import Role
+from bot.chat.context import Command, Context, Feature
+from bot.chat.messages import Reply
+from cards.alerts import subscriptions_card
+
+
+async def _where_lines(ctx: Context) -> list[str]:
+    found = await ctx.services.conversations.subscriptions()
+    lines = []
+    for conversation in found:
+        name = conversation.address.conversation_name or conversation.id
+        here = " " + ctx.t("alerts.here") if conversation.id == ctx.where.conversation_id else ""
+        lines.append(f"{ctx.t('alerts.kind.' + conversation.kind)}: {name}{here}")
+    return lines
+
+
+async def alerts_on(ctx: Context) -> Reply:
+    """alerts on — post new restrictions in this chat or channel"""
+    await ctx.services.conversations.subscribe(ctx.where.conversation_id, True)
+    lines = await _where_lines(ctx)
+    return Reply(card=subscriptions_card(lines, t=ctx.t, notice=ctx.t("alerts.on")))
+
+
+async def alerts_off(ctx: Context) -> Reply:
+    """alerts off — stop posting new restrictions here"""
+    await ctx.services.conversations.subscribe(ctx.where.conversation_id, False)
+    lines = await _where_lines(ctx)
+    return Reply(card=subscriptions_card(lines, t=ctx.t, notice=ctx.t("alerts.off")))
+
+
+async def alerts_list(ctx: Context) -> Reply:
+    """alerts — where alerts go"""
+    return Reply(card=subscriptions_card(await _where_lines(ctx), t=ctx.t))
+
+
+FEATURE = Feature(
+    commands=(
+        Command(
+            "alerts_on",
+            {"en": re.compile(r"alerts? on"), "nl": re.compile(r"meldingen aan")},
+            alerts_on,
+            Role.APPROVER,
+        ),
+        Command(
+            "alerts_off",
+            {"en": re.compile(r"alerts? off"), "nl": re.compile(r"meldingen uit")},
+            alerts_off,
+            Role.APPROVER,
+        ),
+        Command(
+            "alerts",
+            {"en": re.compile(r"alerts?( list)?"), "nl": re.compile(r"meldingen")},
+            alerts_list,
+            Role.VIEWER,
+        ),
+    ),
+)

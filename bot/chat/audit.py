@@ -1,0 +1,36 @@
+"""Feature: the audit trail in Teams. `audit [days]`."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from bot.cases.model import Role
+from bot.chat.context import Command, Context, Feature
+from bot.chat.messages import Reply
+from cards.history import audit_card
+
+
+async def audit(ctx: Context) -> Reply:
+    """audit [days] — recent actions by everyone (default 7 days)"""
+    days = int(ctx.args) if ctx.args.strip().isdigit() else 7
+    days = max(1, min(days, 400))
+    since = ctx.now - timedelta(days=days)
+    events = await ctx.services.audit.events(since=since, limit=5000)
+    return Reply(card=audit_card(events, days=days, t=ctx.t))
+
+
+FEATURE = Feature(
+    commands=(
+        Command(
+            "audit",
+            {
+                "en": re.compile(r"audit(\s+(?P<arg>\d{1,4}))?", re.I),
+                "nl": re.compile(r"(logboek|auditlog)(\s+(?P<arg>\d{1,4}))?", re.I),
+            },
+            audit,
+            Role.VIEWER,
+            with_argument=True,
+        ),
+    ),
+)

@@ -1,0 +1,196 @@
+"""Feature: cases. The case card's buttons (open, run, skip, release, approve, refresh) and the
+`status` and `history` commands.
+
+Card data is untrusted: it is validated here (a case id, a version, a known step — never a UPN
+to act on) and the case is always loaded fresh; the action is then checked against the case's
+current state by the case service.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.cases.model import Role
+from bot.cases.service import Answer
+from bot.cases.steps import StepOptions
+from bot.chat.context import (
+    UPN,
+    Command,
+    Context,
+    Feature,
+    InvalidAction,
+    Verb,
+    case_id,
+    step,
+    text_field,
+    upn_arg,
+    version,
+)
+from bot.chat.messages import Reply
+from cards.common import adaptive_card, text
+from cards.history import history_card
+from cards.senders import sender_gone_card
+
+
+async def _answer(ctx: Context, answer: Answer) -> Reply:
+    return await ctx.services.views.reply(answer.case, ctx.t, notice=answer.notice)
+
+
+async def open_case(ctx: Context) -> Reply:
+    """Open (or show) the case of a sender from the list card."""
+    cases = ctx.services.cases
+    if "case" in ctx.data:
+        case = await cases.get(case_id(ctx.data))
+        if case is None:
+            raise InvalidAction("no such case")
+        return await ctx.services.views.reply(
+            await cases.ensure_investigation(case, ctx.actor), ctx.t
+        )
+    upn = ctx.data.get("upn")
+    if not isinstance(upn, str) or not UPN.match(upn):
+        raise InvalidAction("open_case needs a valid upn")
+    sender, _ = await ctx.services.senders.one(upn)
+    if sender is None:
+        existing = await cases.open_for(upn)
+        if existing is not None:
+            return await ctx.services.views.reply(existing, ctx.t)
+        return Reply(card=sender_gone_card(upn, t=ctx.t))
+    return await ctx.services.views.reply(await cases.open(sender, ctx.actor), ctx.t)
+
+
+def _private_text(ctx: Context) -> str:
+    return ctx.t.template("private.password")
+
+
+def _options(ctx: Context) -> StepOptions:
+    def ids(key: str) -> tuple[str, ...]:
+        return tuple(i for i in text_field(ctx.data, key, 2000).split(",") if i)
+
+    return StepOptions(
+        rules=ids("rules") if "rules" in ctx.data else None,
+        remove=ids("remove") if "remove" in ctx.data else (),
+    )
+
+
+async def run_step(ctx: Context) -> Reply:
+    """Run one checklist step."""
+    answer = await ctx.services.cases.run_step(
+        case_id(ctx.data),
+        version(ctx.data),
+        step(ctx.data),
+        ctx.actor,
+        ctx.address,
+        private_text=_private_text(ctx),
+        options=_options(ctx),
+    )
+    return await _answer(ctx, answer)
+
+
+async def run_recommended(ctx: Context) -> Reply:
+    """Run steps 1-4 in order."""
+    answer = await ctx.services.cases.run_recommended(
+        case_id(ctx.data),
+        version(ctx.data),
+        ctx.actor,
+        ctx.address,
+        private_text=_private_text(ctx),
+    )
+    return await _answer(ctx, answer)
+
+
+async def skip_step(ctx: Context) -> Reply:
+    """Skip a step with a reason."""
+    answer = await ctx.services.cases.skip_step(
+        case_id(ctx.data),
+        version(ctx.data),
+        step(ctx.data),
+        text_field(ctx.data, "reason", 500),
+        ctx.actor,
+    )
+    return await _answer(ctx, answer)
+
+
+async def release(ctx: Context) -> Reply:
+    """Release the sender (or request it / override with a reason)."""
+    answer = await ctx.services.cases.release(
+        case_id(ctx.data),
+        version(ctx.data),
+        ctx.actor,
+        override_reason=text_field(ctx.data, "override_reason", 1000) or None,
+    )
+    return await _answer(ctx, answer)
+
+
+async def approve_release(ctx: Context) -> Reply:
+    """Approve another admin's release request."""
+    answer = await ctx.services.cases.approve(case_id(ctx.data), version(ctx.data), ctx.actor)
+    return await _answer(ctx, answer)
+
+
+async def refresh_case(ctx: Context) -> Reply:
+    """Show the case as it is now."""
+    case = await ctx.services.cases.get(case_id(ctx.data))
+    if case is None:
+        raise InvalidAction("no such case")
+    return await ctx.services.views.reply(case, ctx.t)
+
+
+async def status(ctx: Context) -> Reply:
+    """status <upn> — the case card of a sender"""
+    upn = upn_arg(ctx)
+    if upn is None:
+        return Reply(card=adaptive_card([text(ctx.t("usage.status"))]))
+    existing = await ctx.services.cases.open_for(upn)
+    if existing is not None:
+        return await ctx.services.views.reply(existing, ctx.t)
+    sender, _ = await ctx.services.senders.one(upn)
+    if sender is None:
+        return Reply(card=adaptive_card([text(ctx.t("status.none", upn=upn))]))
+    return await ctx.services.views.reply(await ctx.services.cases.open(sender, ctx.actor), ctx.t)
+
+
+async def history(ctx: Context) -> Reply:
+    """history <upn> — past cases and actions for a sender"""
+    upn = upn_arg(ctx)
+    if upn is None:
+        return Reply(card=adaptive_card([text(ctx.t("usage.history"))]))
+    cases = await ctx.services.cases.history(upn)
+    entries = [
+        (case, await ctx.services.audit.events(case_id=case.id, limit=30)) for case in cases[:10]
+    ]
+    return Reply(card=history_card(upn, entries, t=ctx.t))
+
+
+FEATURE = Feature(
+    commands=(
+        Command(
+            "status",
+            {
+                "en": re.compile(r"status\s+(?P<arg>\S+)", re.I),
+                "nl": re.compile(r"toestand\s+(?P<arg>\S+)", re.I),
+            },
+            status,
+            Role.VIEWER,
+            with_argument=True,
+        ),
+        Command(
+            "history",
+            {
+                "en": re.compile(r"history\s+(?P<arg>\S+)", re.I),
+                "nl": re.compile(r"geschiedenis\s+(?P<arg>\S+)", re.I),
+            },
+            history,
+            Role.VIEWER,
+            with_argument=True,
+        ),
+    ),
+    verbs=(
+        Verb("open_case", open_case, Role.VIEWER),
+        Verb("refresh_case", refresh_case, Role.VIEWER),
+        Verb("run_step", run_step, Role.RESPONDER),
+        Verb("run_recommended", run_recommended, Role.RESPONDER),
+        Verb("skip_step", skip_step, Role.RESPONDER),
+        Verb("release", release, Role.APPROVER),
+        Verb("approve_release", approve_release, Role.APPROVER),
+    ),
+)

@@ -1,0 +1,162 @@
+"""What every command and card verb gets (Context, Services), what a feature declares (Command,
+Verb, Feature), and the validators for untrusted card data.
+
+A feature module (bot/chat/senders.py, cases.py, audit.py, alerts.py) holds its commands, card
+verbs, the role each needs and their help side by side, and exports one `FEATURE`; the table of
+all of them is bot/chat/registry.py.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.cases.model import Role, StepName
+from bot.cases.service import CaseService
+from bot.chat.messages import Actor, Address, CardData, Reply, Where
+from bot.chat.views import CaseViews
+from bot.i18n import Texts
+from bot.store.audit import AuditTrail
+from bot.store.conversations import ConversationStore
+from bot.tenant.senders import RestrictedSenders
+
+UPN = re.compile(r"^[^@\s]{1,113}@[A-Za-z0-9.-]{1,200}\.[A-Za-z]{2,63}$")
+
+
+class InvalidAction(ValueError):
+    """Card data that does not fit the verb's schema (stale, forged or corrupted)."""
+
+
+@dataclass(frozen=True)
+class Services:
+    """What commands may use; built once at start-up."""
+
+    senders: RestrictedSenders
+    cases: CaseService
+    views: CaseViews
+    audit: AuditTrail
+    conversations: ConversationStore
+    card_budget: int
+
+
+@dataclass(frozen=True)
+class Context:
+    """One command or click: the services, the admin's language, now, who and where."""
+
+    services: Services
+    t: Texts
+    now: datetime
+    actor: Actor
+    where: Where
+    address: Address
+    args: str = ""
+    data: CardData = field(default_factory=dict)
+
+
+Handler = Callable[[Context], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A chat command: its name, the phrasings that call it per language, its handler and
+    the role it needs. The handler's docstring is its English help line; the Dutch one is
+    `help.<name>` in bot/locales/nl.json."""
+
+    name: str
+    patterns: Mapping[str, re.Pattern[str]]
+    handler: Handler
+    role: Role
+    with_argument: bool = False  # patterns then match the raw text and capture `arg`
+
+
+@dataclass(frozen=True)
+class Verb:
+    """A card button: the `verb` its action carries, its handler and the role it needs."""
+
+    name: str
+    handler: Handler
+    role: Role
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One area of BlockWatch as the chat sees it."""
+
+    commands: tuple[Command, ...] = ()
+    verbs: tuple[Verb, ...] = ()
+
+
+_CONTRACTIONS = {"who's": "who is", "whos": "who is", "who're": "who are"}
+
+
+def normalise(text: str) -> str:
+    """Lower-case, unify apostrophes, expand contractions, drop punctuation and extra space."""
+    lowered = text.replace("\u2019", "'").replace("\u00a0", " ").lower().strip()
+    words = [_CONTRACTIONS.get(w, w) for w in lowered.split()]
+    cleaned = re.sub(r"[.!,;:¿¡]+", " ", " ".join(words))
+    cleaned = re.sub(r"\?+", " ? ", cleaned)
+    cleaned = re.sub(r"\s+", " ", cleaned).strip()
+    cleaned = re.sub(
+        r"^(please|pls|alsjeblieft|graag) |( please| alsjeblieft| graag)$", "", cleaned
+    )
+    if cleaned != "?":
+        cleaned = cleaned.removesuffix(" ?").strip()
+    return cleaned
+
+
+# ---- card data --------------------------------------------------------------------------------
+
+
+def int_field(data: CardData, key: str, *, low: int, high: int) -> int:
+    """A whole number in [low, high] (given as a number or digits); `low` when absent."""
+    value = data.get(key, low)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InvalidAction(f"{key} must be a number")
+    try:
+        number = int(value)
+    except ValueError as err:
+        raise InvalidAction(f"{key} must be a number") from err
+    if not low <= number <= high:
+        raise InvalidAction(f"{key} out of range")
+    return number
+
+
+def case_id(data: CardData) -> str:
+    """The case id a card action names."""
+    try:
+        return str(uuid.UUID(str(data.get("case"))))
+    except (ValueError, TypeError) as err:
+        raise InvalidAction("case must be a case id") from err
+
+
+def version(data: CardData) -> int:
+    """The case version the card showed."""
+    value = data.get("version")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10**9:
+        raise InvalidAction("version must be a positive number")
+    return value
+
+
+def step(data: CardData) -> StepName:
+    """The checklist step a card action names."""
+    try:
+        return StepName(str(data.get("step")))
+    except ValueError as err:
+        raise InvalidAction("unknown step") from err
+
+
+def text_field(data: CardData, key: str, limit: int) -> str:
+    """Free text typed into the card, trimmed and cut to `limit`."""
+    value = data.get(key, "")
+    if not isinstance(value, str):
+        raise InvalidAction(f"{key} must be text")
+    return value.strip()[:limit]
+
+
+def upn_arg(ctx: Context) -> str | None:
+    """The command's argument when it is a user principal name."""
+    upn = ctx.args.strip()
+    return upn if UPN.match(upn) else None

@@ -1,0 +1,103 @@
+"""What the Teams shell hands the conversation layer, and what it hands back: no botbuilder.
+
+`Address` is how to reach a conversation again (Teams calls it a conversation reference); the
+shell builds it from every activity and the outbox turns it back into one, so nothing else
+needs to know the Bot Framework's shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cards.common import Card
+
+CONVERSATION_TYPES = frozenset({"personal", "groupChat", "channel"})
+CardData = dict[str, Any]  # a card action's `data`: card JSON, untrusted, validated per verb
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who sent the message or clicked: Teams id, Entra object id and display name."""
+
+    id: str
+    aad_object_id: str = ""
+    name: str = ""
+
+    @property
+    def key(self) -> str:
+        """The id the audit trail and role checks use: the Entra object id when known."""
+        return self.aad_object_id or self.id
+
+    def is_one_of(self, ids: set[str]) -> bool:
+        """Whether any of this actor's ids is in `ids`."""
+        return bool({self.id, self.aad_object_id} & ids - {""})
+
+
+@dataclass(frozen=True)
+class Where:
+    """The conversation: its id, type (personal, groupChat, channel) and tenant."""
+
+    conversation_id: str
+    conversation_type: str = "personal"
+    tenant_id: str = ""
+
+
+@dataclass(frozen=True)
+class Address:
+    """How to reach a conversation again, proactively (alerts, card updates, private notes)."""
+
+    channel_id: str
+    service_url: str
+    conversation_id: str
+    conversation_type: str = ""
+    is_group: bool = False
+    tenant_id: str = ""
+    conversation_name: str = ""
+    bot_id: str = ""
+    bot_name: str = ""
+    user_id: str = ""
+    user_name: str = ""
+    locale: str | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    """A chat message with @mentions removed."""
+
+    text: str
+    actor: Actor
+    where: Where
+    address: Address
+    locale: str | None = None
+    timezone: str | None = None
+
+
+@dataclass(frozen=True)
+class CardClick:
+    """A card button press: the verb and the card's (untrusted) data."""
+
+    verb: str
+    data: CardData
+    actor: Actor
+    where: Where
+    address: Address
+    locale: str | None = None
+    timezone: str | None = None
+
+
+@dataclass(frozen=True)
+class CaseRef:
+    """A case at a version: what a card message shows."""
+
+    case_id: str
+    version: int
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What to show: a card (and/or plain text), and the case it shows, if any."""
+
+    card: Card | None = None
+    text: str | None = None
+    shows: CaseRef | None = None

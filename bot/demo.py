@@ -1,0 +1,57 @@
+"""Demo mode: the simulated tenant (bot/sim) in place of a real one. The simulator is imported
+here, lazily, and only when demo mode (or doctor in demo mode) runs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
+
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.sim.server import SimulatedTenant
+
+log = logging.getLogger(__name__)
+
+
+async def start_tenant(
+    scenario: str, stack: AsyncExitStack, *, tls: bool = False
+) -> SimulatedTenant:
+    """The simulated tenant of `scenario`, listening on loopback until `stack` closes."""
+    from bot.sim.server import SimulatedTenant
+    from bot.sim.state import load_scenario
+
+    sim = SimulatedTenant(load_scenario(scenario), tls=tls)
+    await sim.start()
+    stack.push_async_callback(sim.stop)
+    return sim
+
+
+async def doctor_settings(settings: Settings, stack: AsyncExitStack) -> Settings:
+    """Settings that point at a simulated tenant over TLS with a client secret, so doctor in
+    demo mode exercises the real msal token flow."""
+    sim = await start_tenant(settings.demo_scenario, stack, tls=True)
+    assert sim.ca_file is not None
+    return settings.model_copy(
+        update={
+            "tenant_id": sim.tenant_id,
+            "client_id": sim.client_id,
+            "client_secret": SecretStr(sim.new_client_secret()),
+            "authority_url": sim.authority_url,
+            "graph_base_url": sim.graph_url,
+            "exchange_base_url": sim.exchange_url,
+            "ssl_cert_file": str(sim.ca_file),
+        }
+    )
+
+
+async def restrict_later(sim: SimulatedTenant, after: float) -> None:
+    """Demo: Exchange restricts one more user a while after start-up, so an alert arrives."""
+    await asyncio.sleep(after)
+    upn = sim.restrict_someone("megan.bowen@")
+    if upn is not None:
+        log.info("demo: simulated tenant restricted a sender", extra={"upn": upn})

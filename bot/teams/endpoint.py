@@ -1,0 +1,130 @@
+"""The Bot Framework endpoint: authenticate, parse and hand one activity to botbuilder.
+
+botbuilder 4.17 serialises invoke bodies twice under CloudAdapter and answers every invoke that
+returns a body with HTTP 500 (botbuilder-python PR #2226; reported in microsoft/teams-sdk #2547
+and #2510). We call `process_activity` ourselves with an already authenticated request and
+serialise the InvokeResponse body once, here, which fixes `adaptiveCard/action` and every other
+invoke in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from botbuilder.core import MessageFactory, TurnContext
+from botbuilder.integration.aiohttp import (
+    CloudAdapter,
+    ConfigurationBotFrameworkAuthentication,
+)
+from botbuilder.schema import Activity, ActivityTypes
+from botframework.connector.auth import AuthenticationConstants, JwtTokenExtractor
+
+from bot.chat.router import Router
+from bot.logs import correlation_id
+from bot.settings import Settings
+from bot.teams.activities import shape_problem
+from bot.teams.outbox import TeamsOutbox
+from bot.teams.shell import TeamsShell
+from bot.teams.signing_keys import SigningKeys
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _BotFrameworkConfig:
+    """The attribute names ConfigurationBotFrameworkAuthentication reads."""
+
+    APP_ID: str
+    APP_PASSWORD: str
+    APP_TYPE: str
+    APP_TENANTID: str
+
+
+def _config(settings: Settings) -> _BotFrameworkConfig:
+    if not settings.app_id:
+        # Auth off: only allowed on a loopback bind (Settings refuses anything else).
+        return _BotFrameworkConfig("", "", "MultiTenant", "")
+    return _BotFrameworkConfig(
+        settings.app_id,
+        settings.app_password.get_secret_value(),
+        str(settings.app_type),
+        settings.app_tenant_id,
+    )
+
+
+def _install_signing_keys(http: httpx.AsyncClient, channel_metadata_url: str) -> SigningKeys:
+    """Make botbuilder's token validation read keys through SigningKeys (async, cached) instead
+    of its own blocking fetch: it looks metadata up by URL in a process-wide cache."""
+    channel = SigningKeys(http, channel_metadata_url)
+    cache = JwtTokenExtractor.metadataCache
+    cache[AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL] = channel
+    emulator_url = AuthenticationConstants.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL
+    cache[emulator_url] = SigningKeys(http, emulator_url)
+    return channel
+
+
+def _plain(value: Any) -> Any:
+    """A msrest model or plain value as JSON-ready data."""
+    return value.serialize() if hasattr(value, "serialize") else value
+
+
+async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
+    cid = correlation_id.get()
+    log.error("turn failed", exc_info=error)
+    try:
+        await turn_context.send_activity(
+            MessageFactory.text(f"Sorry, something went wrong. Reference: {cid}")
+        )
+    except Exception:  # the connector itself may be what failed
+        log.exception("could not tell the user about the failed turn")
+
+
+class TeamsChannel:
+    """The connection to the Bot Framework: adapter, inbound authentication and the outbox."""
+
+    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+        self.keys = _install_signing_keys(http, settings.botframework_openid_url)
+        self.auth = ConfigurationBotFrameworkAuthentication(_config(settings))
+        self.adapter = CloudAdapter(self.auth)
+        self.adapter.on_turn_error = _on_turn_error
+        self.outbox = TeamsOutbox(self.adapter, settings.app_id)
+
+
+class TeamsEndpoint:
+    """Serves one POST to /api/messages through the channel's adapter and the shell."""
+
+    def __init__(self, channel: TeamsChannel, router: Router) -> None:
+        self._channel = channel
+        self._shell = TeamsShell(router)
+
+    async def handle(self, body: dict[str, Any], auth_header: str) -> tuple[int, Any]:
+        """Process one activity; returns the HTTP status and JSON body to answer with."""
+        try:
+            activity = Activity().deserialize(body)
+        except Exception as err:  # msrest raises DeserializationError and friends on bad shapes
+            log.warning("rejected a malformed activity", extra={"error": str(err)[:200]})
+            return 400, {"error": "not a valid activity"}
+        if not isinstance(activity.type, str) or not activity.type:
+            return 400, {"error": "not an activity: 'type' is missing"}
+        if problem := shape_problem(body, activity):
+            log.warning("rejected a malformed activity", extra={"error": problem})
+            return 400, {"error": f"not a valid activity: {problem}"}
+        correlation_id.set(str(activity.id or uuid.uuid4()))
+        try:
+            authenticated = await self._channel.auth.authenticate_request(activity, auth_header)
+        except Exception as err:  # botbuilder raises PermissionError, PyJWT errors, bare Exception
+            log.warning(
+                "rejected activity: authentication failed",
+                extra={"reason": f"{type(err).__name__}: {str(err)[:200]}"},
+            )
+            return 401, {"error": "unauthorized"}
+        response = await self._channel.adapter.process_activity(
+            authenticated, activity, self._shell.on_turn
+        )
+        if response is None:
+            return 201 if activity.type != ActivityTypes.invoke else 200, None
+        return int(response.status), _plain(response.body)
