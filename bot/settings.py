@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     follow_up_seconds: Annotated[float, _alias("FOLLOW_UP_SECONDS"), Field(gt=0)] = 300
     internal_domains: Annotated[str, _alias("INTERNAL_DOMAINS")] = ""
 
-    # Who may do what (comma-separated Entra object ids; see bot/access.py).
+    # Who may do what (comma-separated Entra object ids; see bot/chat/access.py).
     viewer_ids: Annotated[str, _alias("VIEWER_IDS")] = ""
     responder_ids: Annotated[str, _alias("RESPONDER_IDS")] = ""
     approver_ids: Annotated[str, _alias("APPROVER_IDS")] = ""

@@ -34,11 +34,6 @@ class Background:
                 "background task failed", exc_info=task.exception(), extra={"task": task.get_name()}
             )
 
-    @property
-    def running(self) -> int:
-        """How many tasks are running."""
-        return len(self._tasks)
-
     async def idle(self) -> None:
         """Wait until nothing runs (tests, shutdown)."""
         while self._tasks:

@@ -21,21 +21,21 @@ async def _where_lines(ctx: Context) -> list[str]:
 
 
 async def alerts_on(ctx: Context) -> Reply:
-    """alerts on — post new restrictions in this chat or channel"""
+    """Subscribe this conversation to alerts."""
     await ctx.services.conversations.subscribe(ctx.where.conversation_id, True)
     lines = await _where_lines(ctx)
     return Reply(card=subscriptions_card(lines, t=ctx.t, notice=ctx.t("alerts.on")))
 
 
 async def alerts_off(ctx: Context) -> Reply:
-    """alerts off — stop posting new restrictions here"""
+    """Unsubscribe this conversation from alerts."""
     await ctx.services.conversations.subscribe(ctx.where.conversation_id, False)
     lines = await _where_lines(ctx)
     return Reply(card=subscriptions_card(lines, t=ctx.t, notice=ctx.t("alerts.off")))
 
 
 async def alerts_list(ctx: Context) -> Reply:
-    """alerts — where alerts go"""
+    """List the conversations that get alerts."""
     return Reply(card=subscriptions_card(await _where_lines(ctx), t=ctx.t))
 
 
@@ -46,18 +46,30 @@ FEATURE = Feature(
             {"en": re.compile(r"alerts? on"), "nl": re.compile(r"meldingen aan")},
             alerts_on,
             Role.APPROVER,
+            {
+                "en": "alerts on — post new restrictions in this chat or channel",
+                "nl": "meldingen aan — nieuwe blokkades in deze chat of dit kanaal plaatsen",
+            },
         ),
         Command(
             "alerts_off",
             {"en": re.compile(r"alerts? off"), "nl": re.compile(r"meldingen uit")},
             alerts_off,
             Role.APPROVER,
+            {
+                "en": "alerts off — stop posting new restrictions here",
+                "nl": "meldingen uit — geen nieuwe blokkades meer hier plaatsen",
+            },
         ),
         Command(
             "alerts",
             {"en": re.compile(r"alerts?( list)?"), "nl": re.compile(r"meldingen")},
             alerts_list,
             Role.VIEWER,
+            {
+                "en": "alerts — where alerts go",
+                "nl": "meldingen — waar meldingen naartoe gaan",
+            },
         ),
     ),
 )

@@ -12,7 +12,7 @@ from cards.history import audit_card
 
 
 async def audit(ctx: Context) -> Reply:
-    """audit [days] — recent actions by everyone (default 7 days)"""
+    """Recent audit events of everyone (default: the last 7 days)."""
     days = int(ctx.args) if ctx.args.strip().isdigit() else 7
     days = max(1, min(days, 400))
     since = ctx.now - timedelta(days=days)
@@ -30,6 +30,10 @@ FEATURE = Feature(
             },
             audit,
             Role.VIEWER,
+            {
+                "en": "audit [days] — recent actions by everyone (default 7 days)",
+                "nl": "logboek [dagen] — recente acties van iedereen (standaard 7 dagen)",
+            },
             with_argument=True,
         ),
     ),

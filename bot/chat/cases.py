@@ -136,7 +136,7 @@ async def refresh_case(ctx: Context) -> Reply:
 
 
 async def status(ctx: Context) -> Reply:
-    """status <upn> — the case card of a sender"""
+    """The case card of a sender (opening a case if the sender is restricted)."""
     upn = upn_arg(ctx)
     if upn is None:
         return Reply(card=adaptive_card([text(ctx.t("usage.status"))]))
@@ -150,7 +150,7 @@ async def status(ctx: Context) -> Reply:
 
 
 async def history(ctx: Context) -> Reply:
-    """history <upn> — past cases and actions for a sender"""
+    """Past cases of a sender and what happened in each."""
     upn = upn_arg(ctx)
     if upn is None:
         return Reply(card=adaptive_card([text(ctx.t("usage.history"))]))
@@ -171,6 +171,10 @@ FEATURE = Feature(
             },
             status,
             Role.VIEWER,
+            {
+                "en": "status <upn> — the case card of a sender",
+                "nl": "toestand <gebruiker@domein> — de zaakkaart van een afzender",
+            },
             with_argument=True,
         ),
         Command(
@@ -181,6 +185,10 @@ FEATURE = Feature(
             },
             history,
             Role.VIEWER,
+            {
+                "en": "history <upn> — past cases and actions for a sender",
+                "nl": "geschiedenis <gebruiker@domein> — eerdere zaken en acties van een afzender",
+            },
             with_argument=True,
         ),
     ),

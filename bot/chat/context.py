@@ -2,8 +2,9 @@
 Verb, Feature), and the validators for untrusted card data.
 
 A feature module (bot/chat/senders.py, cases.py, audit.py, alerts.py) holds its commands, card
-verbs, the role each needs and their help side by side, and exports one `FEATURE`; the table of
-all of them is bot/chat/registry.py.
+verbs, the role each needs and their help in both languages side by side, and exports one
+`FEATURE`; the table of all of them is bot/chat/registry.py. Adding a command touches its
+feature module only.
 """
 
 from __future__ import annotations
@@ -61,14 +62,14 @@ Handler = Callable[[Context], Awaitable[Reply]]
 
 @dataclass(frozen=True)
 class Command:
-    """A chat command: its name, the phrasings that call it per language, its handler and
-    the role it needs. The handler's docstring is its English help line; the Dutch one is
-    `help.<name>` in bot/locales/nl.json."""
+    """A chat command: its name, the phrasings that call it per language, its handler, the
+    role it needs and its help line per language."""
 
     name: str
     patterns: Mapping[str, re.Pattern[str]]
     handler: Handler
     role: Role
+    help: Mapping[str, str]
     with_argument: bool = False  # patterns then match the raw text and capture `arg`
 
 

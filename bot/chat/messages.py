@@ -29,10 +29,6 @@ class Actor:
         """The id the audit trail and role checks use: the Entra object id when known."""
         return self.aad_object_id or self.id
 
-    def is_one_of(self, ids: set[str]) -> bool:
-        """Whether any of this actor's ids is in `ids`."""
-        return bool({self.id, self.aad_object_id} & ids - {""})
-
 
 @dataclass(frozen=True)
 class Where:

@@ -1,7 +1,7 @@
 """The table of every feature's chat commands and card verbs, and the help generated from it.
 
-A command's docstring is its English help line; its Dutch help line is `help.<name>` in
-`bot/locales/nl.json`. Help is generated from this table, so it cannot drift from the code.
+Each command carries its help line in both languages, beside its phrasings (see
+bot/chat/context.py), so help cannot drift from what the bot understands.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from cards.messages import help_card
 
 
 async def show_help(ctx: Context) -> Reply:
-    """help — show this list"""
+    """The help card."""
     return Reply(card=help_card(help_lines(ctx.t), t=ctx.t))
 
 
@@ -31,6 +31,10 @@ HELP = Feature(
             },
             show_help,
             Role.NONE,
+            {
+                "en": "help — show this list",
+                "nl": "hulp — toon deze lijst",
+            },
         ),
     )
 )
@@ -48,9 +52,7 @@ VERBS: dict[str, Verb] = {v.name: v for f in FEATURES for v in f.verbs}
 
 def help_lines(t: Texts) -> list[str]:
     """One help line per command in the admin's language."""
-    if t.lang == "en":
-        return [(c.handler.__doc__ or c.name).strip() for c in COMMANDS]
-    return [t(f"help.{c.name}") for c in COMMANDS]
+    return [c.help.get(t.lang) or c.help["en"] for c in COMMANDS]
 
 
 def match(text: str) -> tuple[Command, str, str] | None:

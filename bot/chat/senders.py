@@ -11,7 +11,7 @@ from cards.senders import restricted_list_card
 
 
 async def list_restricted(ctx: Context) -> Reply:
-    """who is blocked — list the users Exchange Online restricted from sending email"""
+    """The first page of the restricted-senders list."""
     return await _page(ctx, 1)
 
 
@@ -47,6 +47,12 @@ FEATURE = Feature(
             },
             list_restricted,
             Role.VIEWER,
+            {
+                "en": "who is blocked — list the users Exchange Online restricted from "
+                "sending email",
+                "nl": "wie is geblokkeerd — toon de gebruikers die Exchange Online heeft "
+                "geblokkeerd voor het verzenden van e-mail",
+            },
         ),
     ),
     verbs=(Verb("list_page", list_page, Role.VIEWER),),

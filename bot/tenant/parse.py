@@ -73,32 +73,6 @@ def _addresses(value: Any) -> tuple[str, ...]:
     return tuple(found)
 
 
-def graph_rule(row: dict[str, Any]) -> InboxRule:
-    """A Graph messageRule (Graph never lists hidden rules)."""
-    actions = row.get("actions") or {}
-    conditions = row.get("conditions") or {}
-    words = (
-        (conditions.get("bodyOrSubjectContains") or [])
-        + (conditions.get("subjectContains") or [])
-        + (conditions.get("bodyContains") or [])
-    )
-    return InboxRule(
-        id=str(row.get("id", "")),
-        name=str(row.get("displayName", "")),
-        enabled=bool(row.get("isEnabled", True)),
-        hidden=False,
-        forward_to=_addresses(actions.get("forwardTo")),
-        redirect_to=_addresses(actions.get("redirectTo")),
-        forward_as_attachment_to=_addresses(actions.get("forwardAsAttachmentTo")),
-        delete=bool(actions.get("delete")),
-        permanent_delete=bool(actions.get("permanentDelete")),
-        move_to_folder=actions.get("moveToFolder"),
-        mark_as_read=bool(actions.get("markAsRead")),
-        words=tuple(str(w) for w in words),
-        from_addresses=_addresses(conditions.get("fromAddresses")),
-    )
-
-
 def exchange_rule(row: dict[str, Any], *, hidden: bool) -> InboxRule:
     """A `Get-InboxRule` row; MoveToFolder `user:\\RSS Subscriptions` becomes the folder name."""
     folder = row.get("MoveToFolder")

@@ -1,7 +1,8 @@
 """Runs the bot and Microsoft 365 Agents Playground (pinned 0.2.28) as real processes.
 
-The Playground's HTTP/WebSocket API used here is internal and undocumented (observed in 0.2.28,
-see teams-platform.md §5.4), which is why the version is pinned.
+The Playground's HTTP/WebSocket API used here is internal and undocumented (observed in 0.2.28:
+`/_internal/v1/config`, `/_conversation/v1/...`, the `/_ws_conversation/...` socket), which is
+why the version is pinned.
 """
 
 from __future__ import annotations
