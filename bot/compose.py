@@ -33,6 +33,7 @@ from bot.alerts.watcher import AlertPolicy, Watcher
 from bot.cases.service import CasePolicy, CaseService
 from bot.chat.access import PLAYGROUND_TENANT, PLAYGROUND_USER, AccessPolicy, Roles, ids
 from bot.chat.context import Services
+from bot.chat.gate import Gate
 from bot.chat.limits import CommandLimit
 from bot.chat.router import Router, utcnow
 from bot.chat.views import CaseViews
@@ -256,13 +257,14 @@ async def start_runtime(
         graph.users,
         cache_seconds=settings.role_cache_seconds,
     )
-    router = Router(
-        services,
+    gate = Gate(
         roles,
-        clock=now,
-        limit=CommandLimit(settings.commands_per_minute, 60.0),
+        CommandLimit(settings.commands_per_minute, 60.0),
+        audit,
+        conversations,
         auto_subscribe=settings.demo,
     )
+    router = Router(services, gate, clock=now)
     endpoint = TeamsEndpoint(channel, router)
     delivery = Delivery(conversations, store, channel.outbox, views)
     watcher = Watcher(

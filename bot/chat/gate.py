@@ -1,0 +1,101 @@
+"""Who is asking, first: the per-user rate limit, the tenant and the role, for every message and
+click, before anything runs. Every refusal is audited; an admitted asker's conversation is
+remembered (for alerts, card updates and private replies)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.cases.model import Role
+from bot.chat.access import Roles
+from bot.chat.limits import CommandLimit
+from bot.chat.messages import Actor, Address, Where
+from bot.store.audit import AuditEvent, AuditTrail
+from bot.store.conversations import ConversationStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Slowdown:
+    """The asker is over the command limit: how many a minute, and seconds until the next."""
+
+    limit: int
+    seconds: int
+
+
+class Gate:
+    """Admits or refuses askers, and keeps the books on both."""
+
+    def __init__(
+        self,
+        roles: Roles,
+        limit: CommandLimit,
+        audit: AuditTrail,
+        conversations: ConversationStore,
+        *,
+        auto_subscribe: bool = False,
+    ) -> None:
+        self._roles = roles
+        self._limit = limit
+        self._audit = audit
+        self._conversations = conversations
+        self._auto_subscribe = auto_subscribe  # demo: personal chats with the bot get alerts
+
+    async def slowdown(self, actor: Actor, action: str) -> Slowdown | None:
+        """None while `actor` is within the per-user command limit. It is checked before
+        anything else: a flood of commands must not become a flood of audit rows, so only the
+        first refusal of a streak is audited."""
+        verdict = self._limit.check(actor.key)
+        if verdict.allowed:
+            return None
+        log.warning("command rate limit", extra={"action": action[:64]})
+        if verdict.first_refusal:
+            await self.refused(actor, action, f"over {self._limit.limit} a minute")
+        return Slowdown(self._limit.limit, max(1, round(verdict.retry_after)))
+
+    async def admit(
+        self, actor: Actor, where: Where, address: Address, needed: Role, action: str
+    ) -> bool:
+        """Whether the tenant and the actor's role allow `action`; a refusal is audited, an
+        admitted asker's conversation remembered."""
+        if not self._roles.policy.tenant_allowed(where.tenant_id):
+            log.warning(
+                "activity from a foreign tenant refused",
+                extra={"tenant": where.tenant_id[:64], "action": action[:64]},
+            )
+            await self.refused(actor, action, "foreign tenant")
+            return False
+        if await self._roles.role_of(actor.aad_object_id) < needed:
+            await self.refused(actor, action, f"needs role {needed.name.lower()}")
+            return False
+        await self._remember(where, address)
+        return True
+
+    async def refused(self, actor: Actor, action: str, reason: str) -> None:
+        """Audit a refusal (also of forged card data and unknown verbs)."""
+        await self._audit.record(
+            AuditEvent(
+                actor_id=actor.key,
+                actor_name=actor.name,
+                action=f"refused:{action}",  # the audit trail cuts it to its column
+                target="",
+                result="refused",
+                detail=reason,
+            )
+        )
+
+    async def forget(self, where: Where) -> None:
+        """BlockWatch was removed from a conversation: forget it and its alert subscription."""
+        await self._conversations.forget(where.conversation_id)
+
+    async def _remember(self, where: Where, address: Address) -> None:
+        if len(where.tenant_id) > 64:
+            log.warning("not remembering a conversation with an oversized tenant id")
+            return
+        await self._conversations.remember(
+            address,
+            kind=where.conversation_type,
+            subscribe_new=self._auto_subscribe and where.conversation_type == "personal",
+        )
