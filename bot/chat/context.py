@@ -17,7 +17,7 @@ from datetime import datetime
 
 from bot.cases.model import Role, StepName
 from bot.cases.service import CaseService
-from bot.chat.messages import Actor, Address, CardData, Reply, Where
+from bot.chat.messages import Actor, Address, CardData, Origin, Reply, Where
 from bot.chat.views import CaseViews
 from bot.i18n import Texts
 from bot.store.audit import AuditTrail
@@ -50,11 +50,24 @@ class Context:
     services: Services
     t: Texts
     now: datetime
-    actor: Actor
-    where: Where
-    address: Address
+    origin: Origin
     args: str = ""
     data: CardData = field(default_factory=dict)
+
+    @property
+    def actor(self) -> Actor:
+        """Who asked."""
+        return self.origin.actor
+
+    @property
+    def where(self) -> Where:
+        """The conversation asked from."""
+        return self.origin.where
+
+    @property
+    def address(self) -> Address:
+        """How to reach that conversation again."""
+        return self.origin.address
 
 
 Handler = Callable[[Context], Awaitable[Reply]]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from bot.cases.model import Role
 from bot.chat.access import Roles
 from bot.chat.limits import CommandLimit
-from bot.chat.messages import Actor, Address, Where
+from bot.chat.messages import Actor, Address, Origin, Where
 from bot.store.audit import AuditEvent, AuditTrail
 from bot.store.conversations import ConversationStore
 
@@ -55,11 +55,10 @@ class Gate:
             await self.refused(actor, action, f"over {self._limit.limit} a minute")
         return Slowdown(self._limit.limit, max(1, round(verdict.retry_after)))
 
-    async def admit(
-        self, actor: Actor, where: Where, address: Address, needed: Role, action: str
-    ) -> bool:
+    async def admit(self, origin: Origin, needed: Role, action: str) -> bool:
         """Whether the tenant and the actor's role allow `action`; a refusal is audited, an
         admitted asker's conversation remembered."""
+        actor, where = origin.actor, origin.where
         if not self._roles.policy.tenant_allowed(where.tenant_id):
             log.warning(
                 "activity from a foreign tenant refused",
@@ -70,7 +69,7 @@ class Gate:
         if await self._roles.role_of(actor.aad_object_id) < needed:
             await self.refused(actor, action, f"needs role {needed.name.lower()}")
             return False
-        await self._remember(where, address)
+        await self._remember(where, origin.address)
         return True
 
     async def refused(self, actor: Actor, action: str, reason: str) -> None:

@@ -58,10 +58,9 @@ class Address:
 
 
 @dataclass(frozen=True)
-class Message:
-    """A chat message with @mentions removed."""
+class Origin:
+    """Where a message or click came from: who, which conversation, language and time zone."""
 
-    text: str
     actor: Actor
     where: Where
     address: Address
@@ -70,16 +69,20 @@ class Message:
 
 
 @dataclass(frozen=True)
+class Message:
+    """A chat message with @mentions removed."""
+
+    text: str
+    origin: Origin
+
+
+@dataclass(frozen=True)
 class CardClick:
     """A card button press: the verb and the card's (untrusted) data."""
 
     verb: str
     data: CardData
-    actor: Actor
-    where: Where
-    address: Address
-    locale: str | None = None
-    timezone: str | None = None
+    origin: Origin
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from bot import errors
 from bot.chat.context import Context, InvalidAction, Services
 from bot.chat.gate import Gate, Slowdown
-from bot.chat.messages import CardClick, Message, Reply, Where
+from bot.chat.messages import CardClick, Message, Origin, Reply, Where
 from bot.chat.registry import VERBS as VERB_TABLE
 from bot.chat.registry import help_lines, match
 from bot.i18n import LANGUAGES, Texts, language_of, time_zone
@@ -44,9 +44,9 @@ class Router:
 
     async def on_message(self, message: Message) -> Reply:
         """Answer a chat message."""
-        locale_lang = language_of(message.locale)
-        t = Texts(locale_lang, time_zone(message.timezone))
-        if (slow := await self._gate.slowdown(message.actor, "message")) is not None:
+        origin = message.origin
+        t = _texts(origin, None)
+        if (slow := await self._gate.slowdown(origin.actor, "message")) is not None:
             return _slow_down(slow, t)
         if len(message.text) > MAX_COMMAND_CHARS:
             log.warning("command too long", extra={"chars": len(message.text)})
@@ -57,51 +57,29 @@ class Router:
         command, asked_in, argument = found
         # Dutch words get a Dutch answer whatever the client's locale says; English words
         # follow the locale (an nl-NL admin typing "who is blocked" gets Dutch).
-        lang = asked_in if asked_in != "en" else locale_lang
-        t = Texts(lang, time_zone(message.timezone))
-        log.info("command", extra={"command": command.name, "lang": lang})
-        admitted = await self._gate.admit(
-            message.actor, message.where, message.address, command.role, command.name
-        )
-        if not admitted:
+        t = _texts(origin, asked_in if asked_in != "en" else None)
+        log.info("command", extra={"command": command.name, "lang": t.lang})
+        if not await self._gate.admit(origin, command.role, command.name):
             return _error(t("error.not_allowed"), t)
-        ctx = Context(
-            self._services,
-            t,
-            self._clock(),
-            message.actor,
-            message.where,
-            message.address,
-            args=argument,
-        )
+        ctx = Context(self._services, t, self._clock(), origin, args=argument)
         return await self._guarded(lambda: command.handler(ctx), t)
 
     async def on_card_click(self, click: CardClick) -> Reply:
         """Answer a card button."""
+        origin = click.origin
         wanted = click.data.get("lang")
-        lang = wanted if isinstance(wanted, str) and wanted in LANGUAGES else None
-        t = Texts(lang or language_of(click.locale), time_zone(click.timezone))
-        if (slow := await self._gate.slowdown(click.actor, click.verb)) is not None:
+        t = _texts(origin, wanted if isinstance(wanted, str) and wanted in LANGUAGES else None)
+        if (slow := await self._gate.slowdown(origin.actor, click.verb)) is not None:
             return _slow_down(slow, t)
         verb = VERB_TABLE.get(click.verb)
         if verb is None:
             log.warning("unknown card verb", extra={"verb": click.verb[:64]})
-            await self._gate.refused(click.actor, click.verb, "unknown action")
+            await self._gate.refused(origin.actor, click.verb, "unknown action")
             return _error(t("error.bad_action"), t)
         log.info("card action", extra={"verb": click.verb, "lang": t.lang})
-        if not await self._gate.admit(
-            click.actor, click.where, click.address, verb.role, verb.name
-        ):
+        if not await self._gate.admit(origin, verb.role, verb.name):
             return _error(t("error.not_allowed"), t)
-        ctx = Context(
-            self._services,
-            t,
-            self._clock(),
-            click.actor,
-            click.where,
-            click.address,
-            data=click.data,
-        )
+        ctx = Context(self._services, t, self._clock(), origin, data=click.data)
         return await self._guarded(lambda: verb.handler(ctx), t, click)
 
     async def delivered(self, reply: Reply, where: Where, message_id: str | None) -> None:
@@ -125,7 +103,7 @@ class Router:
         except (InvalidAction, errors.UnknownCase) as err:
             log.warning("invalid card action", extra={"reason": str(err)})
             if click is not None:  # forged or stale card data: refused, so audited
-                await self._gate.refused(click.actor, click.verb, f"invalid action: {err}")
+                await self._gate.refused(click.origin.actor, click.verb, f"invalid action: {err}")
             return _error(t("error.bad_action"), t)
         except errors.BlockWatchError as err:
             log.warning("request failed: %s", err, extra={"error": type(err).__name__})
@@ -133,6 +111,11 @@ class Router:
         except Exception:
             log.exception("unexpected error")
             return _error(t("error.generic"), t)
+
+
+def _texts(origin: Origin, lang: str | None) -> Texts:
+    """The words for a reply: `lang` if given, else the client's locale; its time zone."""
+    return Texts(lang or language_of(origin.locale), time_zone(origin.timezone))
 
 
 def _slow_down(slow: Slowdown, t: Texts) -> Reply:

@@ -26,6 +26,7 @@ from bot.chat.messages import (
     CardClick,
     CardData,
     Message,
+    Origin,
     Reply,
     Where,
 )
@@ -171,29 +172,23 @@ def timezone_of(activity: Activity) -> str | None:
     return None
 
 
+def origin_of(activity: Activity) -> Origin:
+    """Who sent the activity, from where, in which language and time zone."""
+    locale = activity.locale if isinstance(activity.locale, str) else None
+    return Origin(
+        actor_of(activity), where_of(activity), address_of(activity), locale, timezone_of(activity)
+    )
+
+
 def message_of(activity: Activity, text: str) -> Message:
     """A chat message for the router."""
-    return Message(
-        text,
-        actor_of(activity),
-        where_of(activity),
-        address_of(activity),
-        activity.locale,
-        timezone_of(activity),
-    )
+    return Message(text, origin_of(activity))
 
 
 def click_of(activity: Activity, data: CardData, *, verb: str | None = None) -> CardClick:
     """A card button press for the router."""
-    return CardClick(
-        verb=verb if verb is not None else str(data.get("verb", "")),
-        data=data,
-        actor=actor_of(activity),
-        where=where_of(activity),
-        address=address_of(activity),
-        locale=activity.locale,
-        timezone=timezone_of(activity),
-    )
+    verb = verb if verb is not None else str(data.get("verb", ""))
+    return CardClick(verb, data, origin_of(activity))
 
 
 def card_activity(card: Card) -> Activity:
