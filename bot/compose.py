@@ -247,6 +247,7 @@ async def start_runtime(
             settings.follow_up_seconds,
             settings.domains,
             settings.runner_lease_seconds,
+            settings.evidence_retry_seconds,
         ),
         runner=runner,
     )

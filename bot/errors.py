@@ -10,6 +10,7 @@
     │   ├── UnblockLimitReached      Microsoft's per-user unblock limit: open a support case
     │   └── TenantRequestFailed      any other error answer; `code` and `message` from the body
     ├── DeadlineExceeded             an operation ran out of its overall time budget
+    │   └── ThrottledPastDeadline    (also a TenantThrottled) the wait asked for is too long
     └── UnknownCase                  a card action names a case that does not exist (forged)
 
 `problem_of` turns a known error into a `Problem`, the typed form that step details, evidence
@@ -88,6 +89,10 @@ class DeadlineExceeded(BlockWatchError):
     """An operation (with its retries) took longer than its budget."""
 
 
+class ThrottledPastDeadline(TenantThrottled, DeadlineExceeded):
+    """The service asked BlockWatch to wait longer than the operation's deadline allows."""
+
+
 class UnknownCase(BlockWatchError):
     """A card action named a case id the store does not hold: forged or from another install."""
 
@@ -102,6 +107,7 @@ class ProblemKind(StrEnum):
     UNAVAILABLE = "unavailable"
     NOT_FOUND = "not_found"
     DEADLINE = "deadline"
+    BUSY = "busy"  # BlockWatch held the call back to stay within Microsoft's rate; retried
     FAILED = "failed"  # any other refusal; `message` quotes the service
 
 

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     # Cases.
     require_second_approver: Annotated[bool, _alias("REQUIRE_SECOND_APPROVER")] = False
     follow_up_seconds: Annotated[float, _alias("FOLLOW_UP_SECONDS"), Field(gt=0)] = 300
+    evidence_retry_seconds: Annotated[
+        float, _alias("EVIDENCE_RETRY_SECONDS"), Field(gt=0, le=600)
+    ] = 30
     internal_domains: Annotated[str, _alias("INTERNAL_DOMAINS")] = ""
 
     # Who may do what (comma-separated Entra object ids; see bot/chat/access.py).

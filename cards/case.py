@@ -38,7 +38,7 @@ from bot.cases.model import (
     StepName,
     StepStatus,
 )
-from bot.errors import ProblemKind
+from bot.errors import Problem, ProblemKind
 from bot.i18n import Texts
 from bot.tenant.parse import parse_reason
 from cards.common import Card, adaptive_card, execute, heading, problem_text, text, utf16_size
@@ -60,6 +60,18 @@ FINDINGS_PER_SECTION = (8, 4, 2, 1, 0)  # tried in turn until the card fits its 
 DEFAULT_BUDGET = 28_000  # UTF-16 bytes for the card; the activity around it needs the rest
 MAX_RULE_CHOICES = 10
 MAX_TEXT = 120
+UNREAD_REASONS = frozenset(
+    {
+        ProblemKind.THROTTLED,
+        ProblemKind.UNAVAILABLE,
+        ProblemKind.DEADLINE,
+        ProblemKind.BUSY,
+        ProblemKind.FORBIDDEN,
+        ProblemKind.NOT_AVAILABLE,
+        ProblemKind.NOT_FOUND,
+        ProblemKind.FAILED,
+    }
+)
 
 
 def _action(
@@ -138,15 +150,27 @@ def _finding_line(finding: Finding, t: Texts) -> Card:
     return text(f"• {words}", size="Small", spacing="None", isSubtle=True)
 
 
+def unread_reason(problem: Problem | None, t: Texts) -> str:
+    """Why evidence could not be read, as a phrase ("Exchange Online did not answer")."""
+    kind = problem.kind if problem is not None else ProblemKind.FAILED
+    if kind not in UNREAD_REASONS:
+        kind = ProblemKind.FAILED
+    return t(
+        f"unread.{kind.value}",
+        service=(problem.service if problem else "") or "Microsoft 365",
+        missing=(problem.missing if problem else "") or "?",
+        message=(problem.message if problem else "") or "?",
+    )
+
+
 def _section_state(section: Section, t: Texts) -> str | None:
     """Why a section has no findings to show, or None when it was read."""
     problem = section.problem
     if section.status is SectionStatus.NOT_APPLICABLE:
         return t("section.unavailable.licence", missing=problem.missing if problem else "?")
     if section.status is SectionStatus.UNREADABLE:
-        if problem is not None and problem.kind is ProblemKind.FORBIDDEN:
-            return t("section.unavailable.permission", missing=problem.missing)
-        return t("section.error")
+        key = "section.retrying" if section.retryable else "section.unreadable"
+        return t(key, why=unread_reason(problem, t))
     return None
 
 
@@ -293,7 +317,13 @@ def _release_offer(case: Case, t: Texts, role: Role) -> tuple[list[Card], list[C
         approve = [_action(t, t("button.approve"), "approve_release", case)]
         return [text(requested, color="Warning")], approve if approver else []
     ready = case.release_ready
-    blocks = [text(t("release.ready" if ready else "release.waiting"))]
+    if unread := case.unread_evidence:
+        missing = "; ".join(
+            f"{t('section.' + u.name.value)}: {unread_reason(u.problem, t)}" for u in unread
+        )
+        blocks = [text(t("release.unread", missing=missing), color="Warning")]
+    else:
+        blocks = [text(t("release.ready" if ready else "release.waiting"))]
     if not approver:
         return blocks, []
     release = _action(t, t("button.release"), "release", case, style="positive")

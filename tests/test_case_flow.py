@@ -9,74 +9,14 @@ import pytest
 import sqlalchemy as sa
 
 from bot.cases.model import CaseState, MethodRef, MethodsUndo, StepName, StepStatus
-from tests.conftest import BotUnderTest
-from tests.helpers import Recorder, actions_of, activity, invoke, texts_of
-
-JOOST = "joost.vandenbergh@contoso.onmicrosoft.com"
-ALEX = ("29:alex", "00000000-0000-0000-0000-0000000000a1")
-MEGAN = ("29:megan", "00000000-0000-0000-0000-0000000000b2")
-
-
-async def _bot(start_bot: Any, **settings: Any) -> BotUnderTest:
-    bot: BotUnderTest = await start_bot(
-        DEMO_SCENARIO="compromised", FOLLOW_UP_SECONDS="0.1", **settings
-    )
-    return bot
-
-
-async def click(
-    bot: BotUnderTest,
-    recorder: Recorder,
-    verb: str,
-    data: dict[str, Any],
-    *,
-    user: tuple[str, str] = ALEX,
-    activity_id: str | None = None,
-    scope: str = "personal",
-) -> dict[str, Any]:
-    """Press a button as `user`; returns the card the invoke answered with."""
-    body = invoke(verb, data, service_url=recorder.url)
-    body["from"] = {
-        "id": user[0],
-        "name": "Alex" if user is ALEX else "Megan",
-        "aadObjectId": user[1],
-    }
-    if scope != "personal":
-        body["conversation"] = activity("x", service_url="", scope=scope)["conversation"]
-    if activity_id:
-        body["id"] = activity_id
-    response = await bot.post(body)
-    assert response.status_code == 200, response.text
-    assert len(response.text.encode("utf-16-le")) < 30_000
-    assert all(c.size_utf16 < 30_000 for c in recorder.calls)
-    card: dict[str, Any] = response.json()["value"]
-    return card
-
-
-def action(card: dict[str, Any], verb: str, step: str | None = None) -> dict[str, Any]:
-    """The data of the card's button with this verb (and step)."""
-    for found in actions_of(card):
-        if found["verb"] == verb and (step is None or found["data"].get("step") == step):
-            data: dict[str, Any] = found["data"]
-            return data
-    raise AssertionError(f"no {verb} {step or ''} button in {texts_of(card)}")
-
-
-async def open_joost(bot: BotUnderTest, recorder: Recorder, **kw: Any) -> dict[str, Any]:
-    """Open Joost's case and wait for the investigation; returns the fresh card."""
-    await click(bot, recorder, "open_case", {"upn": JOOST}, **kw)
-    await bot.runtime.cases.idle()
-    case = await bot.runtime.cases.open_for(JOOST)
-    assert case is not None
-    return await click(
-        bot, recorder, "refresh_case", {"case": case.id, "version": case.version}, **kw
-    )
+from tests.flow import ALEX, JOOST, MEGAN, action, click, compromised_bot, open_joost
+from tests.helpers import Recorder, actions_of, activity, texts_of
 
 
 async def test_open_investigate_remediate_release_verify(
     start_bot: Any, recorder: Recorder
 ) -> None:
-    bot = await _bot(start_bot)
+    bot = await compromised_bot(start_bot)
     tenant = bot.sim.state
     card = await open_joost(bot, recorder)
     lines = texts_of(card)
@@ -152,7 +92,7 @@ async def test_open_investigate_remediate_release_verify(
 async def test_temporary_password_only_in_a_private_chat(
     start_bot: Any, recorder: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bot = await _bot(start_bot)
+    bot = await compromised_bot(start_bot)
     card = await open_joost(bot, recorder, scope="channel")
     await click(
         bot, recorder, "run_step", action(card, "run_step", "reset_password"), scope="channel"
@@ -184,7 +124,7 @@ async def test_two_admins_release_at_once_only_one_removal(
 ) -> None:
     import asyncio
 
-    bot = await _bot(start_bot)
+    bot = await compromised_bot(start_bot)
     card = await open_joost(bot, recorder)
     override = dict(action(card, "release"), override_reason="user called, confirmed by phone")
     cards = await asyncio.gather(
@@ -205,7 +145,7 @@ async def test_two_admins_release_at_once_only_one_removal(
 async def test_retried_invoke_and_stale_card_change_nothing(
     start_bot: Any, recorder: Recorder
 ) -> None:
-    bot = await _bot(start_bot)
+    bot = await compromised_bot(start_bot)
     card = await open_joost(bot, recorder)
     data = action(card, "run_step", "revoke_sessions")
     await click(bot, recorder, "run_step", data, activity_id="retry-1")
@@ -224,7 +164,7 @@ async def test_retried_invoke_and_stale_card_change_nothing(
 
 
 async def test_failing_step_shows_why_and_retry_works(start_bot: Any, recorder: Recorder) -> None:
-    bot = await _bot(start_bot)
+    bot = await compromised_bot(start_bot)
     bot.sim.state.app.graph_roles.discard("User.RevokeSessions.All")
     card = await open_joost(bot, recorder)
     await click(bot, recorder, "run_step", action(card, "run_step", "revoke_sessions"))
@@ -248,7 +188,7 @@ async def test_failing_step_shows_why_and_retry_works(start_bot: Any, recorder: 
 
 
 async def test_unblock_limit_says_open_a_support_case(start_bot: Any, recorder: Recorder) -> None:
-    bot = await _bot(start_bot)
+    bot = await compromised_bot(start_bot)
     bot.sim.state.unblock_limit.add(JOOST)
     card = await open_joost(bot, recorder)
     override = dict(action(card, "release"), override_reason="CEO is waiting")
@@ -268,7 +208,7 @@ async def test_unblock_limit_says_open_a_support_case(start_bot: Any, recorder: 
 
 
 async def test_release_waits_for_the_checklist(start_bot: Any, recorder: Recorder) -> None:
-    bot = await _bot(start_bot)
+    bot = await compromised_bot(start_bot)
     card = await open_joost(bot, recorder)
     button = next(
         a for a in actions_of(card) if a["verb"] == "release" and a["title"] == "Release sender"
@@ -280,7 +220,7 @@ async def test_release_waits_for_the_checklist(start_bot: Any, recorder: Recorde
 
 
 async def test_four_eyes_requester_cannot_approve(start_bot: Any, recorder: Recorder) -> None:
-    bot = await _bot(start_bot, REQUIRE_SECOND_APPROVER="true")
+    bot = await compromised_bot(start_bot, REQUIRE_SECOND_APPROVER="true")
     card = await open_joost(bot, recorder)
     card = await click(
         bot,
@@ -313,7 +253,7 @@ async def test_four_eyes_requester_cannot_approve(start_bot: Any, recorder: Reco
 
 
 async def test_status_history_and_audit_commands(start_bot: Any, recorder: Recorder) -> None:
-    bot = await _bot(start_bot)
+    bot = await compromised_bot(start_bot)
     await bot.post(activity(f"status {JOOST}", service_url=recorder.url))
     await bot.runtime.cases.idle()
     assert texts_of(recorder.cards()[0])[0] == "Joost van den Bergh"
@@ -330,7 +270,7 @@ async def test_status_history_and_audit_commands(start_bot: Any, recorder: Recor
 
 
 async def test_review_mfa_removes_the_flagged_method(start_bot: Any, recorder: Recorder) -> None:
-    bot = await _bot(start_bot)
+    bot = await compromised_bot(start_bot)
     card = await open_joost(bot, recorder)
     review = next(a for a in actions_of(card, any_kind=True) if a.get("title") == "Review")
     pick = review["card"]["body"][0]
@@ -350,7 +290,7 @@ async def test_review_mfa_removes_the_flagged_method(start_bot: Any, recorder: R
 async def test_skip_needs_a_reason_and_counts_for_release(
     start_bot: Any, recorder: Recorder
 ) -> None:
-    bot = await _bot(start_bot)
+    bot = await compromised_bot(start_bot)
     card = await open_joost(bot, recorder)
     skip = next(a for a in actions_of(card, any_kind=True) if a.get("title") == "Skip a step…")
     submit = skip["card"]["actions"][0]["data"]

@@ -15,20 +15,23 @@ class Background:
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._daemons: set[asyncio.Task[Any]] = set()
         self.accepting = True
 
-    def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> None:
-        """Run `work` in the background; failures are logged, never lost silently."""
+    def spawn(self, work: Coroutine[Any, Any, Any], name: str, *, daemon: bool = False) -> None:
+        """Run `work` in the background; failures are logged, never lost silently. A daemon
+        (a read-only loop such as reading evidence again) is not waited for by `idle`."""
         if not self.accepting:
             work.close()
             log.warning("shutting down: background work not started", extra={"task": name})
             return
         task = asyncio.create_task(work, name=name)
-        self._tasks.add(task)
+        (self._daemons if daemon else self._tasks).add(task)
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
+        self._daemons.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error(
                 "background task failed", exc_info=task.exception(), extra={"task": task.get_name()}
@@ -40,10 +43,12 @@ class Background:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def shutdown(self, grace: float) -> None:
-        """Stop accepting work, give running tasks `grace` seconds, then cancel the rest."""
+        """Stop accepting work, give running tasks `grace` seconds, then cancel the rest (and
+        every daemon)."""
         self.accepting = False
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=grace)
-        for task in list(self._tasks):
+        every = list(self._tasks | self._daemons)
+        for task in every:
             task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await asyncio.gather(*every, return_exceptions=True)

@@ -12,12 +12,18 @@ suspicious (`why`); a finding without reasons is shown as context.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from bot.errors import Problem
+from bot.errors import Problem, ProblemKind
+
+# Problems that go away by themselves: a section that failed with one is read again later.
+TRANSIENT = frozenset(
+    {ProblemKind.THROTTLED, ProblemKind.UNAVAILABLE, ProblemKind.DEADLINE, ProblemKind.BUSY}
+)
 
 
 class SectionName(StrEnum):
@@ -52,6 +58,7 @@ class Why(StrEnum):
     HIDDEN = "hidden"
     DELEGATE = "delegate"
     RECENT_METHOD = "recent_method"
+    ADDED_UNKNOWN = "added_unknown"  # the directory audit log could not be read
     ADMIN_ROLE = "admin_role"
     RISKY = "risky"
     SEVERAL_COUNTRIES = "several_countries"
@@ -78,11 +85,13 @@ class RuleFinding:
 
 @dataclass(frozen=True)
 class ForwardingFinding:
-    """Mailbox-level forwarding to an address."""
+    """Mailbox-level forwarding to an address (`smtp`: ForwardingSmtpAddress, else the
+    ForwardingAddress recipient)."""
 
     address: str
     keep_copy: bool = False
     why: tuple[Why, ...] = ()
+    smtp: bool = True
 
 
 @dataclass(frozen=True)
@@ -107,11 +116,13 @@ class MethodFinding:
 
 @dataclass(frozen=True)
 class RoleFinding:
-    """A directory role the user holds."""
+    """A directory role the user holds (its assignment, and the role and scope to restore)."""
 
     assignment_id: str
     role_name: str
     why: tuple[Why, ...] = ()
+    role_id: str = ""
+    scope: str = "/"
 
 
 @dataclass(frozen=True)
@@ -206,6 +217,15 @@ class Section:
         """The tenant answered: `findings` is the whole truth."""
         return self.status is SectionStatus.READ
 
+    @property
+    def retryable(self) -> bool:
+        """Unreadable for a reason that passes by itself (throttling, an outage, busy)."""
+        return (
+            self.status is SectionStatus.UNREADABLE
+            and self.problem is not None
+            and self.problem.kind in TRANSIENT
+        )
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -222,6 +242,24 @@ class Evidence:
     def section(self, name: SectionName) -> Section | None:
         """The section `name`, if the investigation got as far as asking."""
         return self.by_name.get(name)
+
+    def with_section(self, section: Section, at: datetime) -> Evidence:
+        """This evidence with `section` read again at `at` (replacing the earlier read)."""
+        others = [s for s in self.sections if s.name is not section.name]
+        ordered = sorted([*others, section], key=lambda s: list(SectionName).index(s.name))
+        return dataclasses.replace(self, at=at, sections=tuple(ordered))
+
+    @property
+    def missing(self) -> tuple[SectionName, ...]:
+        """Sections never asked for (an investigation that did not finish)."""
+        if self.failure is not None:
+            return ()
+        return tuple(n for n in SectionName if n not in self.by_name)
+
+    @property
+    def retryable(self) -> tuple[SectionName, ...]:
+        """Sections to read again later (see `Section.retryable`)."""
+        return tuple(s.name for s in self.sections if s.retryable)
 
     def findings(self, name: SectionName) -> Iterator[Finding]:
         """The findings of a section that was read (nothing for any other)."""

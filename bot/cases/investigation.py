@@ -11,13 +11,13 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.cases.evidence import (
     ConsentFinding,
     CountriesFinding,
     DelegateFinding,
-    Evidence,
     FailuresFinding,
     Finding,
     ForwardingFinding,
@@ -147,106 +147,135 @@ def sign_in_summary(sign_ins: list[SignIn]) -> Findings:
     return tuple(found)
 
 
-async def investigate(
-    upn: str,
-    user_id: str,
-    *,
-    exchange: ExchangeClient,
-    graph: GraphClient,
-    domains: set[str],
-    now: datetime,
-) -> Evidence:
-    """Every section of evidence for one user, gathered concurrently."""
+@dataclass(frozen=True)
+class Subject:
+    """Whose evidence is read: the mailbox, the directory id, and which domains are internal."""
 
-    async def rules() -> Findings:
-        return rule_findings(await exchange.inbox_rules(upn), domains)
-
-    async def forwarding() -> Findings:
-        fwd = await exchange.mailbox_forwarding(upn)
-        found = []
-        if fwd.smtp_address:
-            why = (Why.FORWARDS_EXTERNAL,) if _external(fwd.smtp_address, domains) else ()
-            found.append(ForwardingFinding(fwd.smtp_address, fwd.deliver_and_forward, why))
-        if fwd.forwarding_address:
-            found.append(ForwardingFinding(fwd.forwarding_address, fwd.deliver_and_forward))
-        return tuple(found)
-
-    async def delegates() -> Findings:
-        return tuple(
-            DelegateFinding(d.user, d.rights, (Why.DELEGATE,))
-            for d in await exchange.delegates(upn)
-        )
-
-    async def mfa() -> Findings:
-        methods = await graph.signins.authentication_methods(user_id)
-        try:
-            registered = await graph.signins.registered_method_kinds(user_id, since=now - RECENT)
-        except BlockWatchError:
-            registered = set()  # no audit log access: creation dates still flag most methods
-        found = []
-        for m in methods:
-            recent = (m.created is not None and now - m.created <= RECENT) or (
-                m.created is None and m.kind in registered
-            )
-            why = (Why.RECENT_METHOD,) if recent else ()
-            found.append(MethodFinding(m.id, m.kind, m.detail or m.kind, m.created, why))
-        return tuple(found)
-
-    async def roles() -> Findings:
-        return tuple(
-            RoleFinding(r.id, r.role_name, (Why.ADMIN_ROLE,))
-            for r in await graph.access.role_assignments(user_id)
-        )
-
-    async def risk() -> Findings:
-        state = await graph.signins.risky_user(user_id)
-        if state is None:
-            return ()
-        why = (Why.RISKY,) if state.state in ("atRisk", "confirmedCompromised") else ()
-        return (RiskFinding(state.level, state.state, why),)
-
-    async def sign_ins() -> Findings:
-        return sign_in_summary(await graph.signins.sign_ins(user_id, since=now - RECENT))
-
-    async def consents() -> Findings:
-        found = []
-        for g in await graph.access.consent_grants(user_id):
-            scopes = {s.lower() for s in g.scope.split()}
-            why = []
-            if scopes & RISKY_SCOPES:
-                why.append(Why.MAIL_ACCESS)
-            if not g.verified_publisher:
-                why.append(Why.UNVERIFIED_APP)
-            found.append(ConsentFinding(g.client_name, g.scope, g.verified_publisher, tuple(why)))
-        return tuple(found)
-
-    async def sent() -> Findings:
-        messages = await graph.mail.sent_messages(upn, since=now - timedelta(hours=24))
-        external = {m.recipient for m in messages if _external(m.recipient, domains)}
-        why = (Why.HIGH_VOLUME,) if len(messages) >= 200 else ()
-        recipients = len({m.recipient for m in messages})
-        return (SentFinding(len(messages), recipients, len(external), why),)
-
-    gatherers: dict[SectionName, Callable[[], Awaitable[Findings]]] = {
-        SectionName.RULES: rules,
-        SectionName.FORWARDING: forwarding,
-        SectionName.DELEGATES: delegates,
-        SectionName.MFA: mfa,
-        SectionName.ROLES: roles,
-        SectionName.RISK: risk,
-        SectionName.SIGN_INS: sign_ins,
-        SectionName.CONSENTS: consents,
-        SectionName.SENT: sent,
-    }
-    sections = await asyncio.gather(*[_section(name, fn) for name, fn in gatherers.items()])
-    return Evidence(at=now, sections=tuple(sections))
+    upn: str
+    user_id: str
+    domains: frozenset[str]
 
 
-async def _section(name: SectionName, gather: Callable[[], Awaitable[Findings]]) -> Section:
+@dataclass(frozen=True)
+class Sources:
+    """Where evidence is read from."""
+
+    exchange: ExchangeClient
+    graph: GraphClient
+
+
+Gather = Callable[[Subject, Sources, datetime], Awaitable[Findings]]
+
+
+async def _rules(who: Subject, at: Sources, now: datetime) -> Findings:
+    return rule_findings(await at.exchange.inbox_rules(who.upn), set(who.domains))
+
+
+async def _forwarding(who: Subject, at: Sources, now: datetime) -> Findings:
+    fwd = await at.exchange.mailbox_forwarding(who.upn)
+    found = []
+    if fwd.smtp_address:
+        why = (Why.FORWARDS_EXTERNAL,) if _external(fwd.smtp_address, set(who.domains)) else ()
+        found.append(ForwardingFinding(fwd.smtp_address, fwd.deliver_and_forward, why))
+    if fwd.forwarding_address:
+        found.append(ForwardingFinding(fwd.forwarding_address, fwd.deliver_and_forward, smtp=False))
+    return tuple(found)
+
+
+async def _delegates(who: Subject, at: Sources, now: datetime) -> Findings:
+    return tuple(
+        DelegateFinding(d.user, d.rights, (Why.DELEGATE,))
+        for d in await at.exchange.delegates(who.upn)
+    )
+
+
+async def _mfa(who: Subject, at: Sources, now: datetime) -> Findings:
+    methods = await at.graph.signins.authentication_methods(who.user_id)
+    registered: set[str] | None
     try:
-        return Section(name, SectionStatus.READ, await gather())
+        registered = await at.graph.signins.registered_method_kinds(who.user_id, since=now - RECENT)
+    except BlockWatchError:
+        registered = None  # when undated methods were added is then unknown, not "long ago"
+    found = []
+    for m in methods:
+        why: tuple[Why, ...] = ()
+        if m.created is not None and now - m.created <= RECENT:
+            why = (Why.RECENT_METHOD,)
+        elif m.created is None and m.kind != "password":
+            if registered is None:
+                why = (Why.ADDED_UNKNOWN,)
+            elif m.kind in registered:
+                why = (Why.RECENT_METHOD,)
+        found.append(MethodFinding(m.id, m.kind, m.detail or m.kind, m.created, why))
+    return tuple(found)
+
+
+async def _roles(who: Subject, at: Sources, now: datetime) -> Findings:
+    return tuple(
+        RoleFinding(r.id, r.role_name, (Why.ADMIN_ROLE,), r.role_id, r.scope)
+        for r in await at.graph.access.role_assignments(who.user_id)
+    )
+
+
+async def _risk(who: Subject, at: Sources, now: datetime) -> Findings:
+    state = await at.graph.signins.risky_user(who.user_id)
+    if state is None:
+        return ()
+    why = (Why.RISKY,) if state.state in ("atRisk", "confirmedCompromised") else ()
+    return (RiskFinding(state.level, state.state, why),)
+
+
+async def _sign_ins(who: Subject, at: Sources, now: datetime) -> Findings:
+    return sign_in_summary(await at.graph.signins.sign_ins(who.user_id, since=now - RECENT))
+
+
+async def _consents(who: Subject, at: Sources, now: datetime) -> Findings:
+    found = []
+    for g in await at.graph.access.consent_grants(who.user_id):
+        scopes = {s.lower() for s in g.scope.split()}
+        why = []
+        if scopes & RISKY_SCOPES:
+            why.append(Why.MAIL_ACCESS)
+        if not g.verified_publisher:
+            why.append(Why.UNVERIFIED_APP)
+        found.append(ConsentFinding(g.client_name, g.scope, g.verified_publisher, tuple(why)))
+    return tuple(found)
+
+
+async def _sent(who: Subject, at: Sources, now: datetime) -> Findings:
+    messages = await at.graph.mail.sent_messages(who.upn, since=now - timedelta(hours=24))
+    external = {m.recipient for m in messages if _external(m.recipient, set(who.domains))}
+    why = (Why.HIGH_VOLUME,) if len(messages) >= 200 else ()
+    recipients = len({m.recipient for m in messages})
+    return (SentFinding(len(messages), recipients, len(external), why),)
+
+
+GATHERERS: dict[SectionName, Gather] = {
+    SectionName.RULES: _rules,
+    SectionName.FORWARDING: _forwarding,
+    SectionName.DELEGATES: _delegates,
+    SectionName.MFA: _mfa,
+    SectionName.ROLES: _roles,
+    SectionName.RISK: _risk,
+    SectionName.SIGN_INS: _sign_ins,
+    SectionName.CONSENTS: _consents,
+    SectionName.SENT: _sent,
+}
+
+
+async def read_section(name: SectionName, who: Subject, at: Sources, now: datetime) -> Section:
+    """One section, read now: read (with findings), unreadable or not applicable."""
+    try:
+        return Section(name, SectionStatus.READ, await GATHERERS[name](who, at, now))
     except NotAvailableInTenant as err:
         return Section(name, SectionStatus.NOT_APPLICABLE, problem=problem_of(err))
     except BlockWatchError as err:
-        log.warning("investigation section failed", extra={"section": name, "error": str(err)})
+        log.warning("evidence section not read", extra={"section": name, "error": str(err)})
         return Section(name, SectionStatus.UNREADABLE, problem=problem_of(err))
+
+
+async def investigate(
+    who: Subject, at: Sources, now: datetime, names: tuple[SectionName, ...] = tuple(SectionName)
+) -> tuple[Section, ...]:
+    """The sections `names` (every one by default), read concurrently."""
+    return tuple(await asyncio.gather(*[read_section(n, who, at, now) for n in names]))

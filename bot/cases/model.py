@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 
-from bot.cases.evidence import Evidence
-from bot.errors import Problem
+from bot.cases.evidence import Evidence, Section, SectionName, SectionStatus
+from bot.errors import Problem, ProblemKind
 
 FOLLOW_UP_LIMIT = timedelta(hours=24)  # Microsoft: a release takes effect within 24 hours
 
@@ -81,6 +81,15 @@ class StepStatus(StrEnum):
     INTERRUPTED = "interrupted"
 
 
+# The evidence a step acts on: it reads that section itself when it runs, and a release waits
+# until the sections the recommended steps depend on have been read.
+STEP_EVIDENCE = {
+    StepName.REMOVE_FORWARDING: SectionName.FORWARDING,
+    StepName.DISABLE_RULES: SectionName.RULES,
+    StepName.REMOVE_ROLES: SectionName.ROLES,
+    StepName.REVIEW_MFA: SectionName.MFA,
+}
+
 STARTABLE = frozenset({StepStatus.NOT_RUN, StepStatus.FAILED, StepStatus.INTERRUPTED})
 SETTLED = frozenset({StepStatus.DONE, StepStatus.SKIPPED})
 RETRYABLE = frozenset({StepStatus.FAILED, StepStatus.INTERRUPTED})
@@ -100,6 +109,7 @@ class Note(StrEnum):
     NO_ROLES = "step.remove_roles.none"
     MFA_CONFIRMED = "step.review_mfa.done"
     MFA_REMOVED = "step.review_mfa.removed"
+    NEW_METHODS = "step.review_mfa.new"  # flagged methods the admin has not been shown yet
     FEDERATED = "step.federated"
     SKIPPED = "step.skipped"
     INTERRUPTED = "step.interrupted"
@@ -272,9 +282,31 @@ class Case:
         return self.is_open and bool(self.release_requested_by)
 
     @property
+    def unread_evidence(self) -> tuple[Section, ...]:
+        """Sections a recommended step depends on that have not been read (each unreadable,
+        with its problem, or not asked yet). Skipping the step does not make them read: only
+        an approver's written override releases without them."""
+        evidence = self.evidence
+        missing = []
+        for step in RECOMMENDED:
+            name = STEP_EVIDENCE.get(step)
+            if name is None:
+                continue
+            section = evidence.section(name) if evidence else None
+            if section is None:  # still being investigated, or the investigation failed
+                why = evidence.failure if evidence else None
+                section = Section(
+                    name, SectionStatus.UNREADABLE, problem=why or Problem(ProblemKind.BUSY)
+                )
+            if not section.read:
+                missing.append(section)
+        return tuple(missing)
+
+    @property
     def release_ready(self) -> bool:
-        """The checklist allows a release without an override."""
-        return self.checklist_done
+        """A release needs no override: steps 1-4 are settled and the evidence they act on
+        was read."""
+        return self.checklist_done and not self.unread_evidence
 
     def can_release(self, *, override: bool) -> bool:
         """Whether a release (or, under four-eyes, a release request) may be made."""

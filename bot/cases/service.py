@@ -8,6 +8,7 @@ announced to the `CaseAnnouncer` given at construction, which updates the cards 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,8 +16,8 @@ from typing import Protocol
 
 from bot import errors
 from bot.cases.background import Background
-from bot.cases.evidence import Evidence
-from bot.cases.investigation import investigate
+from bot.cases.evidence import Evidence, Section, SectionName
+from bot.cases.investigation import Sources, Subject, investigate, read_section
 from bot.cases.model import (
     OPEN_STATES,
     RECOMMENDED,
@@ -30,6 +31,7 @@ from bot.cases.model import (
 )
 from bot.cases.steps import STEPS, StepOptions, StepRun
 from bot.chat.messages import Actor, Address
+from bot.errors import Problem
 from bot.store.audit import AuditEvent, AuditTrail
 from bot.store.cases import CaseStore
 from bot.store.leases import Leases
@@ -40,6 +42,7 @@ from bot.tenant.models import RestrictedSender
 log = logging.getLogger(__name__)
 
 SYSTEM = Actor("system", "", "BlockWatch")
+MAX_REREAD_WAIT = 600.0  # seconds between reads of evidence that could not be read, at most
 
 
 class CaseAnnouncer(Protocol):
@@ -66,6 +69,7 @@ class CasePolicy:
     follow_up_seconds: float = 300.0
     internal_domains: frozenset[str] = frozenset()
     runner_lease_seconds: float = 30.0
+    evidence_retry_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class CaseService:
         self._leases = leases
         self._announcer = announcer
         self._private = private
+        self._sources = Sources(exchange, graph)
         self._background = Background()
         self.policy = policy
         self.runner = runner
@@ -165,32 +170,84 @@ class CaseService:
         if case is None:
             return
         result = "done"
+        names = case.evidence.missing if case.evidence is not None else tuple(SectionName)
         try:
-            if case.user_id is None:
-                user = await self._graph.users.user(case.upn)
-                case = (
-                    await self._store.touch(
-                        case.id, user_id=user.id, display_name=user.display_name
-                    )
-                    or case
-                )
-            assert case.user_id is not None
-            domains = set(self.policy.internal_domains) | {case.upn.rsplit("@", 1)[-1]}
-            evidence = await investigate(
-                case.upn,
-                case.user_id,
-                exchange=self._exchange,
-                graph=self._graph,
-                domains=domains,
-                now=datetime.now(UTC),
-            )
+            subject = await self._subject(case)
+            sections = await investigate(subject, self._sources, datetime.now(UTC), names)
+            await self._record(case_id, sections, keep_reads=True)
         except errors.BlockWatchError as err:
-            evidence = Evidence(datetime.now(UTC), failure=errors.problem_of(err))
+            await self._record(case_id, (), failure=errors.problem_of(err))
             result = "failed"
-        updated = await self._store.touch(case_id, evidence=evidence, state=CaseState.REMEDIATING)
-        if updated is not None:
-            await self._audit(SYSTEM, "investigation_finished", updated, result)
-            await self._announce(updated)
+        settled = await self._settle(case_id)
+        if settled is not None:
+            await self._audit(SYSTEM, "investigation_finished", settled, result)
+            await self._announce(settled)
+            self._read_again_later(settled)
+
+    async def _subject(self, case: Case) -> Subject:
+        """Whose evidence to read (looking the directory id up once, if it is not known)."""
+        user_id = case.user_id
+        if user_id is None:
+            user = await self._graph.users.user(case.upn)
+            await self._store.touch(case.id, user_id=user.id, display_name=user.display_name)
+            user_id = user.id
+        domains = self.policy.internal_domains | {case.upn.rsplit("@", 1)[-1].lower()}
+        return Subject(case.upn, user_id, domains)
+
+    async def _record(
+        self,
+        case_id: str,
+        sections: tuple[Section, ...],
+        *,
+        failure: Problem | None = None,
+        keep_reads: bool = False,
+    ) -> Case | None:
+        """Merge freshly read sections into the case's evidence (compare-and-set, retried on a
+        concurrent change). With `keep_reads`, a section already read stays: a step's own read
+        is newer than an investigation that started before it."""
+        for _ in range(5):
+            case = await self._store.get(case_id)
+            if case is None:
+                return None
+            now = datetime.now(UTC)
+            evidence = case.evidence or Evidence(now, failure=failure)
+            for section in sections:
+                current = evidence.section(section.name)
+                if not (keep_reads and current is not None and current.read):
+                    evidence = evidence.with_section(section, now)
+            updated = await self._store.update(case, evidence=evidence)
+            if updated is not None:
+                return updated
+        log.warning("could not record evidence: the case kept changing", extra={"case": case_id})
+        return await self._store.get(case_id)
+
+    def _read_again_later(self, case: Case) -> None:
+        """Sections that failed for a passing reason (throttled, outage, busy) are read again
+        in the background until they are read or the case closes."""
+        if case.is_open and case.evidence is not None and case.evidence.retryable:
+            self._background.spawn(self._read_again(case.id), f"reread:{case.id}", daemon=True)
+
+    async def _read_again(self, case_id: str) -> None:
+        for attempt in itertools.count():
+            delay = min(self.policy.evidence_retry_seconds * 2**attempt, MAX_REREAD_WAIT)
+            await asyncio.sleep(delay)
+            case = await self._store.get(case_id)
+            if case is None or not case.is_open or case.evidence is None:
+                return
+            names = case.evidence.retryable
+            if not names:
+                return
+            try:
+                subject = await self._subject(case)
+            except errors.BlockWatchError as err:
+                log.info("evidence not read again yet", extra={"case": case_id, "error": str(err)})
+                continue
+            sections = await investigate(subject, self._sources, datetime.now(UTC), names)
+            if any(s.read for s in sections):
+                await self._record(case_id, sections, keep_reads=True)
+                settled = await self._settle(case_id)
+                if settled is not None:
+                    await self._announce(settled)
 
     # ---- checklist ----------------------------------------------------------------------
 
@@ -271,8 +328,7 @@ class CaseService:
             await self._audit(
                 actor, f"step_skipped:{step.value}", case, "skipped", parameters={"reason": reason}
             )
-        fresh = await self._after_step(case.id)
-        return Answer(fresh)
+        return Answer(await self._settled(case.id))
 
     async def _run(
         self,
@@ -290,12 +346,16 @@ class CaseService:
         async def tell_privately(secret: str) -> None:
             await self._private.tell(actor, address, private_text.format(upn=upn, password=secret))
 
+        async def read(name: SectionName) -> Section:
+            section = await read_section(name, subject, self._sources, datetime.now(UTC))
+            await self._record(case_id, (section,))
+            return section
+
         try:
-            if case.user_id is None:
-                user = await self._graph.users.user(case.upn)
-                case = await self._store.touch(case_id, user_id=user.id) or case
+            subject = await self._subject(case)
+            case = await self._store.get(case_id) or case
             outcome = await STEPS[step](
-                StepRun(case, self._exchange, self._graph, options, tell_privately)
+                StepRun(case, self._exchange, self._graph, options, tell_privately, read)
             )
         except asyncio.CancelledError:
             # Shutting down past the grace period: park the step so a Retry is offered.
@@ -321,7 +381,7 @@ class CaseService:
                 "failed",
                 detail=f"{type(err).__name__}: {err}",
             )
-            await self._announce(await self._after_step(case_id))
+            await self._announce(await self._settled(case_id))
             return False
         await self._store.finish_step(
             case_id, step, outcome.status, outcome.detail, undo=outcome.undo
@@ -333,7 +393,7 @@ class CaseService:
             outcome.status.value,
             parameters=outcome.facts(),
         )
-        await self._announce(await self._after_step(case_id))
+        await self._announce(await self._settled(case_id))
         return outcome.status is StepStatus.DONE
 
     async def _enter_remediation(self, case_id: str) -> Case:
@@ -343,16 +403,33 @@ class CaseService:
             return await self._store.touch(case_id, state=CaseState.REMEDIATING) or case
         return case
 
-    async def _after_step(self, case_id: str) -> Case:
-        case = await self._store.get(case_id)
-        assert case is not None
-        if case.checklist_done and case.is_open and case.state is not CaseState.READY:
-            ready = await self._store.update(case, state=CaseState.READY)
-            if ready is not None:
-                await self._audit(SYSTEM, "case_ready", ready, "done")
-                return ready
-            return await self._store.get(case_id) or case
-        return case
+    async def _settled(self, case_id: str) -> Case:
+        settled = await self._settle(case_id)
+        assert settled is not None
+        return settled
+
+    async def _settle(self, case_id: str) -> Case | None:
+        """Move an open case to the state its steps and evidence say: ready to release when
+        steps 1-4 are settled and the evidence they act on was read, else remediating."""
+        for _ in range(5):
+            case = await self._store.get(case_id)
+            if case is None or not case.is_open:
+                return case
+            wanted = case.state
+            if case.release_ready:
+                wanted = CaseState.READY
+            elif case.state is CaseState.READY or (
+                case.state is CaseState.INVESTIGATING and case.evidence is not None
+            ):
+                wanted = CaseState.REMEDIATING
+            if wanted is case.state:
+                return case
+            moved = await self._store.update(case, state=wanted)
+            if moved is not None:
+                if wanted is CaseState.READY:
+                    await self._audit(SYSTEM, "case_ready", moved, "done")
+                return moved
+        return await self._store.get(case_id)
 
     # ---- release ------------------------------------------------------------------------
 
@@ -385,12 +462,15 @@ class CaseService:
             )
             if requested is None:
                 return Answer(await self._store.get(case.id) or case, Notice.STALE)
+            parameters = {"override_reason": reason} if reason else {}
+            if reason and (missing := _missing_evidence(case)):
+                parameters["missing_evidence"] = missing
             await self._audit(
                 actor,
                 "release_requested" if not reason else "override_requested",
                 requested,
                 "pending",
-                parameters={"override_reason": reason} if reason else {},
+                parameters=parameters,
             )
             return Answer(requested, Notice.APPROVAL_NEEDED)
         return await self._release(case, actor, override_reason=reason or None)
@@ -421,12 +501,11 @@ class CaseService:
         if releasing is None:  # a concurrent click or replica won
             return Answer(await self._store.get(case.id) or case, Notice.ALREADY_RUNNING)
         if override_reason:
+            parameters = {"reason": override_reason}
+            if missing := _missing_evidence(case):
+                parameters["missing_evidence"] = missing
             await self._audit(
-                actor,
-                "release_override",
-                releasing,
-                "approved",
-                parameters={"reason": override_reason},
+                actor, "release_override", releasing, "approved", parameters=parameters
             )
         try:
             await self._exchange.release_sender(case.upn)
@@ -434,7 +513,7 @@ class CaseService:
             pass  # already off the list (released elsewhere): the goal is reached
         except errors.BlockWatchError as err:
             back = await self._store.touch(
-                case.id, state=CaseState.READY if case.checklist_done else CaseState.REMEDIATING
+                case.id, state=CaseState.READY if case.release_ready else CaseState.REMEDIATING
             )
             await self._audit(
                 actor, "release", releasing, "failed", detail=f"{type(err).__name__}: {err}"
@@ -514,10 +593,13 @@ class CaseService:
         Start-up does not wait for this (it may update cards in Teams)."""
         self._background.spawn(self.upkeep(), "upkeep:start")
         for case in await self._store.open_cases():
-            if case.state is CaseState.INVESTIGATING and case.evidence is None:
+            unfinished = case.evidence is None or bool(case.evidence.missing)
+            if case.state is not CaseState.RESTRICTED and case.is_open and unfinished:
                 self._background.spawn(self._investigate(case.id), f"investigate:{case.id}")
             elif case.state is CaseState.RELEASED:
                 self._background.spawn(self.follow_up(case.id), f"follow-up:{case.id}")
+            else:
+                self._read_again_later(case)
 
     async def purge(self, before: datetime) -> tuple[int, int]:
         """Retention: delete closed cases and audit events older than `before`."""
@@ -563,6 +645,14 @@ class CaseService:
                 detail=detail,
             )
         )
+
+
+def _missing_evidence(case: Case) -> str:
+    """The evidence a release goes ahead without, for the audit trail."""
+    return ", ".join(
+        f"{s.name.value} ({s.problem.kind.value if s.problem else 'not read'})"
+        for s in case.unread_evidence
+    )
 
 
 def _options(options: StepOptions | None) -> dict[str, str]:

@@ -1,5 +1,10 @@
 """The checklist steps: each does one thing in the tenant and reports what changed.
 
+A step that acts on evidence (rules, forwarding, roles, MFA methods) reads that section itself,
+fresh, when it runs (`StepRun.read`, which also records the read on the case): a rule created
+after the investigation is caught, and a section that cannot be read fails the step with the
+reason. No step finishes "nothing to do" without having looked.
+
 The temporary password of a reset lives only in this module's local variables and in the one
 private message to the admin who clicked; it is never returned, stored, logged or audited.
 """
@@ -11,6 +16,14 @@ import string
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.cases.evidence import (
+    ForwardingFinding,
+    MethodFinding,
+    RoleFinding,
+    RuleFinding,
+    Section,
+    SectionName,
+)
 from bot.cases.model import (
     Case,
     ForwardingUndo,
@@ -26,11 +39,12 @@ from bot.cases.model import (
     StepStatus,
     Undo,
 )
-from bot.errors import TenantRequestFailed
+from bot.errors import Problem, ProblemKind, TenantRequestFailed
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
 
 PrivateMessage = Callable[[str], Awaitable[None]]
+ReadSection = Callable[[SectionName], Awaitable[Section]]
 _SYMBOLS = "!#$%&*+-=?@^_"
 
 
@@ -71,6 +85,7 @@ class StepRun:
     graph: GraphClient
     options: StepOptions
     tell_privately: PrivateMessage
+    read: ReadSection
 
 
 def temporary_password(length: int = 20) -> str:
@@ -113,26 +128,41 @@ async def revoke_sessions(run: StepRun) -> Outcome:
     return _done(Note.SESSIONS_REVOKED)
 
 
+def _unreadable(section: Section) -> Outcome:
+    """The step could not look at what it acts on: it failed, and says why."""
+    problem = section.problem or Problem(ProblemKind.FAILED)
+    return Outcome(StepStatus.FAILED, StepDetail.failed(problem))
+
+
 async def remove_forwarding(run: StepRun) -> Outcome:
     """Clear mailbox forwarding, recording the old value."""
-    before = await run.exchange.mailbox_forwarding(run.case.upn)
-    if not before.active:
+    section = await run.read(SectionName.FORWARDING)
+    if not section.read:
+        return _unreadable(section)
+    found = [f for f in section.findings if isinstance(f, ForwardingFinding)]
+    if not found:
         return _done(Note.NO_FORWARDING)
     await run.exchange.clear_forwarding(run.case.upn)
-    undo = ForwardingUndo(
-        before.smtp_address, before.forwarding_address, before.deliver_and_forward
-    )
-    return _done(
-        Note.FORWARDING_REMOVED, undo, old=before.smtp_address or before.forwarding_address or ""
-    )
+    smtp = next((f.address for f in found if f.smtp), None)
+    recipient = next((f.address for f in found if not f.smtp), None)
+    undo = ForwardingUndo(smtp, recipient, any(f.keep_copy for f in found))
+    return _done(Note.FORWARDING_REMOVED, undo, old=smtp or recipient or "")
 
 
 async def disable_rules(run: StepRun) -> Outcome:
-    """Disable the flagged rules the admin picked (all flagged ones when none picked)."""
-    evidence = run.case.evidence
-    flagged = {r.rule_id: r for r in (evidence.suspicious_rules() if evidence else [])}
+    """Disable the flagged rules the admin picked (every flagged one when none were picked),
+    and every flagged rule that appeared after the investigation (the admin never saw it)."""
+    section = await run.read(SectionName.RULES)
+    if not section.read:
+        return _unreadable(section)
+    flagged = {
+        f.rule_id: f for f in section.findings if isinstance(f, RuleFinding) and f.why and f.enabled
+    }
+    known = (
+        {r.rule_id for r in run.case.evidence.suspicious_rules()} if run.case.evidence else set()
+    )
     picked = run.options.rules
-    chosen = [i for i in picked if i in flagged] if picked is not None else list(flagged)
+    chosen = [i for i in flagged if picked is None or i in picked or i not in known]
     if not chosen:
         return _done(Note.NO_RULES)
     for rule_id in chosen:
@@ -149,19 +179,32 @@ async def block_sign_in(run: StepRun) -> Outcome:
 
 async def remove_roles(run: StepRun) -> Outcome:
     """Remove directory roles, recording them to restore later."""
-    roles = await run.graph.access.role_assignments(_user_id(run))
+    section = await run.read(SectionName.ROLES)
+    if not section.read:
+        return _unreadable(section)
+    roles = [f for f in section.findings if isinstance(f, RoleFinding)]
     if not roles:
         return _done(Note.NO_ROLES)
     for role in roles:
-        await run.graph.access.remove_role_assignment(role.id)
+        await run.graph.access.remove_role_assignment(role.assignment_id)
     undo = RolesUndo(tuple(RoleRef(r.role_id, r.role_name, r.scope) for r in roles))
     return _done(Note.ROLES_REMOVED, undo, names=tuple(r.role_name for r in roles))
 
 
 async def review_mfa(run: StepRun) -> Outcome:
-    """Confirm the methods, removing the flagged ones the admin picked."""
-    evidence = run.case.evidence
-    flagged = {m.method_id: m for m in (evidence.suspicious_methods() if evidence else [])}
+    """Confirm the methods, removing the flagged ones the admin picked. A flagged method the
+    admin was not shown (registered after the investigation) stops the step: review it first."""
+    section = await run.read(SectionName.MFA)
+    if not section.read:
+        return _unreadable(section)
+    flagged = {f.method_id: f for f in section.findings if isinstance(f, MethodFinding) and f.why}
+    shown = (
+        {m.method_id for m in run.case.evidence.suspicious_methods()}
+        if run.case.evidence
+        else set()
+    )
+    if unseen := [m.label for i, m in flagged.items() if i not in shown]:
+        return Outcome(StepStatus.FAILED, StepDetail(Note.NEW_METHODS, names=tuple(unseen)))
     chosen = [i for i in run.options.remove if i in flagged]
     if not chosen:
         return _done(Note.MFA_CONFIRMED)

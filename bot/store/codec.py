@@ -100,7 +100,11 @@ def _finding_json(finding: Finding) -> Json:
                 "words": list(finding.words),
             }
         case ForwardingFinding():
-            return base | {"text": finding.address, "keep_copy": finding.keep_copy}
+            return base | {
+                "text": finding.address,
+                "keep_copy": finding.keep_copy,
+                "smtp": finding.smtp,
+            }
         case DelegateFinding():
             return base | {"text": finding.user, "rights": finding.rights}
         case MethodFinding():
@@ -112,7 +116,12 @@ def _finding_json(finding: Finding) -> Json:
                 "created": created,
             }
         case RoleFinding():
-            return base | {"text": finding.role_name, "id": finding.assignment_id}
+            return base | {
+                "text": finding.role_name,
+                "id": finding.assignment_id,
+                "role_id": finding.role_id,
+                "scope": finding.scope,
+            }
         case RiskFinding():
             return base | {"text": finding.level, "state": finding.state}
         case CountriesFinding():
@@ -268,7 +277,7 @@ def _sign_in(raw: Json, why: tuple[Why, ...]) -> Finding | None:
 _FINDINGS: dict[SectionName, Callable[[Json, tuple[Why, ...]], Finding | None]] = {
     SectionName.RULES: _rule,
     SectionName.FORWARDING: lambda r, w: ForwardingFinding(
-        _str(r.get("text")), bool(r.get("keep_copy")), w
+        _str(r.get("text")), bool(r.get("keep_copy")), w, bool(r.get("smtp", True))
     ),
     SectionName.DELEGATES: lambda r, w: DelegateFinding(
         _str(r.get("text")), _str(r.get("rights")), w
@@ -276,7 +285,13 @@ _FINDINGS: dict[SectionName, Callable[[Json, tuple[Why, ...]], Finding | None]] 
     SectionName.MFA: lambda r, w: MethodFinding(
         _str(r.get("id")), _str(r.get("kind")), _str(r.get("text")), _time(r.get("created")), w
     ),
-    SectionName.ROLES: lambda r, w: RoleFinding(_str(r.get("id")), _str(r.get("text")), w),
+    SectionName.ROLES: lambda r, w: RoleFinding(
+        _str(r.get("id")),
+        _str(r.get("text")),
+        w,
+        _str(r.get("role_id")),
+        _str(r.get("scope")) or "/",
+    ),
     SectionName.RISK: lambda r, w: RiskFinding(_str(r.get("text")), _str(r.get("state")), w),
     SectionName.SIGN_INS: _sign_in,
     SectionName.CONSENTS: lambda r, w: ConsentFinding(

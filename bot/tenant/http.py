@@ -37,6 +37,7 @@ from bot.errors import (
     TenantRequestFailed,
     TenantThrottled,
     TenantUnavailable,
+    ThrottledPastDeadline,
     UnblockLimitReached,
 )
 
@@ -72,6 +73,7 @@ class Attempt(Generic[T]):
     value: T
     again: bool = False
     hint: float | None = None
+    throttled: bool = False  # the service said "slow down" (429), not "I am down"
 
 
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -123,6 +125,12 @@ async def retrying(
             if not outcome.again or attempt == policy.attempts:
                 return outcome.value
             delay = outcome.hint if outcome.hint is not None else backoff(attempt, policy)
+            if outcome.throttled and time.monotonic() - started + delay > policy.deadline:
+                raise ThrottledPastDeadline(
+                    f"{service} {operation}: asked to wait {delay:.0f}s, past the deadline",
+                    service=service,
+                    retry_after=delay,
+                )
         if time.monotonic() - started + delay > policy.deadline:
             raise DeadlineExceeded(
                 f"{service} {operation}: the next retry would pass the {policy.deadline:.0f}s "
@@ -151,7 +159,7 @@ async def send(
         status = response.status_code
         again = status in RETRYABLE_STATUS and (safe or status == 429)
         hint = retry_after_seconds(response.headers.get("Retry-After")) if again else None
-        return Attempt(response, again, hint)
+        return Attempt(response, again, hint, throttled=status == 429)
 
     return await retrying(service, operation, attempt, policy=policy, safe=safe)
 

@@ -103,7 +103,8 @@ class GraphApi:
                 else:
                     pending.pop(key, None)
             known = [h for h in hints if h is not None]
-            return Attempt(None, again=bool(hints), hint=max(known) if known else None)
+            hint = max(known) if known else None
+            return Attempt(None, again=bool(hints), hint=hint, throttled=bool(hints))
 
         await retrying(SERVICE, "POST /$batch", attempt, policy=self._policy)
         return sorted((i, status, body) for i, (status, body) in answers.items())
