@@ -17,9 +17,14 @@ def banner(settings: Settings) -> str:
     """What an admin sees first: where we listen and whether this is the demo."""
     url = f"http://{settings.bind_host}:{settings.port}/api/messages"
     if settings.demo:
+        state = (
+            "keeping the previous run's cases (DEMO_KEEP_STATE)"
+            if settings.demo_keep_state
+            else "starting from the scenario"
+        )
         return (
             "BlockWatch DEMO MODE: simulated tenant (scenario "
-            f"'{settings.demo_scenario}'), inbound authentication OFF, "
+            f"'{settings.demo_scenario}', {state}), inbound authentication OFF, "
             f"listening on {url} (loopback only). Nothing here touches a real tenant."
         )
     if not settings.inbound_auth:

@@ -30,11 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import demo
 from bot.alerts.delivery import Delivery
 from bot.alerts.watcher import AlertPolicy, Watcher
+from bot.cases.background import Background
 from bot.cases.service import CasePolicy, CaseService
 from bot.chat.access import PLAYGROUND_TENANT, PLAYGROUND_USER, AccessPolicy, Roles, ids
 from bot.chat.context import Services
 from bot.chat.gate import Gate
 from bot.chat.limits import CommandLimit
+from bot.chat.pacing import PacedOutbox
 from bot.chat.router import Router, utcnow
 from bot.chat.views import CaseViews
 from bot.doctor import healthy, render, run_doctor
@@ -218,6 +220,8 @@ async def start_runtime(
 ) -> Runtime:
     """Open the database, connect the tenant, build services and the Teams endpoint."""
     now = clock or utcnow
+    if settings.demo_database is not None and not settings.demo_keep_state:
+        demo.start_afresh(settings.demo_database)
     engine = open_engine(settings.database)
     stack.push_async_callback(engine.dispose)
     await migrate(engine)
@@ -230,8 +234,10 @@ async def start_runtime(
     if settings.inbound_auth:
         warming = asyncio.create_task(channel.keys.warm(), name="signing-keys")
         stack.push_async_callback(_stop, warming)
+    outbox = PacedOutbox(channel.outbox)
+    background = Background()
     views = CaseViews(
-        store, conversations, channel.outbox, clock=now, budget=settings.card_budget_bytes
+        store, conversations, outbox, background, clock=now, budget=settings.card_budget_bytes
     )
     runner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     cases = CaseService(
@@ -241,13 +247,15 @@ async def start_runtime(
         graph,
         leases=leases,
         announcer=views,
-        private=channel.outbox,
+        private=outbox,
+        background=background,
         policy=CasePolicy(
             settings.require_second_approver,
             settings.follow_up_seconds,
             settings.domains,
             settings.runner_lease_seconds,
             settings.evidence_retry_seconds,
+            settings.approval_expiry_seconds,
         ),
         runner=runner,
     )
@@ -267,7 +275,7 @@ async def start_runtime(
     )
     router = Router(services, gate, clock=now)
     endpoint = TeamsEndpoint(channel, router)
-    delivery = Delivery(conversations, store, channel.outbox, views)
+    delivery = Delivery(conversations, store, outbox, views)
     watcher = Watcher(
         senders,
         exchange,
@@ -281,7 +289,8 @@ async def start_runtime(
     )
     await cases.resume()
     stopping = asyncio.Event()
-    loops = (("upkeep", _upkeep(cases, settings, stopping)), ("watcher", watcher.run(stopping)))
+    upkeep = _upkeep(cases, views, settings, stopping)
+    loops = (("upkeep", upkeep), ("watcher", watcher.run(stopping)))
     for name, work in loops:
         stack.push_async_callback(_stop, asyncio.create_task(work, name=name), stopping)
     if sim is not None and settings.demo_restrict_after_seconds:
@@ -334,12 +343,16 @@ async def pause(stopping: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stopping.wait(), timeout=seconds)
 
 
-async def _upkeep(cases: CaseService, settings: Settings, stopping: asyncio.Event) -> None:
-    """Renew this process's lease, interrupt dead runners' steps, purge expired history."""
+async def _upkeep(
+    cases: CaseService, views: CaseViews, settings: Settings, stopping: asyncio.Event
+) -> None:
+    """Renew this process's lease, give dead runners' work its way out, catch up card copies,
+    purge expired history."""
     last_purge = 0.0
     while not stopping.is_set():
         try:
             await cases.upkeep()
+            await views.catch_up(datetime.now(UTC))
             if time.monotonic() - last_purge > 24 * 3600:
                 last_purge = time.monotonic()
                 cutoff = datetime.now(UTC) - timedelta(days=settings.audit_retention_days)

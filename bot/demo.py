@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
@@ -47,6 +48,13 @@ async def doctor_settings(settings: Settings, stack: AsyncExitStack) -> Settings
             "ssl_cert_file": str(sim.ca_file),
         }
     )
+
+
+def start_afresh(database: Path) -> None:
+    """Each demo run starts from its scenario: the previous run's database is removed (set
+    DEMO_KEEP_STATE=true to keep it)."""
+    for path in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))):
+        path.unlink(missing_ok=True)
 
 
 async def restrict_later(sim: SimulatedTenant, after: float) -> None:

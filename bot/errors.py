@@ -9,6 +9,7 @@
     │   ├── TenantNotFound           the user, rule or object does not exist
     │   ├── UnblockLimitReached      Microsoft's per-user unblock limit: open a support case
     │   └── TenantRequestFailed      any other error answer; `code` and `message` from the body
+    ├── NotDelivered                 a private message to the admin could not be delivered
     ├── DeadlineExceeded             an operation ran out of its overall time budget
     │   └── ThrottledPastDeadline    (also a TenantThrottled) the wait asked for is too long
     └── UnknownCase                  a card action names a case that does not exist (forged)
@@ -32,10 +33,11 @@ class BlockWatchError(Exception):
 class TenantError(BlockWatchError):
     """The tenant (Graph or Exchange Online) refused or failed a request."""
 
-    def __init__(self, message: str, *, service: str = "", code: str = "") -> None:
+    def __init__(self, message: str, *, service: str = "", code: str = "", said: str = "") -> None:
         super().__init__(message)
         self.service = service
         self.code = code
+        self.said = said  # the service's own words, quoted to the admin where they help
 
 
 class TenantUnavailable(TenantError):
@@ -46,9 +48,15 @@ class TenantThrottled(TenantUnavailable):
     """The service kept answering 429."""
 
     def __init__(
-        self, message: str, *, service: str = "", code: str = "", retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        service: str = "",
+        code: str = "",
+        said: str = "",
+        retry_after: float | None = None,
     ) -> None:
-        super().__init__(message, service=service, code=code)
+        super().__init__(message, service=service, code=code, said=said)
         self.retry_after = retry_after
 
 
@@ -61,10 +69,11 @@ class TenantForbidden(TenantError):
         *,
         service: str = "",
         code: str = "",
+        said: str = "",
         permission: str = "",
         licence: str = "",
     ) -> None:
-        super().__init__(message, service=service, code=code)
+        super().__init__(message, service=service, code=code, said=said)
         self.permission = permission
         self.licence = licence
 
@@ -83,6 +92,10 @@ class UnblockLimitReached(TenantError):
 
 class TenantRequestFailed(TenantError):
     """The service answered with an error we have no better name for."""
+
+
+class NotDelivered(BlockWatchError):
+    """A message for one admin (the temporary password) could not be delivered to them."""
 
 
 class DeadlineExceeded(BlockWatchError):
@@ -109,6 +122,9 @@ class ProblemKind(StrEnum):
     DEADLINE = "deadline"
     BUSY = "busy"  # BlockWatch held the call back to stay within Microsoft's rate; retried
     FAILED = "failed"  # any other refusal; `message` quotes the service
+    NOT_DELIVERED = "not_delivered"  # a private message to the admin could not be delivered
+    INTERRUPTED = "interrupted"  # BlockWatch stopped while the tenant was working on it
+    UNEXPECTED = "unexpected"  # a bug: `reference` is the correlation id in the log
 
 
 @dataclass(frozen=True)
@@ -119,6 +135,7 @@ class Problem:
     service: str = ""
     missing: str = ""
     message: str = ""
+    reference: str = ""
 
     @property
     def key(self) -> str:
@@ -126,11 +143,17 @@ class Problem:
         return f"error.{self.kind.value}"
 
 
+def unexpected(reference: str) -> Problem:
+    """A failure nobody foresaw: a bug, to be found in the log under `reference`."""
+    return Problem(ProblemKind.UNEXPECTED, "BlockWatch", reference=reference)
+
+
 def problem_of(err: BlockWatchError) -> Problem:
     """The stored, translatable form of a known error."""
     service = getattr(err, "service", "") or "Microsoft 365"
+    said = getattr(err, "said", "")[:300]
     if isinstance(err, UnblockLimitReached):
-        return Problem(ProblemKind.UNBLOCK_LIMIT, service)
+        return Problem(ProblemKind.UNBLOCK_LIMIT, service, message=said)
     if isinstance(err, NotAvailableInTenant):
         return Problem(ProblemKind.NOT_AVAILABLE, service, err.licence or err.permission)
     if isinstance(err, TenantForbidden):
@@ -143,4 +166,6 @@ def problem_of(err: BlockWatchError) -> Problem:
         return Problem(ProblemKind.NOT_FOUND, service)
     if isinstance(err, DeadlineExceeded):
         return Problem(ProblemKind.DEADLINE, service)
-    return Problem(ProblemKind.FAILED, service, message=str(err)[:300])
+    if isinstance(err, NotDelivered):
+        return Problem(ProblemKind.NOT_DELIVERED, "Microsoft Teams", message=str(err)[:300])
+    return Problem(ProblemKind.FAILED, service, message=said or str(err)[:300])

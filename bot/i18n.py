@@ -61,8 +61,12 @@ class Texts:
         return format_decimal(value, locale=self.lang)
 
     def ago(self, moment: datetime, now: datetime) -> str:
-        """How long ago `moment` was, e.g. `47 minutes ago` / `47 minuten geleden`."""
-        delta = min(moment - now, timedelta(0))
+        """How long ago `moment` was, e.g. `47 minutes ago` / `47 minuten geleden`; "just now"
+        within the last few seconds (or when `moment` is a little after `now`: clocks and the
+        time a card was rendered differ by a little)."""
+        delta = moment - now
+        if delta > -timedelta(seconds=5):
+            return self("time.just_now")
         return format_timedelta(delta, locale=self.lang, add_direction=True, threshold=1.1)
 
     def when(self, moment: datetime) -> str:

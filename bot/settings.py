@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -87,6 +88,8 @@ class Settings(BaseSettings):
 
     # Demo mode.
     demo_scenario: Annotated[str, _alias("DEMO_SCENARIO")] = "contoso"
+    # Demo runs start from their scenario unless asked to keep the previous run's cases.
+    demo_keep_state: Annotated[bool, _alias("DEMO_KEEP_STATE")] = False
     data_dir: Annotated[Path, _alias("DATA_DIR")] = Path("data")
 
     # State.
@@ -98,6 +101,9 @@ class Settings(BaseSettings):
     # Cases.
     require_second_approver: Annotated[bool, _alias("REQUIRE_SECOND_APPROVER")] = False
     follow_up_seconds: Annotated[float, _alias("FOLLOW_UP_SECONDS"), Field(gt=0)] = 300
+    approval_expiry_seconds: Annotated[float, _alias("APPROVAL_EXPIRY_SECONDS"), Field(ge=60)] = (
+        24 * 3600
+    )
     evidence_retry_seconds: Annotated[
         float, _alias("EVIDENCE_RETRY_SECONDS"), Field(gt=0, le=600)
     ] = 30
@@ -144,8 +150,18 @@ class Settings(BaseSettings):
 
     @property
     def database(self) -> str:
-        """DATABASE_URL, or SQLite in DATA_DIR."""
-        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir}/blockwatch.db"
+        """DATABASE_URL, or SQLite in DATA_DIR (in demo mode a file per scenario)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.demo_database or self.data_dir / 'blockwatch.db'}"
+
+    @property
+    def demo_database(self) -> Path | None:
+        """The demo's SQLite file (None outside demo mode or with DATABASE_URL)."""
+        if not self.demo or self.database_url:
+            return None
+        scenario = Path(self.demo_scenario).stem
+        return self.data_dir / f"demo-{re.sub(r'[^A-Za-z0-9_-]', '_', scenario)}.db"
 
     @property
     def domains(self) -> frozenset[str]:

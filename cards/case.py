@@ -70,6 +70,7 @@ UNREAD_REASONS = frozenset(
         ProblemKind.NOT_AVAILABLE,
         ProblemKind.NOT_FOUND,
         ProblemKind.FAILED,
+        ProblemKind.UNEXPECTED,
     }
 )
 
@@ -90,6 +91,7 @@ def step_detail_text(step: Step, t: Texts) -> str:
         return problem_text(detail.problem, t)
     return t(
         detail.note.value,
+        why=problem_text(detail.problem, t),
         actor=step.actor_name or "?",
         names=", ".join(detail.names),
         count=len(detail.names),
@@ -112,16 +114,16 @@ def _words(finding: Finding, t: Texts) -> str:  # one arm per kind of finding
         case SentFinding():
             return t(
                 "fact.sent",
-                count=finding.messages,
-                recipients=finding.recipients,
-                external=finding.external,
+                count=t.number(finding.messages),
+                recipients=t.number(finding.recipients),
+                external=t.number(finding.external),
             )
         case CountriesFinding():
             return t(
                 "fact.countries",
                 text=", ".join(finding.countries),
-                count=finding.sign_ins,
-                failures=finding.failures,
+                count=t.number(finding.sign_ins),
+                failures=t.number(finding.failures),
             )
         case TravelFinding():
             route = f"{finding.origin} → {finding.destination}"
@@ -160,6 +162,7 @@ def unread_reason(problem: Problem | None, t: Texts) -> str:
         service=(problem.service if problem else "") or "Microsoft 365",
         missing=(problem.missing if problem else "") or "?",
         message=(problem.message if problem else "") or "?",
+        reference=(problem.reference if problem else "") or "?",
     )
 
 
@@ -254,7 +257,7 @@ def _step_row(case: Case, step: StepName, t: Texts, role: Role) -> Card:
     color = _STATUS_COLOR.get(state.status, "Default")
     items: list[Card] = [text(line, size="Small", weight="Bolder", color=color)]
     if detail := step_detail_text(state, t):
-        if state.actor_name:
+        if state.actor_name and state.actor_name not in detail:
             detail += " (" + t("step.by", actor=state.actor_name) + ")"
         items.append(text(detail, size="Small", isSubtle=True, spacing="None"))
     buttons = _step_buttons(case, step, t) if role >= Role.RESPONDER else []
@@ -302,34 +305,56 @@ def _support_link(t: Texts) -> Card:
     return {"type": "Action.OpenUrl", "title": t("release.support"), "url": SUPPORT_URL}
 
 
-def _release_offer(case: Case, t: Texts, role: Role) -> tuple[list[Card], list[Card]]:
+def _release_problem(case: Case, t: Texts) -> list[Card]:
+    """How the last release attempt ended, when it did not release."""
+    problem = case.release_problem
+    if problem is None:
+        return []
+    if case.release_interrupted:
+        return [text(t("release.interrupted"), color="Warning")]
+    blocks = [text(t("release.failed", why=problem_text(problem, t)), color="Attention")]
+    if case.release_needs_a_human:
+        if problem.message and problem.kind is not ProblemKind.FAILED:
+            blocks.append(text(t("release.microsoft_said", message=problem.message), size="Small"))
+        blocks.append(text(t("release.needs_support"), size="Small"))
+    return blocks
+
+
+def _release_offer(
+    case: Case, t: Texts, role: Role, now: datetime
+) -> tuple[list[Card], list[Card]]:
     """The release part of an open case: its text and, for an approver, its buttons."""
     approver = role >= Role.APPROVER
+    blocks = _release_problem(case, t)
+    actions = [_support_link(t)] if case.release_needs_a_human else []
     if case.awaiting_approval:
         override = (
             t("release.override_reason", reason=case.override_reason)
             if case.override_reason
             else ""
         )
-        requested = t(
-            "release.requested", actor=case.release_requested_name or "?", override=override
-        )
-        approve = [_action(t, t("button.approve"), "approve_release", case)]
-        return [text(requested, color="Warning")], approve if approver else []
+        when = t.ago(case.release_requested_at, now) if case.release_requested_at else "?"
+        name = case.release_requested_name or "?"
+        requested = t("release.requested", actor=name, override=override, ago=when)
+        blocks.append(text(requested, color="Warning"))
+        if approver:
+            actions.append(_action(t, t("button.approve"), "approve_release", case))
+        return blocks, actions
     ready = case.release_ready
     if unread := case.unread_evidence:
         missing = "; ".join(
             f"{t('section.' + u.name.value)}: {unread_reason(u.problem, t)}" for u in unread
         )
-        blocks = [text(t("release.unread", missing=missing), color="Warning")]
+        blocks.append(text(t("release.unread", missing=missing), color="Warning"))
     else:
-        blocks = [text(t("release.ready" if ready else "release.waiting"))]
+        blocks.append(text(t("release.ready" if ready else "release.waiting")))
     if not approver:
-        return blocks, []
-    release = _action(t, t("button.release"), "release", case, style="positive")
+        return blocks, actions
+    title = t("button.retry_release" if case.release_problem else "button.release")
+    release = _action(t, title, "release", case, style="positive")
     release["isEnabled"] = ready
     if ready:
-        return blocks, [release]
+        return blocks, [*actions, release]
     reason = {
         "type": "Input.Text",
         "id": "override_reason",
@@ -339,21 +364,26 @@ def _release_offer(case: Case, t: Texts, role: Role) -> tuple[list[Card], list[C
         "isRequired": True,
     }
     override_button = _action(t, t("button.override"), "release", case)
-    return blocks, [release, _show_card(t("button.override"), [reason], [override_button])]
+    override_card = _show_card(t("button.override"), [reason], [override_button])
+    return blocks, [*actions, release, override_card]
 
 
 def _release(case: Case, t: Texts, now: datetime, role: Role) -> list[Card]:
     blocks: list[Card] = [text(t("release.title"), weight="Bolder", separator=True)]
     actions: list[Card] = []
+    released_by = case.released_by_name or t("release.someone")
     if case.state is CaseState.VERIFIED:
         blocks.append(text(t("release.verified"), color="Good"))
+    elif case.state is CaseState.RELEASING:
+        blocks.append(text(t("release.releasing", actor=released_by), color="Accent"))
     elif case.state is CaseState.RELEASED and case.released_at:
-        blocks.append(text(t("release.released", ago=t.ago(case.released_at, now))))
+        ago = t.ago(case.released_at, now)
+        blocks.append(text(t("release.released", ago=ago, actor=released_by)))
         if case.follow_up_overdue(now):
             blocks.append(text(t("release.late"), color="Attention"))
             actions.append(_support_link(t))
     elif case.is_open:
-        offer, actions = _release_offer(case, t, role)
+        offer, actions = _release_offer(case, t, role, now)
         blocks.extend(offer)
     actions.append(_action(t, t("button.refresh"), "refresh_case", case))
     blocks.append({"type": "ActionSet", "actions": actions})
@@ -414,7 +444,5 @@ def _case_card(
         body.append(text(t("case.previous", ago=t.ago(previous_opened, now)), color="Warning"))
     if notice is not None:
         body.append(text(t(notice.value), color="Accent", weight="Bolder"))
-    if notice is Notice.UNBLOCK_LIMIT:
-        body.append({"type": "ActionSet", "actions": [_support_link(t)]})
     body += _evidence(case, t, limit) + _checklist(case, t, role) + _release(case, t, now, role)
     return adaptive_card(body)

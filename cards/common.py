@@ -66,4 +66,5 @@ def problem_text(problem: Problem | None, t: Texts) -> str:
         service=problem.service or "Microsoft 365",
         missing=problem.missing or "?",
         message=problem.message,
+        reference=problem.reference or "?",
     )

@@ -10,6 +10,10 @@ from tests.helpers import Recorder, actions_of, activity, invoke, texts_of
 JOOST = "joost.vandenbergh@contoso.onmicrosoft.com"
 ALEX = ("29:alex", "00000000-0000-0000-0000-0000000000a1")
 MEGAN = ("29:megan", "00000000-0000-0000-0000-0000000000b2")
+# What the admin who released sees at once (the release itself runs in the background).
+RELEASING = (
+    "Releasing: BlockWatch is asking Exchange Online to lift the block. This card updates itself."
+)
 
 
 async def compromised_bot(start_bot: Any, **settings: Any) -> BotUnderTest:

@@ -6,8 +6,9 @@ import itertools
 import json
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,12 +64,17 @@ def stop_processes(procs: Iterable[subprocess.Popen[Any]], *, grace: float) -> N
 
 @dataclass
 class Sent:
-    """One call the bot made to the connector."""
+    """One call the bot made to the connector (and the message id answered, if any)."""
 
     method: str
     path: str
     body: dict[str, Any]
     size_utf16: int
+    answered: str = ""
+    at: float = field(default_factory=time.monotonic)
+
+
+Refusal = tuple[int, dict[str, str], str]  # status, headers, error code
 
 
 @dataclass
@@ -77,7 +83,9 @@ class Recorder:
 
     calls: list[Sent] = field(default_factory=list)
     url: str = ""
-    failures: list[tuple[int, dict[str, str], str]] = field(default_factory=list)
+    failures: list[Refusal] = field(default_factory=list)
+    # Refuse every call a rule picks (e.g. only the private message with the password).
+    rules: list[Callable[[Sent], Refusal | None]] = field(default_factory=list)
 
     def app(self) -> web.Application:
         """The recorder's aiohttp app."""
@@ -86,16 +94,36 @@ class Recorder:
             raw = await request.text()
             body = json.loads(raw) if raw else {}
             size = len(raw.encode("utf-16-le"))
-            self.calls.append(Sent(request.method, request.path, body, size))
-            if self.failures:
-                status, headers, code = self.failures.pop(0)
+            sent = Sent(request.method, request.path, body, size)
+            self.calls.append(sent)
+            refusal = next((r for rule in self.rules if (r := rule(sent)) is not None), None)
+            if refusal is None and self.failures:
+                refusal = self.failures.pop(0)
+            if refusal is not None:
+                status, headers, code = refusal
                 error = {"error": {"code": code, "message": code}}
                 return web.json_response(error, status=status, headers=headers)
-            return web.json_response({"id": f"act-{next(_ids)}"})
+            sent.answered = f"act-{next(_ids)}"
+            return web.json_response({"id": sent.answered})
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", record)
         return app
+
+    def shown_in(self, conversation_id: str, message_id: str) -> dict[str, Any] | None:
+        """The card message `message_id` of that conversation shows now (its last version)."""
+        shown = self.history_of(conversation_id, message_id)
+        return shown[-1] if shown else None
+
+    def history_of(self, conversation_id: str, message_id: str) -> list[dict[str, Any]]:
+        """Every card message `message_id` of that conversation showed, in order."""
+        shown = []
+        for call in self.calls:
+            posted = call.method == "POST" and call.answered == message_id
+            updated = call.method == "PUT" and call.path.endswith(f"/activities/{message_id}")
+            if conversation_id in call.path and (posted or updated):
+                shown.extend(a["content"] for a in call.body.get("attachments") or [])
+        return shown
 
     def cards(self) -> list[dict[str, Any]]:
         """Every Adaptive Card the bot sent or updated, in order."""

@@ -21,9 +21,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.store.db import open_engine
 from tests.e2e.playground import free_port
-from tests.helpers import invoke, stop_processes
+from tests.helpers import Recorder, actions_of, activity, invoke, stop_processes, texts_of
 
 ROOT = Path(__file__).resolve().parents[1]
+ADMIN = ("29:alex", "00000000-0000-0000-0000-0000000000a1")
 ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
@@ -132,8 +133,11 @@ async def press(
     user: tuple[str, str] = ("29:alex", "00000000-0000-0000-0000-0000000000a1"),
 ) -> dict[str, Any]:
     """Press a card button on the bot at `url`; returns the invoke answer's card."""
-    body = invoke(verb, data, service_url=recorder_url)
-    body["from"] = {"id": user[0], "name": "Alex", "aadObjectId": user[1]}
+    # Clicked on a message that is not one of the copies a test watches: the invoke's answer
+    # replaces the clicked card directly, so the connector never sees that copy's update.
+    body = invoke(verb, data, service_url=recorder_url, reply_to="clicked-card")
+    names = {ADMIN[1]: "Alex"}
+    body["from"] = {"id": user[0], "name": names.get(user[1], "Megan"), "aadObjectId": user[1]}
     async with httpx.AsyncClient(timeout=30) as client:
         response = await client.post(f"{url}/api/messages", json=body)
     assert response.status_code == 200, response.text
@@ -150,3 +154,77 @@ async def wait_for(check: Any, seconds: float = 20) -> Any:
             return result
         await asyncio.sleep(0.2)
     raise TimeoutError("condition not met in time")
+
+
+class Copies:
+    """The messages that show one case, as the recorder saw them."""
+
+    def __init__(self, recorder: Recorder, messages: list[tuple[str, str]]) -> None:
+        self.recorder = recorder
+        self.messages = messages
+
+    def cards(self) -> list[dict[str, Any]]:
+        found = [self.recorder.shown_in(c, m) for c, m in self.messages]
+        return [card for card in found if card is not None]
+
+    async def all_show(self, wanted: str, seconds: float = 30) -> list[dict[str, Any]]:
+        """Wait until every copy has a text line containing `wanted`; the cards."""
+
+        async def check() -> list[dict[str, Any]] | None:
+            cards = self.cards()
+            shows = [any(wanted in line for line in texts_of(c)) for c in cards]
+            return cards if len(cards) == len(self.messages) and all(shows) else None
+
+        try:
+            found: list[dict[str, Any]] = await wait_for(check, seconds)
+        except TimeoutError:
+            raise AssertionError(f"not every copy shows {wanted!r}: {self._last_lines()}") from None
+        return found
+
+    def all_showed(self, wanted: str) -> bool:
+        """Whether every copy showed `wanted` at some point."""
+        return all(
+            any(
+                wanted in line for card in self.recorder.history_of(c, m) for line in texts_of(card)
+            )
+            for c, m in self.messages
+        )
+
+    def _last_lines(self) -> list[list[str]]:
+        return [texts_of(c)[:3] + [t for t in texts_of(c) if "—" in t][:8] for c in self.cards()]
+
+
+async def say(bot: str, recorder: Recorder, text: str, scope: str) -> tuple[str, str]:
+    """Type `text` as Alex in `scope`; (conversation id, id of the bot's reply)."""
+    before = len(recorder.calls)
+    body = activity(text, service_url=recorder.url, scope=scope, aad=ADMIN[1], user=ADMIN[0])
+    async with httpx.AsyncClient(timeout=30) as client:
+        assert (await client.post(f"{bot}/api/messages", json=body)).status_code == 201
+    reply = next(c for c in recorder.calls[before:] if c.method == "POST" and c.answered)
+    return str(body["conversation"]["id"]), reply.answered
+
+
+async def copies_of(bot: str, recorder: Recorder, upn: str) -> Copies:
+    messages = [await say(bot, recorder, f"status {upn}", s) for s in ("personal", "channel")]
+    return Copies(recorder, messages)
+
+
+async def current(bot: str, recorder: Recorder, card: dict[str, Any]) -> dict[str, Any]:
+    """The case card as it is now (Refresh), to click on."""
+    refresh = data_of(card, "refresh_case")
+    return await press(bot, "refresh_case", refresh, recorder.url)
+
+
+def data_of(card: dict[str, Any], verb: str, step: str | None = None) -> dict[str, Any]:
+    for action in actions_of(card):
+        if action["verb"] == verb and (step is None or action["data"].get("step") == step):
+            data: dict[str, Any] = action["data"]
+            return data
+    raise AssertionError(f"no {verb} {step or ''} in {texts_of(card)}")
+
+
+async def sim_control(processes: Processes, path: str, body: dict[str, Any] | None = None) -> None:
+    async with processes.tenant_client() as client:
+        url = f"{processes.tenant['SIM_URL']}{path}"
+        response = await (client.post(url, json=body) if body else client.delete(url))
+        assert response.status_code == 200, response.text

@@ -72,7 +72,7 @@ def words(card: Any) -> Iterator[str]:
 def wrong(text: str) -> list[str]:
     """What in `text` is not words: catalogue keys and placeholders."""
     found = [key for key in KEYS if key in text]
-    return found + PLACEHOLDER.findall(text)
+    return found + PLACEHOLDER.findall(text) + (["()"] if "()" in text else [])
 
 
 EVIDENCE = Evidence(
@@ -178,10 +178,11 @@ def _cards(t: Texts) -> Iterator[tuple[str, Any]]:
         )
     for i, note in enumerate(Note):
         # Every note once, on step 1, whatever the others say.
+        problem = PROBLEMS[i % len(PROBLEMS)]
         detail = (
-            StepDetail.failed(PROBLEMS[i % len(PROBLEMS)])
+            StepDetail.failed(problem)
             if note is Note.FAILED
-            else StepDetail(note, ("A",), "o@e.x", "why")
+            else StepDetail(note, ("A",), "o@e.x", "why", problem)
         )
         one = case(CaseState.REMEDIATING, StepStatus.NOT_RUN)
         steps = dict(one.steps) | {
@@ -204,11 +205,17 @@ def _cards(t: Texts) -> Iterator[tuple[str, Any]]:
                 case(CaseState.REMEDIATING, StepStatus.NOT_RUN, evidence=failed), t=t, now=NOW
             ),
         )
+    for problem in PROBLEMS:
+        failed = case(CaseState.READY, StepStatus.DONE, release_problem=problem)
+        yield f"release failed {problem.kind}", render_case(failed, t=t, now=NOW)
+    releasing = case(CaseState.RELEASING, StepStatus.DONE, released_by_name="Alex Wilber")
+    yield "releasing", render_case(releasing, t=t, now=NOW)
     requested = case(
         CaseState.READY,
         StepStatus.DONE,
         release_requested_by="oid-1",
         release_requested_name="Megan Bowen",
+        release_requested_at=NOW - timedelta(minutes=3),
         override_reason="confirmed by phone",
     )
     yield "approval", render_case(requested, t=t, now=NOW)

@@ -9,7 +9,16 @@ import pytest
 import sqlalchemy as sa
 
 from bot.cases.model import CaseState, MethodRef, MethodsUndo, StepName, StepStatus
-from tests.flow import ALEX, JOOST, MEGAN, action, click, compromised_bot, open_joost
+from tests.flow import (
+    ALEX,
+    JOOST,
+    MEGAN,
+    RELEASING,
+    action,
+    click,
+    compromised_bot,
+    open_joost,
+)
 from tests.helpers import Recorder, actions_of, activity, texts_of
 
 
@@ -61,9 +70,9 @@ async def test_open_investigate_remediate_release_verify(
         "hours." in texts_of(card)
     )
     card = await click(bot, recorder, "release", action(card, "release"))
-    assert "Release sent to Exchange Online." in texts_of(card)
-    assert tenant.block(JOOST) is None
+    assert RELEASING in texts_of(card)
     await bot.runtime.cases.idle()
+    assert tenant.block(JOOST) is None
     final = await bot.runtime.cases.get(case.id)
     assert final is not None
     assert final.state is CaseState.VERIFIED
@@ -135,8 +144,9 @@ async def test_two_admins_release_at_once_only_one_removal(
     )
     removals = [r for r in bot.sim.requests if r.operation == "Remove-BlockedSenderAddress"]
     assert len(removals) == 1
+    await bot.runtime.cases.idle()
     notices = [t for c in cards for t in texts_of(c)]
-    assert notices.count("Release sent to Exchange Online.") == 1
+    assert notices.count(RELEASING) == 1
     events = await bot.runtime.audit.events(target=JOOST)
     assert [e.action for e in events].count("release") == 1
     assert [e.action for e in events].count("release_override") == 1
@@ -193,14 +203,20 @@ async def test_unblock_limit_says_open_a_support_case(start_bot: Any, recorder: 
     card = await open_joost(bot, recorder)
     override = dict(action(card, "release"), override_reason="CEO is waiting")
     card = await click(bot, recorder, "release", override)
-    assert "Microsoft's unblock limit for this user is reached — open a support case." in texts_of(
-        card
-    )
-    links = [a for a in actions_of(card, any_kind=True) if a["type"] == "Action.OpenUrl"]
-    assert [a["title"] for a in links] == ["Open a Microsoft support case"]
+    assert RELEASING in texts_of(card)
+    await bot.runtime.cases.idle()
     case = await bot.runtime.cases.open_for(JOOST)
     assert case is not None
     assert case.state is CaseState.REMEDIATING
+    card = await click(bot, recorder, "refresh_case", {"case": case.id, "version": case.version})
+    lines = texts_of(card)
+    assert (
+        "The last release attempt failed: Microsoft's unblock limit for this user is reached — "
+        "open a Microsoft support case to release them." in lines
+    )
+    assert any(line.startswith('Microsoft said: "The sender ') for line in lines)
+    links = [a for a in actions_of(card, any_kind=True) if a["type"] == "Action.OpenUrl"]
+    assert [a["title"] for a in links] == ["Open a Microsoft support case"]
     events = await bot.runtime.audit.events(case_id=case.id)
     assert [(e.action, e.result) for e in events if e.action == "release"] == [
         ("release", "failed")
@@ -238,7 +254,8 @@ async def test_four_eyes_requester_cannot_approve(start_bot: Any, recorder: Reco
     approved = await click(
         bot, recorder, "approve_release", action(own, "approve_release"), user=MEGAN
     )
-    assert "Release sent to Exchange Online." in texts_of(approved)
+    assert RELEASING in texts_of(approved)
+    await bot.runtime.cases.idle()
     assert bot.sim.state.block(JOOST) is None
     events = await bot.runtime.audit.events(target=JOOST)
     assert [

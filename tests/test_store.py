@@ -33,9 +33,9 @@ async def _open(store: CaseStore, upn: str = UPN):
 
 
 async def test_database_is_at_head(engine: AsyncEngine) -> None:
-    assert await current_revision(engine) == head_revision() == "0005"
+    assert await current_revision(engine) == head_revision() == "0006"
     await migrate(engine)  # idempotent
-    assert await current_revision(engine) == "0005"
+    assert await current_revision(engine) == "0006"
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -48,11 +48,31 @@ async def test_empty_and_previous_schema_both_reach_head(kind: str, tmp_path: Pa
         assert await current_revision(db) is None
         await migrate(db, "0001")
         assert await current_revision(db) == "0001"
-        store = CaseStore(db)
-        case, _ = await _open(store)  # data written at the previous schema survives
+        now = datetime.now(UTC).replace(microsecond=0)
+        row = {  # a case as the first schema held it: its data survives every migration
+            "id": "8f1d9c8e-0000-4000-8000-0000000000aa",
+            "upn": UPN,
+            "display_name": "Joost",
+            "state": "remediating",
+            "version": 3,
+            "reason": "ExceedingLimitType=External",
+            "opened_at": now.replace(tzinfo=None) if kind == "sqlite" else now,
+            "updated_at": now.replace(tzinfo=None) if kind == "sqlite" else now,
+        }
+        async with db.begin() as conn:
+            columns = ", ".join(row)
+            values = ", ".join(f":{k}" for k in row)
+            await conn.execute(sa.text(f"INSERT INTO cases ({columns}) VALUES ({values})"), row)  # noqa: S608
         await migrate(db)
-        assert await current_revision(db) == "0005"
-        assert (await store.get(case.id)) == case
+        assert await current_revision(db) == "0006"
+        case = await CaseStore(db).get(row["id"])
+        assert case is not None
+        assert (case.upn, case.state, case.version, case.opened_at) == (
+            UPN,
+            CaseState.REMEDIATING,
+            3,
+            now,
+        )
         async with db.connect() as conn:
             tables = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
         assert {"conversations", "posted_cards", "watched_senders", "pending_digests"} <= set(
@@ -191,8 +211,8 @@ async def test_retention_purges_only_old_events_and_closed_cases(engine: AsyncEn
 
 def test_cli_migrate_and_export_audit(tmp_path: Path) -> None:
     first = run_app(tmp_path, {}, "migrate", check=True)
-    assert first.stdout.strip() == "database schema: empty -> 0005"
+    assert first.stdout.strip() == "database schema: empty -> 0006"
     again = run_app(tmp_path, {}, "migrate", check=True)
-    assert again.stdout.strip() == "database schema: 0005 -> 0005"
+    assert again.stdout.strip() == "database schema: 0006 -> 0006"
     export = run_app(tmp_path, {}, "export-audit", "--days", "30", check=True)
     assert export.stdout.splitlines()[0].startswith("time,actor_id,actor,action,target")

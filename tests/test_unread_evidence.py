@@ -131,7 +131,10 @@ async def test_only_a_written_override_releases_without_the_evidence_and_it_is_a
 
     override = dict(action(refused, "release"), override_reason="rules checked by hand in OWA")
     released = await click(bot, recorder, "release", override)
-    assert "Release sent to Exchange Online." in texts_of(released)
+    assert "Releasing: BlockWatch is asking Exchange Online to lift the block." in " ".join(
+        texts_of(released)
+    )
+    await bot.runtime.cases.idle()
     assert bot.sim.state.block(JOOST) is None
     events = await bot.runtime.audit.events(case_id=case.id)
     audited = next(e for e in events if e.action == "release_override")

@@ -1,12 +1,10 @@
-"""Delivering alert cards: queued in the database, sent within Teams' limits, retried until they
-land or the conversation is gone."""
+"""Delivering alert cards: queued in the database, sent through the paced outbox (Teams'
+limits, retries), tried again every round until they land or the conversation is gone."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from bot.alerts.ratelimit import TeamsRateLimits
 from bot.cases.model import Case
 from bot.chat.outbox import Outbox, SendFailed
 from bot.chat.views import CaseViews
@@ -18,9 +16,6 @@ from cards.common import Card
 
 log = logging.getLogger(__name__)
 
-RETRYABLE = frozenset({412, 429, 502, 503, 504})
-MAX_TRIES_PER_ROUND = 4
-
 
 class Delivery:
     """Sends queued alerts to every subscribed conversation."""
@@ -31,14 +26,11 @@ class Delivery:
         cases: CaseStore,
         outbox: Outbox,
         views: CaseViews,
-        *,
-        limits: TeamsRateLimits | None = None,
     ) -> None:
         self._conversations = conversations
         self._cases = cases
         self._outbox = outbox
         self._views = views
-        self._limits = limits or TeamsRateLimits()
 
     async def queue(self, case_id: str) -> int:
         """Queue the case's alert for every active subscription; returns how many."""
@@ -59,7 +51,9 @@ class Delivery:
             if activity_id is None:
                 await self._conversations.alert_failed(case_id, conversation.id)
                 continue
-            await self._conversations.show_case(case_id, conversation.id, activity_id, case.version)
+            await self._conversations.alert_posted(
+                case_id, conversation.id, activity_id, case.version
+            )
             landed += 1
         return landed
 
@@ -89,26 +83,20 @@ class Delivery:
         return landed
 
     async def _send(self, conversation: Conversation, card: Card) -> str | None:
-        """Send within the rate limits, honouring Retry-After; None when it did not land."""
-        for attempt in range(1, MAX_TRIES_PER_ROUND + 1):
-            await self._limits.wait(conversation.id)
-            try:
-                return await self._outbox.post(conversation.address, card)
-            except SendFailed as err:
-                if err.status == 403:
-                    log.warning(
-                        "cannot post alerts here any more; subscription now inactive",
-                        extra={"conversation": conversation.id, "code": err.code},
-                    )
-                    await self._conversations.deactivate(conversation.id)
-                    return None
-                if err.status not in RETRYABLE or attempt == MAX_TRIES_PER_ROUND:
-                    log.warning(
-                        "alert not delivered; will retry next round",
-                        extra={"conversation": conversation.id, "status": err.status},
-                    )
-                    return None
-                await asyncio.sleep(
-                    err.retry_after if err.retry_after is not None else min(30.0, 0.5 * 2**attempt)
+        """Post through the paced outbox (which waits for the limits and retries what Teams
+        refuses for now); None when it did not land this round."""
+        try:
+            return await self._outbox.post(conversation.address, card)
+        except SendFailed as err:
+            if err.status == 403:
+                log.warning(
+                    "cannot post alerts here any more; subscription now inactive",
+                    extra={"conversation": conversation.id, "code": err.code},
                 )
-        return None
+                await self._conversations.deactivate(conversation.id)
+            else:
+                log.warning(
+                    "alert not delivered; will retry next round",
+                    extra={"conversation": conversation.id, "status": err.status},
+                )
+            return None

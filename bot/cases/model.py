@@ -15,6 +15,17 @@ from bot.cases.evidence import Evidence, Section, SectionName, SectionStatus
 from bot.errors import Problem, ProblemKind
 
 FOLLOW_UP_LIMIT = timedelta(hours=24)  # Microsoft: a release takes effect within 24 hours
+# Release failures that pass by themselves: the admin retries; anything else needs a human.
+PASSING = frozenset(
+    {
+        ProblemKind.THROTTLED,
+        ProblemKind.UNAVAILABLE,
+        ProblemKind.DEADLINE,
+        ProblemKind.BUSY,
+        ProblemKind.INTERRUPTED,
+        ProblemKind.UNEXPECTED,
+    }
+)
 
 
 class Role(IntEnum):
@@ -36,6 +47,7 @@ class CaseState(StrEnum):
 
     RESTRICTED = "restricted"
     INVESTIGATING = "investigating"
+    INVESTIGATED = "investigated"  # evidence read, no checklist step started yet
     REMEDIATING = "remediating"
     READY = "ready"
     RELEASING = "releasing"
@@ -45,7 +57,13 @@ class CaseState(StrEnum):
 
 
 OPEN_STATES = frozenset(
-    {CaseState.RESTRICTED, CaseState.INVESTIGATING, CaseState.REMEDIATING, CaseState.READY}
+    {
+        CaseState.RESTRICTED,
+        CaseState.INVESTIGATING,
+        CaseState.INVESTIGATED,
+        CaseState.REMEDIATING,
+        CaseState.READY,
+    }
 )
 CLOSED_STATES = frozenset({CaseState.VERIFIED, CaseState.RE_RESTRICTED})
 
@@ -111,6 +129,7 @@ class Note(StrEnum):
     MFA_REMOVED = "step.review_mfa.removed"
     NEW_METHODS = "step.review_mfa.new"  # flagged methods the admin has not been shown yet
     FEDERATED = "step.federated"
+    PASSWORD_NOT_DELIVERED = "step.reset_password.not_delivered"  # noqa: S105 - a catalogue key
     SKIPPED = "step.skipped"
     INTERRUPTED = "step.interrupted"
     FAILED = "step.failed"  # `problem` says why
@@ -212,9 +231,15 @@ class Notice(StrEnum):
     NOTHING_TO_APPROVE = "notice.nothing_to_approve"
     OWN_REQUEST = "notice.own_request"
     NOT_RELEASABLE = "notice.not_releasable"
-    RELEASED = "notice.released"
-    RELEASE_FAILED = "notice.release_failed"
-    UNBLOCK_LIMIT = "notice.unblock_limit"
+    RELEASING = "notice.releasing"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The case after an action, and a notice for the admin who clicked."""
+
+    case: Case
+    notice: Notice | None = None
 
 
 @dataclass(frozen=True)
@@ -235,7 +260,12 @@ class Case:
     release_requested_by: str | None = None
     release_requested_name: str | None = None
     override_reason: str | None = None
+    release_requested_at: datetime | None = None
     released_at: datetime | None = None
+    released_by: str | None = None
+    released_by_name: str | None = None
+    release_runner: str | None = None
+    release_problem: Problem | None = None
     evidence: Evidence | None = None
     steps: Mapping[StepName, Step] = field(default_factory=dict)
 
@@ -315,6 +345,30 @@ class Case:
     def requested_by(self, actor_ids: set[str]) -> bool:
         """Whether one of these ids asked for the pending release."""
         return bool(self.release_requested_by) and self.release_requested_by in actor_ids
+
+    @property
+    def release_interrupted(self) -> bool:
+        """BlockWatch stopped while Exchange was releasing, and the sender was still listed:
+        a Retry first checks the list again."""
+        return (
+            self.release_problem is not None
+            and self.release_problem.kind is ProblemKind.INTERRUPTED
+        )
+
+    @property
+    def release_needs_a_human(self) -> bool:
+        """The last release failed for a reason that will not pass by itself: Microsoft's
+        answer is quoted and the support path offered (the unblock limit among others)."""
+        problem = self.release_problem
+        return problem is not None and problem.kind not in PASSING
+
+    def approval_expired(self, now: datetime, after: timedelta) -> bool:
+        """A release request that waited longer than `after` for a second admin."""
+        return (
+            self.awaiting_approval
+            and self.release_requested_at is not None
+            and now - self.release_requested_at > after
+        )
 
     def follow_up_overdue(self, now: datetime) -> bool:
         """Released more than 24 hours ago and still not verified: time for Microsoft support."""

@@ -39,7 +39,7 @@ from bot.cases.model import (
     StepStatus,
     Undo,
 )
-from bot.errors import Problem, ProblemKind, TenantRequestFailed
+from bot.errors import NotDelivered, Problem, ProblemKind, TenantRequestFailed, problem_of
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
 
@@ -118,7 +118,12 @@ async def reset_password(run: StepRun) -> Outcome:
         if "federated" in str(err).lower():
             return Outcome(StepStatus.FAILED, StepDetail(Note.FEDERATED))
         raise
-    await run.tell_privately(password)
+    try:
+        await run.tell_privately(password)
+    except NotDelivered as err:
+        # The password was changed and nobody has it: say so, and Retry sets a new one.
+        detail = StepDetail(Note.PASSWORD_NOT_DELIVERED, problem=problem_of(err))
+        return Outcome(StepStatus.FAILED, detail)
     return _done(Note.PASSWORD_RESET)
 
 

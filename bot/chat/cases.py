@@ -144,9 +144,13 @@ async def status(ctx: Context) -> Reply:
     if existing is not None:
         return await ctx.services.views.reply(existing, ctx.t)
     sender, _ = await ctx.services.senders.one(upn)
-    if sender is None:
-        return Reply(card=adaptive_card([text(ctx.t("status.none", upn=upn))]))
-    return await ctx.services.views.reply(await ctx.services.cases.open(sender, ctx.actor), ctx.t)
+    if sender is not None:
+        case = await ctx.services.cases.open(sender, ctx.actor)
+        return await ctx.services.views.reply(case, ctx.t)
+    earlier = await ctx.services.cases.history(upn)
+    if earlier:  # not restricted now: the last case, closed
+        return await ctx.services.views.reply(earlier[0], ctx.t)
+    return Reply(card=adaptive_card([text(ctx.t("status.none", upn=upn))]))
 
 
 async def history(ctx: Context) -> Reply:

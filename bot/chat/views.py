@@ -1,28 +1,32 @@
 """Case cards as admins see them: rendered per language (and role), and kept true on every copy.
 
-The case service announces a changed case (`case_changed`); this component renders the card for
-each message that shows it and replaces it through the outbox. Replies that show a case are
-recorded here too (`shown`), so the next change reaches them.
+Every change of a case is announced here (`case_changed`, by bot/cases/ledger.py). One redraw
+per case runs at a time and repeats until every copy shows the latest version, so a burst of
+changes costs one update per copy and an older card never overwrites a newer one. Updates go
+through the paced outbox (Teams' rate limits, retries of 429/5xx); a copy an update missed is
+caught up by the upkeep loop (`catch_up`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from bot.cases.background import Background
 from bot.cases.model import Case, Notice, Role
 from bot.chat.messages import CaseRef, Reply, Where
-from bot.chat.outbox import Outbox
+from bot.chat.outbox import Outbox, SendFailed
 from bot.i18n import Texts, language_of
 from bot.store.cases import CaseStore
-from bot.store.conversations import ConversationStore
+from bot.store.conversations import ConversationStore, Copy
 from cards.case import render_case
 from cards.common import Card
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+CATCH_UP_AFTER = timedelta(seconds=30)  # a copy still behind after this is redrawn by upkeep
 
 
 class CaseViews:
@@ -33,6 +37,7 @@ class CaseViews:
         cases: CaseStore,
         conversations: ConversationStore,
         outbox: Outbox,
+        background: Background,
         *,
         clock: Clock,
         budget: int,
@@ -40,8 +45,11 @@ class CaseViews:
         self._cases = cases
         self._conversations = conversations
         self._outbox = outbox
+        self._background = background
         self._clock = clock
         self._budget = budget
+        self._redrawing: set[str] = set()
+        self._again: set[str] = set()
 
     async def card(
         self, case: Case, t: Texts, *, role: Role = Role.APPROVER, notice: Notice | None = None
@@ -76,9 +84,51 @@ class CaseViews:
             ref.case_id, where.conversation_id, message_id, ref.version
         )
 
-    async def case_changed(self, case: Case) -> None:
-        """Redraw the case's card in every message that shows it."""
-        for conversation, message_id in await self._conversations.cards_of(case.id):
-            card = await self.card_for(case, conversation.address.locale)
-            await self._outbox.update(conversation.address, message_id, card)
-            await self._conversations.show_case(case.id, conversation.id, message_id, case.version)
+    def case_changed(self, case_id: str) -> None:
+        """The case changed: redraw its copies soon (one redraw per case at a time)."""
+        if case_id in self._redrawing:
+            self._again.add(case_id)
+            return
+        self._redrawing.add(case_id)
+        self._background.spawn(self._redraw_until_current(case_id), f"redraw:{case_id}")
+
+    async def catch_up(self, now: datetime) -> None:
+        """Redraw copies an earlier redraw could not update (Teams refused, a restart)."""
+        for case_id in await self._conversations.stale_copies(now - CATCH_UP_AFTER):
+            self.case_changed(case_id)
+
+    async def _redraw_until_current(self, case_id: str) -> None:
+        try:
+            while True:
+                self._again.discard(case_id)
+                await self._redraw(case_id)
+                if case_id not in self._again:
+                    return
+        finally:
+            self._redrawing.discard(case_id)
+
+    async def _redraw(self, case_id: str) -> None:
+        case = await self._cases.get(case_id)
+        if case is None:
+            return
+        for copy in await self._conversations.copies(case_id):
+            if copy.shown_version < case.version:
+                await self._update(case, copy)
+
+    async def _update(self, case: Case, copy: Copy) -> None:
+        conversation = copy.conversation
+        card = await self.card_for(case, conversation.address.locale)
+        try:
+            await self._outbox.update(conversation.address, copy.activity_id, card)
+        except SendFailed as err:
+            if err.status == 404:  # the message was deleted: nothing left to update
+                await self._conversations.drop_copy(case.id, conversation.id, copy.activity_id)
+                return
+            log.warning(
+                "could not update a copy of the case card; upkeep tries again",
+                extra={"case": case.id, "status": err.status, "code": err.code},
+            )
+            return
+        await self._conversations.show_case(
+            case.id, conversation.id, copy.activity_id, case.version
+        )

@@ -24,6 +24,8 @@ class SimRule:
     move_to_folder: str | None = None
     mark_as_read: bool = False
     subject_or_body_contains: list[str] = field(default_factory=list)
+    subject_contains: list[str] = field(default_factory=list)
+    body_contains: list[str] = field(default_factory=list)
     from_addresses: list[str] = field(default_factory=list)
     stop_processing: bool = False
     id: str = field(default_factory=lambda: str(uuid.uuid4().int % 10**19))
@@ -93,6 +95,7 @@ class UserEvidence:
     grants: list[SimGrant] = field(default_factory=list)
     sent: list[SimTrace] = field(default_factory=list)
     password_changed: datetime | None = None
+    password_sha256: str | None = None
     force_change: bool = False
     sessions_revoked: datetime | None = None
     federated: bool = False

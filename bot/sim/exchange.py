@@ -156,6 +156,8 @@ def exchange_rule(user: SimUser, rule: SimRule, priority: int) -> dict[str, Any]
         "MarkAsRead": rule.mark_as_read,
         "StopProcessingRules": rule.stop_processing,
         "SubjectOrBodyContainsWords": rule.subject_or_body_contains or None,
+        "SubjectContainsWords": rule.subject_contains or None,
+        "BodyContainsWords": rule.body_contains or None,
         "From": _recipients(rule.from_addresses),
         "Description": f"If the message meets the conditions of rule '{rule.name}'",
     }

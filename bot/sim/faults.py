@@ -1,5 +1,6 @@
-"""Fault injection per route: latency, 429 with Retry-After, 503, hanging calls, licence 403s
-and the unblock-limit error. Routes are Exchange cmdlet names or Graph route names."""
+"""Fault injection per route: latency (slow, then the call runs), hang (slow, then 504 and the
+call never ran), 429 with Retry-After, 503, licence 403s and the unblock-limit error. Routes are
+Exchange cmdlet names or Graph route names."""
 
 from __future__ import annotations
 

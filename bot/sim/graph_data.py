@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import string
 from datetime import UTC, datetime, timedelta
@@ -107,8 +108,9 @@ def update_user(state: TenantState, request: GraphRequest, match: re.Match[str])
                 "The specified password does not comply with password "
                 "complexity requirements. Please provide a different password.",
             )
-        # Like Entra ID, keep only the fact of the change, never the password itself.
+        # Like Entra ID, keep no password: a hash lets tests check what the admin was sent.
         evidence.password_changed = datetime.now(UTC)
+        evidence.password_sha256 = hashlib.sha256(str(profile["password"]).encode()).hexdigest()
         evidence.force_change = bool(profile.get("forceChangePasswordNextSignIn"))
     if "accountEnabled" in body:
         user.account_enabled = bool(body["accountEnabled"])
@@ -236,6 +238,10 @@ def graph_rule(rule: SimRule) -> dict[str, Any]:
     conditions: dict[str, Any] = {}
     if rule.subject_or_body_contains:
         conditions["bodyOrSubjectContains"] = rule.subject_or_body_contains
+    if rule.subject_contains:
+        conditions["subjectContains"] = rule.subject_contains
+    if rule.body_contains:
+        conditions["bodyContains"] = rule.body_contains
     if rule.from_addresses:
         conditions["fromAddresses"] = people(rule.from_addresses)
     return {

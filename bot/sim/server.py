@@ -87,11 +87,14 @@ async def _fault(ctx: SimContext, route: str, service: str) -> SimReply | None:
     fault = ctx.faults.take(route)
     if fault is None:
         return None
-    if fault.kind in ("latency", "hang"):
+    error = graph_error if service == "graph" else exchange_error
+    if fault.kind == "latency":  # slow, then the call runs as usual
         await asyncio.sleep(fault.seconds)
         return None
+    if fault.kind == "hang":  # slow, then a gateway timeout: the call never ran
+        await asyncio.sleep(fault.seconds)
+        return error(504, "GatewayTimeout", "The operation timed out.").reply
     headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-    error = graph_error if service == "graph" else exchange_error
     if fault.kind == "throttle":
         reply = error(429, "TooManyRequests", "Too many requests; retry later.").reply
     elif fault.kind == "unavailable":
@@ -212,12 +215,15 @@ async def graph(request: web.Request) -> web.Response:
 
 
 async def sim_restrict(request: web.Request) -> web.Response:
-    """`POST /_sim/restrict {"upn", "limit"?}`: Exchange restricts a user now."""
+    """`POST /_sim/restrict {"upn", "limit"?, "again"?}`: Exchange restricts a user now (with
+    `again`, a listed user is restricted anew: a new entry with a new creation time)."""
     ctx = request.app[SIM]
     body = await _body(request) or {}
     upn = body.get("upn") if isinstance(body, dict) else None
     if not isinstance(upn, str) or ctx.state.user(upn) is None:
         return web.json_response({"error": "body must name an existing user's upn"}, status=400)
+    if body.get("again") and (listed := ctx.state.block(upn)) is not None:
+        ctx.state.blocks.remove(listed)  # a new restriction, not the old one changed
     entry = ctx.state.restrict(upn, reason_text(str(body.get("limit", "External")), 3, 812))
     return web.json_response(entry.exchange())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from bot.sim.evidence import UserEvidence, evidence_from_dict
+from bot.sim.evidence import SimTrace, UserEvidence, evidence_from_dict
 from bot.sim.identity import AppRegistration
 
 # Every Graph application permission the simulated app can be granted (a full grant by default).
@@ -179,7 +180,24 @@ class TenantState:
         entry = SimBlock(sender=upn, reason=reason, created=when, changed=when)
         self.blocks.append(entry)
         self.alerts.append(self.alert_for(entry))
+        self.sent_to_match(entry)
         return entry
+
+    def sent_to_match(self, block: SimBlock) -> None:
+        """A restricted user without a message trace gets one that matches the recipient
+        counts in the Reason (in the two hours before the block), as in a real tenant."""
+        evidence = self.evidence_of(block.sender)
+        if evidence.sent:
+            return
+        counts = dict(re.findall(r"(\w+)RecipientCountToday=(\d+)", block.reason))
+        recipients = [f"colleague{i}@{self.domain}" for i in range(int(counts.get("Internal", 0)))]
+        recipients += [
+            f"buyer{i}@customer{i % 40}.example" for i in range(int(counts.get("External", 0)))
+        ]
+        step = timedelta(hours=2) / max(1, len(recipients))
+        for i, recipient in enumerate(recipients):
+            at = block.created - step * (len(recipients) - i)
+            evidence.sent.append(SimTrace(at, recipient, "Invoice overdue — please review"))
 
 
 def _dotnet_time(moment: datetime) -> str:
@@ -258,6 +276,8 @@ def scenario_from_dict(data: dict[str, Any], *, now: datetime | None = None) -> 
     for u in data["users"]:
         if "evidence" in u:
             state.evidence[u["upn"].lower()] = evidence_from_dict(u["evidence"], moment)
+    for block in blocks:
+        state.sent_to_match(block)
     if extra:
         add_generated(state, extra, now=moment)
     return state

@@ -25,11 +25,14 @@ from bot.cases.model import (
     StepStatus,
     Undo,
 )
+from bot.errors import Problem
 from bot.store.codec import (
     detail_from_json,
     detail_json,
     evidence_from_json,
     evidence_json,
+    problem_from_json,
+    problem_json,
     undo_from_json,
     undo_json,
 )
@@ -45,9 +48,14 @@ class CaseChange(TypedDict, total=False):
     evidence: Evidence
     released_at: datetime
     closed_at: datetime
-    release_requested_by: str
-    release_requested_name: str
+    release_requested_by: str | None
+    release_requested_name: str | None
     override_reason: str | None
+    release_requested_at: datetime | None
+    released_by: str
+    released_by_name: str
+    release_runner: str | None
+    release_problem: Problem | None
 
 
 def _columns(change: CaseChange) -> dict[str, Any]:
@@ -58,6 +66,9 @@ def _columns(change: CaseChange) -> dict[str, Any]:
     if "evidence" in change:
         values["evidence"] = evidence_json(change["evidence"])
         values["evidence_at"] = change["evidence"].at
+    if "release_problem" in change:
+        problem = change["release_problem"]
+        values["release_problem"] = problem_json(problem) if problem is not None else None
     return values
 
 
@@ -352,7 +363,12 @@ def _case(row: RowMapping, steps: Sequence[Row[Any]]) -> Case:
         release_requested_by=row["release_requested_by"],
         release_requested_name=row["release_requested_name"],
         override_reason=row["override_reason"],
+        release_requested_at=row["release_requested_at"],
         released_at=row["released_at"],
+        released_by=row["released_by"],
+        released_by_name=row["released_by_name"],
+        release_runner=row["release_runner"],
+        release_problem=problem_from_json(row["release_problem"]),
         evidence=evidence_from_json(row["evidence"]),
         steps={
             StepName(s.step): Step(

@@ -58,7 +58,12 @@ Json = dict[str, Any]  # the stored form, never seen outside this module and the
 
 def problem_json(problem: Problem) -> Json:
     """A problem as `{"key": "error.<kind>", "values": {...}}`."""
-    values = {"service": problem.service, "missing": problem.missing, "message": problem.message}
+    values = {
+        "service": problem.service,
+        "missing": problem.missing,
+        "message": problem.message,
+        "reference": problem.reference,
+    }
     return {"key": problem.key, "values": {k: v for k, v in values.items() if v}}
 
 
@@ -76,6 +81,7 @@ def problem_from_json(raw: Any) -> Problem | None:
         service=_str(values.get("service")),
         missing=_str(values.get("missing")),
         message=_str(values.get("message")),
+        reference=_str(values.get("reference")),
     )
 
 

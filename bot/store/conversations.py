@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.chat.messages import Address
 from bot.store.codec import address_from_json, address_json
-from bot.store.schema import conversations, pending_digests, posted_cards
+from bot.store.schema import case_copies, cases, conversations, pending_digests, posted_cards
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,15 @@ class Conversation:
     address: Address
     subscribed: bool
     active: bool
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A message that shows a case's card, and the case version it shows."""
+
+    conversation: Conversation
+    activity_id: str
+    shown_version: int
 
 
 class ConversationStore:
@@ -194,31 +203,88 @@ class ConversationStore:
                 .values(attempts=posted_cards.c.attempts + 1, updated_at=datetime.now(UTC))
             )
 
+    async def alert_posted(
+        self, case_id: str, conversation_id: str, activity_id: str, version: int
+    ) -> None:
+        """A queued alert landed as message `activity_id` (a copy of the case from now on)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                posted_cards.update()
+                .where(
+                    posted_cards.c.case_id == case_id,
+                    posted_cards.c.conversation_id == conversation_id,
+                )
+                .values(
+                    activity_id=activity_id, posted_version=version, updated_at=datetime.now(UTC)
+                )
+            )
+        await self.show_case(case_id, conversation_id, activity_id, version)
+
     async def show_case(
         self, case_id: str, conversation_id: str, activity_id: str, version: int
     ) -> None:
-        """Remember that message `activity_id` shows the case's card."""
-        key = {"case_id": case_id, "conversation_id": conversation_id}
-        values = {
+        """Remember that message `activity_id` shows the case at `version` (a copy). Never
+        lowers the version recorded: a late write of an older card does not hide a newer."""
+        key = {
+            "case_id": case_id,
+            "conversation_id": conversation_id,
             "activity_id": activity_id,
-            "posted_version": version,
-            "updated_at": datetime.now(UTC),
         }
-        await self._upsert(posted_cards, key, values)
+        where = [case_copies.c[name] == value for name, value in key.items()]
+        async with self._engine.begin() as conn:
+            changed = await conn.execute(
+                case_copies.update()
+                .where(*where, case_copies.c.shown_version <= version)
+                .values(shown_version=version, updated_at=datetime.now(UTC))
+            )
+            if changed.rowcount:
+                return
+        # A copy in a conversation BlockWatch does not know (it never admitted anyone there)
+        # cannot be updated later anyway: the foreign key refuses it, which is fine.
+        with contextlib.suppress(IntegrityError):
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    case_copies.insert().values(
+                        **key, shown_version=version, updated_at=datetime.now(UTC)
+                    )
+                )
 
-    async def cards_of(self, case_id: str) -> list[tuple[Conversation, str]]:
-        """Every (conversation, message id) showing the case."""
+    async def copies(self, case_id: str) -> list[Copy]:
+        """Every message showing the case."""
         async with self._engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    sa.select(conversations, posted_cards.c.activity_id)
-                    .join(posted_cards, posted_cards.c.conversation_id == conversations.c.id)
-                    .where(
-                        posted_cards.c.case_id == case_id, posted_cards.c.activity_id.is_not(None)
-                    )
+                    sa.select(conversations, case_copies.c.activity_id, case_copies.c.shown_version)
+                    .join(case_copies, case_copies.c.conversation_id == conversations.c.id)
+                    .where(case_copies.c.case_id == case_id, conversations.c.active.is_(True))
                 )
             ).all()
-        return [(_conversation(r._mapping), str(r.activity_id)) for r in rows]
+        return [Copy(_conversation(r._mapping), str(r.activity_id), r.shown_version) for r in rows]
+
+    async def stale_copies(self, before: datetime) -> list[str]:
+        """Cases with a copy behind the case's version, not touched since `before`."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(case_copies.c.case_id)
+                .join(cases, cases.c.id == case_copies.c.case_id)
+                .where(
+                    case_copies.c.shown_version < cases.c.version,
+                    case_copies.c.updated_at < before,
+                )
+                .distinct()
+            )
+            return [str(r) for r in rows.scalars()]
+
+    async def drop_copy(self, case_id: str, conversation_id: str, activity_id: str) -> None:
+        """The message is gone (deleted in Teams): stop updating it."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                case_copies.delete().where(
+                    case_copies.c.case_id == case_id,
+                    case_copies.c.conversation_id == conversation_id,
+                    case_copies.c.activity_id == activity_id,
+                )
+            )
 
     async def _upsert(
         self,

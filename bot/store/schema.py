@@ -65,6 +65,11 @@ cases = sa.Table(
     sa.Column("released_at", Time),
     sa.Column("evidence", sa.JSON),
     sa.Column("evidence_at", Time),
+    sa.Column("release_runner", sa.String(128)),
+    sa.Column("release_problem", sa.JSON),
+    sa.Column("released_by", sa.String(64)),
+    sa.Column("released_by_name", sa.String(256)),
+    sa.Column("release_requested_at", Time),
 )
 # At most one open case per sender: a second "open" loses the race on this index.
 sa.Index(
@@ -131,6 +136,25 @@ posted_cards = sa.Table(
     sa.Column("activity_id", sa.String(256)),
     sa.Column("posted_version", sa.Integer, nullable=False, server_default="0"),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+# Every message that shows a case's card (a reply, an alert, a refreshed copy), so every change
+# reaches every copy. posted_cards above is the alert queue (a row without a message id is due).
+case_copies = sa.Table(
+    "case_copies",
+    metadata,
+    sa.Column(
+        "case_id", sa.String(36), sa.ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "conversation_id",
+        sa.String(512),
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("activity_id", sa.String(256), primary_key=True),
+    sa.Column("shown_version", sa.Integer, nullable=False, server_default="0"),
     sa.Column("updated_at", Time, nullable=False),
 )
 

@@ -51,7 +51,11 @@ class TeamsOutbox:
         """Send `text` to `actor` in a 1:1 chat, never into a group chat or channel."""
 
         async def send(turn_context: TurnContext) -> None:
-            await turn_context.send_activity(MessageFactory.text(text))
+            # Plain text: Teams shows it exactly as written (no markdown eats `*` or `_` of a
+            # temporary password, and line breaks stay).
+            message = MessageFactory.text(text)
+            message.text_format = "plain"
+            await turn_context.send_activity(message)
 
         if (address.conversation_type or "personal") == "personal":
             await self._continue(address, send)

@@ -234,21 +234,22 @@ def translate(
     message = re.sub(r"^\|[\w.]+\|", "", error_message(failure.body))
     status = failure.status
     text = f"{operation}: {message or failure.reason or status}"
+    known = {"service": service, "code": code, "said": message}
     if code in LICENCE_CODES:
         needed = LICENCE_CODES[code] or licence or "a licence"
-        return NotAvailableInTenant(text, service=service, code=code, licence=needed)
+        return NotAvailableInTenant(text, **known, licence=needed)
     if _UNBLOCK_LIMIT.search(message):
-        return UnblockLimitReached(text, service=service, code=code)
+        return UnblockLimitReached(text, **known)
     if status in (401, 403):
-        return TenantForbidden(text, service=service, code=code, permission=permission)
+        return TenantForbidden(text, **known, permission=permission)
     if _NOT_A_CMDLET in message:
         # Remote PowerShell hides cmdlets the app's Exchange role group does not include.
-        return TenantForbidden(text, service=service, code=code, permission=role or permission)
+        return TenantForbidden(text, **known, permission=role or permission)
     if status == 404 or "NotFound" in code or "ObjectNotFound" in message:
-        return TenantNotFound(text, service=service, code=code)
+        return TenantNotFound(text, **known)
     if status == 429:
         retry = retry_after_seconds(failure.headers.get("Retry-After"))
-        return TenantThrottled(text, service=service, code=code, retry_after=retry)
+        return TenantThrottled(text, **known, retry_after=retry)
     if status >= 500:
-        return TenantUnavailable(text, service=service, code=code)
-    return TenantRequestFailed(text, service=service, code=code)
+        return TenantUnavailable(text, **known)
+    return TenantRequestFailed(text, **known)

@@ -90,7 +90,11 @@ def exchange_rule(row: dict[str, Any], *, hidden: bool) -> InboxRule:
         permanent_delete=bool(row.get("SoftDeleteMessage")),
         move_to_folder=folder if isinstance(folder, str) else None,
         mark_as_read=bool(row.get("MarkAsRead")),
-        words=tuple(str(w) for w in row.get("SubjectOrBodyContainsWords") or ()),
+        words=tuple(
+            str(w)
+            for key in ("SubjectOrBodyContainsWords", "SubjectContainsWords", "BodyContainsWords")
+            for w in row.get(key) or ()
+        ),
         from_addresses=_addresses(row.get("From")),
     )
 

@@ -1,0 +1,170 @@
+"""Runs investigations and records what they (and the steps) read on the case.
+
+An investigation reads every section concurrently. What it could not read for a passing reason
+(throttled, an outage, busy) is read again in the background, waiting longer each time, until it
+is read or the case closes; the cards fill in as it is. Sections a step reads fresh are recorded
+the same way, so the evidence on the card is always the latest read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot import errors
+from bot.cases.background import Background
+from bot.cases.evidence import Evidence, Section, SectionName
+from bot.cases.investigation import Sources, Subject, investigate, read_section
+from bot.cases.ledger import SYSTEM, CaseLedger
+from bot.cases.model import Case, CaseState
+from bot.chat.messages import Actor
+from bot.errors import Problem
+from bot.logs import correlation_id
+
+log = logging.getLogger(__name__)
+
+MAX_REREAD_WAIT = 600.0  # seconds between reads of evidence that could not be read, at most
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Whose evidence is read and where from, for one case."""
+
+    case_id: str
+    subject: Subject
+
+
+class Investigator:
+    """Investigations, single-section reads and reading again what could not be read."""
+
+    def __init__(
+        self,
+        ledger: CaseLedger,
+        sources: Sources,
+        background: Background,
+        *,
+        internal_domains: frozenset[str],
+        retry_seconds: float,
+    ) -> None:
+        self._ledger = ledger
+        self._sources = sources
+        self._background = background
+        self._domains = internal_domains
+        self._retry_seconds = retry_seconds
+
+    async def start(self, case: Case, actor: Actor) -> Case:
+        """Start the investigation unless it ran or runs (one winner across replicas)."""
+        if case.evidence is not None or case.state is not CaseState.RESTRICTED:
+            return case
+        claimed = await self._ledger.update(
+            case, expect=frozenset({CaseState.RESTRICTED}), state=CaseState.INVESTIGATING
+        )
+        if claimed is None:
+            return await self._ledger.get(case.id) or case
+        await self._ledger.audit(actor, "investigation_started", claimed, "running")
+        self.spawn(claimed.id)
+        return claimed
+
+    def spawn(self, case_id: str) -> None:
+        """Investigate in the background (also what a restart finds unfinished)."""
+        self._background.spawn(self._investigate(case_id), f"investigate:{case_id}")
+
+    async def reader(self, case: Case) -> Reading:
+        """How to read this case's evidence (looking the directory id up once if needed)."""
+        user_id = case.user_id
+        if user_id is None:
+            graph = self._sources.graph
+            user = await graph.users.user(case.upn)
+            await self._ledger.touch(case.id, user_id=user.id, display_name=user.display_name)
+            user_id = user.id
+        domains = self._domains | {case.upn.rsplit("@", 1)[-1].lower()}
+        return Reading(case.id, Subject(case.upn, user_id, domains))
+
+    async def read(self, reading: Reading, name: SectionName) -> Section:
+        """One section, read now and recorded on the case (a failed read does not replace an
+        earlier successful one: the card keeps what was last seen, the step still fails)."""
+        section = await read_section(name, reading.subject, self._sources, datetime.now(UTC))
+        await self.record(reading.case_id, (section,), keep_reads=not section.read)
+        return section
+
+    async def record(
+        self,
+        case_id: str,
+        sections: tuple[Section, ...],
+        *,
+        failure: Problem | None = None,
+        keep_reads: bool = False,
+    ) -> Case | None:
+        """Merge freshly read sections into the case's evidence (compare-and-set, retried on a
+        concurrent change). With `keep_reads`, a section already read stays: a step's own read
+        is newer than an investigation that started before it."""
+        for _ in range(5):
+            case = await self._ledger.get(case_id)
+            if case is None:
+                return None
+            now = datetime.now(UTC)
+            evidence = case.evidence or Evidence(now)
+            if failure is not None:
+                evidence = dataclasses.replace(evidence, failure=failure)
+            for section in sections:
+                current = evidence.section(section.name)
+                if not (keep_reads and current is not None and current.read):
+                    evidence = evidence.with_section(section, now)
+            updated = await self._ledger.update(case, evidence=evidence)
+            if updated is not None:
+                return updated
+        log.warning("could not record evidence: the case kept changing", extra={"case": case_id})
+        return await self._ledger.get(case_id)
+
+    def read_again_later(self, case: Case) -> None:
+        """Read the sections that failed for a passing reason again, in the background."""
+        if case.is_open and case.evidence is not None and case.evidence.retryable:
+            name = f"reread:{case.id}"
+            self._background.spawn(self._read_again(case.id), name, daemon=True)
+
+    async def _investigate(self, case_id: str) -> None:
+        case = await self._ledger.get(case_id)
+        if case is None:
+            return
+        result = "done"
+        names = case.evidence.missing if case.evidence is not None else tuple(SectionName)
+        try:
+            reading = await self.reader(case)
+            sections = await investigate(reading.subject, self._sources, datetime.now(UTC), names)
+            await self.record(case_id, sections, keep_reads=True)
+        except errors.BlockWatchError as err:
+            await self.record(case_id, (), failure=errors.problem_of(err))
+            result = "failed"
+        except Exception:
+            log.exception("investigation failed unexpectedly", extra={"case": case_id})
+            await self.record(case_id, (), failure=errors.unexpected(correlation_id.get()))
+            result = "failed"
+        settled = await self._ledger.settle(case_id)
+        if settled is not None:
+            await self._ledger.audit(SYSTEM, "investigation_finished", settled, result)
+            self.read_again_later(settled)
+
+    async def _read_again(self, case_id: str) -> None:
+        for attempt in itertools.count():
+            await asyncio.sleep(min(self._retry_seconds * 2**attempt, MAX_REREAD_WAIT))
+            case = await self._ledger.get(case_id)
+            if case is None or not case.is_open or case.evidence is None:
+                return
+            names = case.evidence.retryable
+            if not names:
+                return
+            try:
+                reading = await self.reader(case)
+                sections = await investigate(
+                    reading.subject, self._sources, datetime.now(UTC), names
+                )
+            except Exception as err:  # a read-only loop: never let it die, try again later
+                log.info("evidence not read again yet", extra={"case": case_id, "error": repr(err)})
+                continue
+            if any(s.read for s in sections):
+                await self.record(case_id, sections, keep_reads=True)
+                await self._ledger.settle(case_id)
