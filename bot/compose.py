@@ -42,6 +42,7 @@ from bot.chat.views import CaseViews
 from bot.doctor import healthy, render, run_doctor
 from bot.settings import Settings
 from bot.store.audit import AuditTrail, to_csv
+from bot.store.budgets import SharedBudgets
 from bot.store.cases import CaseStore
 from bot.store.conversations import ConversationStore
 from bot.store.db import current_revision, migrate, open_engine
@@ -50,6 +51,7 @@ from bot.store.watched import WatchedSenders
 from bot.teams.endpoint import TeamsChannel, TeamsEndpoint
 from bot.teams.web import CHECKS, ENDPOINT, ReadinessCheck, build_web_app
 from bot.tenant.auth import BearerAuth, TokenProvider
+from bot.tenant.budgets import Budgets
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
 from bot.tenant.senders import RestrictedSenders
@@ -122,8 +124,10 @@ def msal_access(settings: Settings, stack: AsyncExitStack) -> TenantAccess:
     )
 
 
-def clients(http: httpx.AsyncClient, access: TenantAccess) -> tuple[ExchangeClient, GraphClient]:
-    """The Exchange and Graph clients of a tenant."""
+def clients(
+    http: httpx.AsyncClient, access: TenantAccess, budgets: Budgets | None = None
+) -> tuple[ExchangeClient, GraphClient]:
+    """The Exchange and Graph clients of a tenant (Graph within Microsoft's rate budgets)."""
     exchange = ExchangeClient(
         http,
         base_url=access.exchange_url,
@@ -131,7 +135,10 @@ def clients(http: httpx.AsyncClient, access: TenantAccess) -> tuple[ExchangeClie
         auth=BearerAuth(access.tokens, access.exchange_url),
     )
     graph = GraphClient(
-        http, base_url=access.graph_url, auth=BearerAuth(access.tokens, access.graph_url)
+        http,
+        base_url=access.graph_url,
+        auth=BearerAuth(access.tokens, access.graph_url),
+        budgets=budgets,
     )
     return exchange, graph
 
@@ -227,7 +234,7 @@ async def start_runtime(
     await migrate(engine)
     http = await stack.enter_async_context(http_client(settings))
     access, sim = await _tenant(settings, stack)
-    exchange, graph = clients(http, access)
+    exchange, graph = clients(http, access, SharedBudgets(engine))
     store, audit = CaseStore(engine), AuditTrail(engine)
     conversations, leases = ConversationStore(engine), Leases(engine)
     channel = TeamsChannel(settings, http)

@@ -3,11 +3,11 @@
     BlockWatchError                  anything the bot can explain to an admin
     ├── TenantError                  the Microsoft 365 tenant did not do what was asked
     │   ├── TenantUnavailable        network failure, timeout, 5xx after retries
-    │   │   └── TenantThrottled      429 after retries; `retry_after` seconds if known
+    │   │   ├── TenantThrottled      429 after retries; `retry_after` seconds if known
+    │   │   └── TenantBusy           BlockWatch held the call back to stay in Microsoft's budget
     │   ├── TenantForbidden          401/403; `permission` / `licence` name what is missing
     │   │   └── NotAvailableInTenant a licence-gated API (Entra ID P1/P2) the tenant lacks
     │   ├── TenantNotFound           the user, rule or object does not exist
-    │   ├── UnblockLimitReached      Microsoft's per-user unblock limit: open a support case
     │   └── TenantRequestFailed      any other error answer; `code` and `message` from the body
     ├── NotDelivered                 a private message to the admin could not be delivered
     ├── DeadlineExceeded             an operation ran out of its overall time budget
@@ -60,6 +60,11 @@ class TenantThrottled(TenantUnavailable):
         self.retry_after = retry_after
 
 
+class TenantBusy(TenantUnavailable):
+    """Microsoft's rate budget for this API is used up for longer than the call may wait: the
+    call was not sent (it is tried again later)."""
+
+
 class TenantForbidden(TenantError):
     """The app lacks a permission, role or licence for this call."""
 
@@ -86,10 +91,6 @@ class TenantNotFound(TenantError):
     """The object asked for does not exist."""
 
 
-class UnblockLimitReached(TenantError):
-    """Microsoft's undisclosed per-user unblock limit is reached."""
-
-
 class TenantRequestFailed(TenantError):
     """The service answered with an error we have no better name for."""
 
@@ -113,7 +114,6 @@ class UnknownCase(BlockWatchError):
 class ProblemKind(StrEnum):
     """What went wrong, in the words an admin is told (catalogue key `error.<kind>`)."""
 
-    UNBLOCK_LIMIT = "unblock_limit"
     NOT_AVAILABLE = "not_available"  # a licence the tenant lacks
     FORBIDDEN = "forbidden"  # a permission or Exchange role BlockWatch lacks
     THROTTLED = "throttled"
@@ -152,12 +152,12 @@ def problem_of(err: BlockWatchError) -> Problem:
     """The stored, translatable form of a known error."""
     service = getattr(err, "service", "") or "Microsoft 365"
     said = getattr(err, "said", "")[:300]
-    if isinstance(err, UnblockLimitReached):
-        return Problem(ProblemKind.UNBLOCK_LIMIT, service, message=said)
     if isinstance(err, NotAvailableInTenant):
         return Problem(ProblemKind.NOT_AVAILABLE, service, err.licence or err.permission)
     if isinstance(err, TenantForbidden):
         return Problem(ProblemKind.FORBIDDEN, service, err.permission or err.code or "?")
+    if isinstance(err, TenantBusy):
+        return Problem(ProblemKind.BUSY, service)
     if isinstance(err, TenantThrottled):
         return Problem(ProblemKind.THROTTLED, service)
     if isinstance(err, TenantUnavailable):

@@ -80,7 +80,7 @@ def test_small_cards(t: Texts, snapshot_json: SnapshotAssertion) -> None:
     cards: dict[str, Any] = {
         "gone": sender_gone_card("joost@contoso.com", t=t),
         "help": help_card(["who is blocked — list", "help — this"], t=t, unknown="hello"),
-        "error": error_card(t("error.unblock_limit"), t=t, correlation_id="abc-123"),
+        "error": error_card(t("error.deadline"), t=t, correlation_id="abc-123"),
     }
     assert cards == snapshot_json
 

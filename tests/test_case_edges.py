@@ -3,6 +3,7 @@ read right, and demo runs that start from their scenario."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
@@ -262,4 +263,4 @@ async def test_two_demo_runs_in_a_row_each_start_from_the_scenario(
                 assert _cases(tmp_path) == 1
         finally:
             proc.terminate()
-            proc.wait(timeout=30)
+            await asyncio.to_thread(proc.wait, 30)  # the Recorder keeps answering meanwhile

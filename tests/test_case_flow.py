@@ -200,6 +200,8 @@ async def test_failing_step_shows_why_and_retry_works(start_bot: Any, recorder: 
 async def test_unblock_limit_says_open_a_support_case(start_bot: Any, recorder: Recorder) -> None:
     bot = await compromised_bot(start_bot)
     bot.sim.state.unblock_limit.add(JOOST)
+    # Words BlockWatch has never seen: the text of this error is not public.
+    bot.sim.state.unblock_limit_message = "Release quota for {sender} exhausted (ref 0x51A7)."
     card = await open_joost(bot, recorder)
     override = dict(action(card, "release"), override_reason="CEO is waiting")
     card = await click(bot, recorder, "release", override)
@@ -211,10 +213,10 @@ async def test_unblock_limit_says_open_a_support_case(start_bot: Any, recorder: 
     card = await click(bot, recorder, "refresh_case", {"case": case.id, "version": case.version})
     lines = texts_of(card)
     assert (
-        "The last release attempt failed: Microsoft's unblock limit for this user is reached — "
-        "open a Microsoft support case to release them." in lines
+        "The last release attempt failed: Exchange Online refused the request: Release quota for "
+        f"{JOOST} exhausted (ref 0x51A7)." in lines
     )
-    assert any(line.startswith('Microsoft said: "The sender ') for line in lines)
+    assert any(line.startswith("This will not pass by itself.") for line in lines)
     links = [a for a in actions_of(card, any_kind=True) if a["type"] == "Action.OpenUrl"]
     assert [a["title"] for a in links] == ["Open a Microsoft support case"]
     events = await bot.runtime.audit.events(case_id=case.id)

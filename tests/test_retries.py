@@ -11,9 +11,9 @@ import pytest
 from bot.errors import (
     DeadlineExceeded,
     NotAvailableInTenant,
+    TenantRequestFailed,
     TenantThrottled,
     TenantUnavailable,
-    UnblockLimitReached,
 )
 from bot.sim.faults import Fault
 from bot.sim.server import SimulatedTenant
@@ -124,18 +124,17 @@ async def test_429_inside_a_200_batch_is_retried_for_that_request(
     assert batches[1][0] - batches[0][0] >= 1.0
 
 
-async def test_unblock_limit_becomes_its_own_error(
+async def test_a_refused_release_carries_microsofts_words_whatever_they_are(
     sim: SimulatedTenant, http: httpx.AsyncClient
 ) -> None:
+    # The unblock limit's text is not public: no guessed words decide anything. Whatever Exchange
+    # says is a refusal that carries its words (the case card quotes them).
     sim.state.unblock_limit.add(JOOST)
-    with pytest.raises(UnblockLimitReached):
+    sim.state.unblock_limit_message = "Quota de déblocage atteinte pour {sender} (code 7781)."
+    with pytest.raises(TenantRequestFailed) as refused:
         await exchange_client(sim, http, policy=FAST).release_sender(JOOST)
+    assert refused.value.said == f"Quota de déblocage atteinte pour {JOOST} (code 7781)."
     assert sim.state.block(JOOST) is not None
-    sim.faults.add("Remove-BlockedSenderAddress", Fault("unblock_limit"))
-    with pytest.raises(UnblockLimitReached):
-        await exchange_client(sim, http, policy=FAST).release_sender(
-            "zoe.angstrom@contoso.onmicrosoft.com"
-        )
 
 
 async def test_injected_licence_fault_reads_as_not_available(

@@ -141,7 +141,11 @@ async def test_raw_error_body_has_exchange_shape(
     assert response.status_code == 404
     error = response.json()["error"]
     assert error["code"] == "NotFound"
+    assert error["message"] == "Error executing cmdlet"  # the useful words are in the details
+    assert error["details"][0]["message"].startswith(
+        "|Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException|"
+    )
     assert "isn't on the blocked senders list" in error["details"][0]["message"]
     assert (
-        "isn't on the blocked senders list" in error["innererror"]["internalException"]["message"]
+        "isn't on the blocked senders list" in error["innererror"]["internalexception"]["message"]
     )

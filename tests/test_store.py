@@ -33,9 +33,9 @@ async def _open(store: CaseStore, upn: str = UPN):
 
 
 async def test_database_is_at_head(engine: AsyncEngine) -> None:
-    assert await current_revision(engine) == head_revision() == "0006"
+    assert await current_revision(engine) == head_revision() == "0007"
     await migrate(engine)  # idempotent
-    assert await current_revision(engine) == "0006"
+    assert await current_revision(engine) == "0007"
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -64,7 +64,7 @@ async def test_empty_and_previous_schema_both_reach_head(kind: str, tmp_path: Pa
             values = ", ".join(f":{k}" for k in row)
             await conn.execute(sa.text(f"INSERT INTO cases ({columns}) VALUES ({values})"), row)  # noqa: S608
         await migrate(db)
-        assert await current_revision(db) == "0006"
+        assert await current_revision(db) == "0007"
         case = await CaseStore(db).get(row["id"])
         assert case is not None
         assert (case.upn, case.state, case.version, case.opened_at) == (
@@ -211,8 +211,25 @@ async def test_retention_purges_only_old_events_and_closed_cases(engine: AsyncEn
 
 def test_cli_migrate_and_export_audit(tmp_path: Path) -> None:
     first = run_app(tmp_path, {}, "migrate", check=True)
-    assert first.stdout.strip() == "database schema: empty -> 0006"
+    assert first.stdout.strip() == "database schema: empty -> 0007"
     again = run_app(tmp_path, {}, "migrate", check=True)
-    assert again.stdout.strip() == "database schema: 0006 -> 0006"
+    assert again.stdout.strip() == "database schema: 0007 -> 0007"
     export = run_app(tmp_path, {}, "export-audit", "--days", "30", check=True)
     assert export.stdout.splitlines()[0].startswith("time,actor_id,actor,action,target")
+
+
+async def test_replicas_share_microsofts_rate_budgets(engine: AsyncEngine) -> None:
+    from bot.store.budgets import SharedBudgets
+    from bot.tenant.budgets import REPORTS, next_slot
+
+    clock = [5000.0]
+    replicas = [SharedBudgets(engine, clock=lambda: clock[0]) for _ in range(2)]
+    waits = await asyncio.gather(
+        *[replicas[i % 2].reserve(REPORTS, max_wait=60) for i in range(12)]
+    )
+    assert all(w is not None for w in waits)
+    slots = sorted(5000.0 + w for w in waits if w is not None)
+    assert slots[:5] == [5000.0] * 5  # one budget for both: never more than 5 per window
+    assert next_slot(slots[:5], REPORTS, 5000.0) == slots[5]
+    assert all(later - earlier >= 10.0 for earlier, later in zip(slots, slots[5:], strict=False))
+    assert await replicas[0].reserve(REPORTS, max_wait=1) is None

@@ -7,11 +7,13 @@ from typing import Any
 
 from bot.sim.evidence import SimRule
 from bot.sim.state import SimUser, TenantState
-from bot.sim.wire import SimFailure, exchange_error
+from bot.sim.wire import SimFailure, exchange_error, nul_body_reply
 
+# Microsoft documents that an unblock limit exists and that its error needs Microsoft support,
+# but not its text [D for the limit, ? for the words]: the simulator's words are its own, and a
+# test can put any text here (TenantState.unblock_limit_message).
 UNBLOCK_LIMIT_MESSAGE = (
-    "The sender {sender} has exceeded the number of times it can be removed from the "
-    "restricted list (unblock limit reached). Please contact Microsoft support."
+    "{sender} can't be removed from the restricted list now. Contact Microsoft support."
 )
 
 Cmdlet = Callable[[TenantState, dict[str, Any]], list[dict[str, Any]]]
@@ -53,12 +55,13 @@ def remove_blocked_sender_address(
     assert sender is not None
     entry = state.block(sender)
     if entry is not None and sender.lower() in state.unblock_limit:
-        raise exchange_error(400, "BadRequest", UNBLOCK_LIMIT_MESSAGE.format(sender=sender))
+        words = state.unblock_limit_message or UNBLOCK_LIMIT_MESSAGE
+        raise exchange_error(400, "BadRequest", words.format(sender=sender))
     if entry is None:
         raise exchange_error(
             404,
             "NotFound",
-            f"|Microsoft.Exchange.Management.Tasks.ManagementObjectNotFoundException|"
+            f"|Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException|"
             f"The address '{sender}' isn't on the blocked senders list.",
             exception="Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException",
         )
@@ -182,7 +185,7 @@ def disable_inbox_rule(state: TenantState, params: dict[str, Any]) -> list[dict[
     raise exchange_error(
         404,
         "NotFound",
-        f"|Microsoft.Exchange.Management.Tasks.ManagementObjectNotFoundException|"
+        f"|Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException|"
         f'The Inbox rule "{wanted}" couldn\'t be found.',
     )
 
@@ -258,7 +261,12 @@ def cmdlet_name(body: Any) -> str:
     return name if isinstance(name, str) else "?"
 
 
-def run_cmdlet(state: TenantState, body: Any) -> tuple[str, list[dict[str, Any]]]:
+# Mailbox cmdlets run where the mailbox lives: anchored elsewhere they fail [C]. Which cmdlets
+# need it is documented for Get-InboxRule only; the simulator asks it of the rule cmdlets.
+ANCHORED = frozenset({"Get-InboxRule", "Disable-InboxRule"})
+
+
+def run_cmdlet(state: TenantState, body: Any, anchor: str = "") -> tuple[str, list[dict[str, Any]]]:
     """Validate an InvokeCommand body and run its cmdlet; returns (cmdlet name, rows)."""
     cmdlet_input = body.get("CmdletInput") if isinstance(body, dict) else None
     if not isinstance(cmdlet_input, dict) or not isinstance(cmdlet_input.get("CmdletName"), str):
@@ -270,13 +278,28 @@ def run_cmdlet(state: TenantState, body: Any) -> tuple[str, list[dict[str, Any]]
     cmdlet = CMDLETS.get(name)
     allowed = state.exchange_cmdlets
     if cmdlet is None or (allowed is not None and name not in allowed):
-        # Remote PowerShell only exposes the cmdlets the caller's RBAC roles include.
-        raise exchange_error(
-            400,
-            "BadRequest",
-            f"The term '{name}' is not recognized as the name of a cmdlet, function, "
-            "script file, or operable program.",
-        )
+        # An unknown cmdlet, or one the app's Exchange role does not include: a 403 with a
+        # body of NUL bytes [C]. Some clients saw "not recognized as the name of a cmdlet"
+        # instead [C, older module versions]; a scenario can ask for that answer.
+        if state.hidden_cmdlet_answer == "not-recognized":
+            raise exchange_error(
+                400,
+                "BadRequest",
+                f"|System.Management.Automation.CommandNotFoundException|The term '{name}' "
+                "is not recognized as the name of a cmdlet, function, script file, or operable "
+                "program.",
+            )
+        raise SimFailure(nul_body_reply(403))
+    if name in ANCHORED and params.get("Mailbox") is not None:
+        wanted = f"UPN:{params['Mailbox']}".lower()
+        if anchor.lower() != wanted:  # the status for this case is a guess; the text is not
+            raise exchange_error(
+                400,
+                "BadRequest",
+                "|Microsoft.Exchange.Configuration.Tasks.CmdletProxyNotAvailableException|"
+                f"Cmdlet {name} needs to be proxied to the mailbox's server, but the request "
+                "is anchored elsewhere.",
+            )
     return name, cmdlet(state, params)
 
 

@@ -1,12 +1,25 @@
 """Microsoft Graph v1.0 routes of the simulated tenant, usable directly and inside `$batch`.
 
-Each route names the application permissions that allow it (any one suffices) and the licence
-it needs, so a half-granted or unlicensed tenant answers exactly as Graph does.
+Each route names the application permissions that allow it (any one suffices), the licence it
+needs and the rate budget it counts against, so a half-granted, unlicensed or busy tenant
+answers as Graph does. What is documented [D], seen in production clients or community reports
+[C], or guessed [guess]:
+
+    permissions per route, licence-gated routes, $batch of 20                     [D]
+    riskyUsers without Entra ID P2: 403 "…not licensed for this feature."         [C]
+      (its error code)                                                            [guess]
+    signIns without P1: 403 Authentication_RequestFromNonPremiumTenantOrB2CTenant [C]
+    identity protection: 1 call/s per tenant, 429 without Retry-After             [D]
+    sign-ins, directory audit log, authentication methods: 5 calls per 10 s       [D]
+      (their 429 carries Retry-After)                                             [guess]
 """
 
 from __future__ import annotations
 
+import math
 import re
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +36,46 @@ P1, P2 = "AAD_PREMIUM_P1", "AAD_PREMIUM_P2"
 
 
 Handler = Callable[[TenantState, GraphRequest, re.Match[str]], SimReply]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """At most `calls` in any `seconds`; `retry_after`: whether a 429 says when to come back."""
+
+    name: str
+    calls: int
+    seconds: float
+    retry_after: bool
+
+
+IDENTITY_PROTECTION = Budget("identity-protection", 1, 1.0, retry_after=False)
+REPORTS = Budget("identity-reports", 5, 10.0, retry_after=True)
+AUTHENTICATION_METHODS = Budget("authentication-methods", 5, 10.0, retry_after=True)
+BUDGETS = {
+    "riskyUsers.get": IDENTITY_PROTECTION,
+    "signIns.list": REPORTS,
+    "directoryAudits.list": REPORTS,
+    "authentication.methods": AUTHENTICATION_METHODS,
+    "authentication.methods.delete": AUTHENTICATION_METHODS,
+}
+
+
+def over_budget(state: TenantState, route: str) -> SimReply | None:
+    """A 429 when this call would exceed the route's budget; else the call is counted."""
+    budget = BUDGETS.get(route)
+    if budget is None or not state.enforce_budgets:
+        return None
+    now = time.monotonic()
+    window = state.budget_windows.setdefault(budget.name, deque())
+    while window and now - window[0] >= budget.seconds:
+        window.popleft()
+    if len(window) < budget.calls:
+        window.append(now)
+        return None
+    reply = graph_error(429, "TooManyRequests", "Too many requests.").reply
+    if budget.retry_after:
+        reply.headers["Retry-After"] = str(math.ceil(budget.seconds - (now - window[0])))
+    return reply
 
 
 @dataclass(frozen=True)
@@ -193,6 +246,8 @@ async def dispatch(state: TenantState, request: GraphRequest, fault: FaultHook) 
         injected = await fault(route.name, "graph")
         if injected is not None:
             return injected
+        if (throttled := over_budget(state, route.name)) is not None:
+            return throttled
         if route.permissions and not route.permissions & request.roles:
             return graph_error(
                 403,
@@ -218,12 +273,7 @@ def licence_error(licence: str) -> SimFailure:
             "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
             "Neither tenant is B2C or tenant doesn't have premium license",
         )
-    return graph_error(
-        403,
-        "NoLicense",
-        "User is not authorized to perform the operation. "
-        "Reason: Tenant does not meet license requirement!",
-    )
+    return graph_error(403, "Forbidden", "Your tenant is not licensed for this feature.")
 
 
 async def batch(

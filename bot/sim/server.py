@@ -61,6 +61,8 @@ SIM: web.AppKey[SimContext] = web.AppKey("sim", SimContext)
 
 
 def _json(reply: SimReply) -> web.Response:
+    if reply.raw is not None:
+        return web.Response(status=reply.status, headers=reply.headers, body=reply.raw)
     if reply.body is None:
         return web.Response(status=reply.status, headers=reply.headers)
     return web.json_response(reply.body, status=reply.status, headers=reply.headers)
@@ -160,19 +162,18 @@ async def invoke_command(request: web.Request) -> web.Response:
         )
         if roles is None:
             raise exchange_error(401, "Unauthorized", "The access token is missing or invalid.")
-        if "Exchange.ManageAsApp" not in roles:
+        if "Exchange.ManageAsApp" not in roles:  # no grant at all: 401 [C]
             raise exchange_error(
-                403,
-                "Forbidden",
-                "The role assigned to application "
-                f"{state.app.client_id} isn't supported in this scenario.",
+                401,
+                "Unauthorized",
+                f"The application {state.app.client_id} has not been granted Exchange.ManageAsApp.",
             )
         if request.match_info["tenant"].lower() not in (state.tenant_id, state.domain.lower()):
             raise exchange_error(404, "NotFound", "The tenant could not be found.")
         injected = await _fault(ctx, operation, "exchange")
         if injected is not None:
             raise SimFailure(injected)
-        operation, rows = run_cmdlet(state, body)
+        operation, rows = run_cmdlet(state, body, request.headers.get("X-AnchorMailbox", ""))
     except SimFailure as failure:
         _record(ctx, request, "exchange", operation, failure.reply.status)
         return _json(failure.reply)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -109,9 +110,13 @@ class TenantState:
     )
     licences: set[str] = field(default_factory=lambda: {"AAD_PREMIUM_P1", "AAD_PREMIUM_P2"})
     exchange_cmdlets: set[str] | None = None  # None: the app's role group has every cmdlet
+    hidden_cmdlet_answer: str = "nul"  # or "not-recognized": how a cmdlet outside the role fails
+    enforce_budgets: bool = True  # Graph's per-API rate budgets (bot/sim/graph.py)
+    budget_windows: dict[str, deque[float]] = field(default_factory=dict)
     evidence: dict[str, UserEvidence] = field(default_factory=dict)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     unblock_limit: set[str] = field(default_factory=set)  # senders past the unblock limit
+    unblock_limit_message: str = ""  # Microsoft's words for it (unpublished): any text
     groups: list[SimGroup] = field(default_factory=list)
 
     def evidence_of(self, upn: str) -> UserEvidence:
@@ -207,10 +212,13 @@ def _dotnet_time(moment: datetime) -> str:
 
 
 def reason_text(limit: str, internal: int, external: int) -> str:
-    """Exchange's `Reason` text for a sender over a recipient limit."""
+    """Exchange's `Reason` text for a sender over a recipient limit, in the shape Microsoft
+    support shows it [C]: a kind token without "=", a key with a space, a trailing ";"."""
+    trace = uuid.uuid4()
     return (
-        f"ExceedingLimitType={limit};InternalRecipientCountToday={internal};"
-        f"ExternalRecipientCountToday={external}"
+        f"EmailSendingLimitExceeded;InternalRecipientCountToday={internal};"
+        f"ExternalRecipientCountToday={external};ExceedingLimitType={limit};"
+        f"Last MessagetraceId={trace};LastMessageRcptCount=1;"
     )
 
 
@@ -267,6 +275,7 @@ def scenario_from_dict(data: dict[str, Any], *, now: datetime | None = None) -> 
         app=app,
         licences=set(data.get("licences", ["AAD_PREMIUM_P1", "AAD_PREMIUM_P2"])),
         exchange_cmdlets=set(cmdlets) if cmdlets is not None else None,
+        hidden_cmdlet_answer=data.get("hiddenCmdletAnswer", "nul"),
     )
     state.groups = [
         SimGroup(g["id"], g["displayName"], list(g.get("members", [])))

@@ -15,6 +15,7 @@ class SimReply:
     status: int
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # a body that is not JSON
 
 
 class SimFailure(Exception):
@@ -37,20 +38,36 @@ def graph_error(status: int, code: str, message: str) -> SimFailure:
 
 
 def exchange_error(status: int, code: str, message: str, *, exception: str = "") -> SimFailure:
-    """An Exchange admin API error, with the message where CIPP looks for it first."""
+    """An InvokeCommand error as Exchange answers it [C, P]: a generic top-level message ("Error
+    executing cmdlet", or "Invalid Operation" for a bad request), the cmdlet's own words in
+    `details[].message` as `|Exception.Type|text`, and again in
+    `innererror.internalexception`."""
+    kind = exception or "Microsoft.Exchange.Management.Tasks.TaskException"
+    generic = (
+        "Invalid Operation" if status == 400 and code == "BadRequest" else "Error executing cmdlet"
+    )
+    words = message
+    if message.startswith("|"):  # "|Exception.Type|text"
+        _, kind, words = message.split("|", 2)
     body = {
         "error": {
             "code": code,
-            "message": message,
-            "details": [{"code": "Context", "target": "", "message": message}],
+            "message": generic,
+            "details": [{"code": "Context", "target": "", "message": f"|{kind}|{words}"}],
             "innererror": {
-                "message": message,
-                "type": exception or "Microsoft.Exchange.Management.Tasks.TaskException",
-                "internalException": {"message": message},
+                "message": generic,
+                "type": kind,
+                "internalexception": {"message": words, "type": kind},
             },
         }
     }
     return SimFailure(SimReply(status, body))
+
+
+def nul_body_reply(status: int) -> SimReply:
+    """What Exchange sends an app with Exchange.ManageAsApp but no Exchange role, or asking for
+    a cmdlet it does not have: a 403 whose body is NUL bytes, not JSON [C]."""
+    return SimReply(status, raw=b"\x00" * 32)
 
 
 def page(

@@ -197,3 +197,12 @@ pending_digests = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", Time, nullable=False),
 )
+
+# Microsoft's per-API rate budgets (bot/tenant/budgets.py): the send times reserved in the window.
+rate_budgets = sa.Table(
+    "rate_budgets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("sends", sa.Text, nullable=False),
+)

@@ -54,7 +54,7 @@ class ExchangeClient:
 
     async def mailbox_forwarding(self, upn: str) -> MailboxForwarding:
         """The mailbox's forwarding settings (`Get-Mailbox`)."""
-        rows = await self.invoke("Get-Mailbox", {"Identity": upn})
+        rows = await self.invoke("Get-Mailbox", {"Identity": upn}, mailbox=upn)
         if not rows:
             raise TenantNotFound(f"Get-Mailbox: no mailbox for {upn}", service=SERVICE)
         return parse.forwarding(rows[0])
@@ -69,12 +69,15 @@ class ExchangeClient:
                 "ForwardingAddress": None,
                 "DeliverToMailboxAndForward": False,
             },
+            mailbox=upn,
         )
 
     async def inbox_rules(self, upn: str) -> list[InboxRule]:
         """Every inbox rule, hidden ones included and marked (`Get-InboxRule -IncludeHidden`)."""
-        visible = await self.invoke("Get-InboxRule", {"Mailbox": upn})
-        every = await self.invoke("Get-InboxRule", {"Mailbox": upn, "IncludeHidden": True})
+        visible = await self.invoke("Get-InboxRule", {"Mailbox": upn}, mailbox=upn)
+        every = await self.invoke(
+            "Get-InboxRule", {"Mailbox": upn, "IncludeHidden": True}, mailbox=upn
+        )
         shown = {str(r.get("RuleIdentity") or r.get("Identity")) for r in visible}
         return [
             parse.exchange_rule(
@@ -86,13 +89,15 @@ class ExchangeClient:
     async def disable_inbox_rule(self, upn: str, rule_id: str) -> None:
         """Turn one rule off (`Disable-InboxRule`), hidden rules too."""
         await self.invoke(
-            "Disable-InboxRule", {"Mailbox": upn, "Identity": rule_id, "Confirm": False}
+            "Disable-InboxRule",
+            {"Mailbox": upn, "Identity": rule_id, "Confirm": False},
+            mailbox=upn,
         )
 
     async def delegates(self, upn: str) -> list[Delegate]:
         """Who else has FullAccess or SendAs on the mailbox (two Exchange cmdlets)."""
-        full_access = await self.invoke("Get-MailboxPermission", {"Identity": upn})
-        send_as = await self.invoke("Get-RecipientPermission", {"Identity": upn})
+        full_access = await self.invoke("Get-MailboxPermission", {"Identity": upn}, mailbox=upn)
+        send_as = await self.invoke("Get-RecipientPermission", {"Identity": upn}, mailbox=upn)
         return parse.delegates(full_access, send_as)
 
     async def cmdlet_available(self, cmdlet: str) -> bool:
@@ -110,20 +115,30 @@ class ExchangeClient:
         return True
 
     async def invoke(
-        self, cmdlet: str, parameters: dict[str, Any] | None = None, *, safe: bool = True
+        self,
+        cmdlet: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        safe: bool = True,
+        mailbox: str | None = None,
     ) -> list[JsonObject]:
-        """Run `cmdlet` and return every result row, re-POSTing to `@odata.nextLink`."""
+        """Run `cmdlet` and return every result row, re-POSTing to `@odata.nextLink`. A cmdlet
+        about one mailbox is routed to it (`X-AnchorMailbox: UPN:…`): Exchange answers
+        mailbox cmdlets like Get-InboxRule anchored elsewhere with CmdletProxyNotAvailable."""
         body = {"CmdletInput": {"CmdletName": cmdlet, "Parameters": parameters or {}}}
+        anchor = f"UPN:{mailbox}" if mailbox else self._anchor
 
         async def page(url: str) -> JsonObject:
-            return await self._request(cmdlet, url, body, safe=safe)
+            return await self._request(cmdlet, url, body, safe=safe, anchor=anchor)
 
         return await collect(self._url, page)
 
-    async def _request(self, cmdlet: str, url: str, body: JsonObject, *, safe: bool) -> JsonObject:
+    async def _request(
+        self, cmdlet: str, url: str, body: JsonObject, *, safe: bool, anchor: str
+    ) -> JsonObject:
         headers = {
             "Prefer": "odata.maxpagesize=1000",
-            "X-AnchorMailbox": self._anchor,
+            "X-AnchorMailbox": anchor,
             "X-CmdletName": cmdlet,
             "Accept": "application/json",
         }
@@ -138,6 +153,6 @@ class ExchangeClient:
             SERVICE,
             cmdlet,
             Failure.of(response),
-            permission=f"Exchange.ManageAsApp and an Exchange role that includes {cmdlet}",
+            permission="Exchange.ManageAsApp (an application permission, with admin consent)",
             role=f"an Exchange role that includes {cmdlet}",
         )

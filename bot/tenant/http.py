@@ -38,7 +38,6 @@ from bot.errors import (
     TenantThrottled,
     TenantUnavailable,
     ThrottledPastDeadline,
-    UnblockLimitReached,
 )
 
 log = logging.getLogger(__name__)
@@ -52,7 +51,6 @@ LICENCE_CODES = {
     "Authentication_RequestFromNonPremiumTenantOrB2CTenant": "Microsoft Entra ID P1",
     "NoLicense": "",
 }
-_UNBLOCK_LIMIT = re.compile(r"(?i)(unblock\w*\s+limit|limit.*unblock|number of times.*unblock)")
 _NOT_A_CMDLET = "is not recognized as the name of a cmdlet"
 
 
@@ -193,7 +191,9 @@ def error_message(body: Any) -> str:
         if isinstance(detail, dict) and detail.get("message"):
             return str(detail["message"])
     inner = error.get("innererror") or error.get("innerError") or {}
-    internal = inner.get("internalException") if isinstance(inner, dict) else None
+    internal = None
+    if isinstance(inner, dict):  # Exchange spells it both ways
+        internal = inner.get("internalexception") or inner.get("internalException")
     if isinstance(internal, dict) and internal.get("message"):
         return str(internal["message"])
     return str(error.get("message") or "")
@@ -227,8 +227,10 @@ def translate(
     licence: str = "",
     role: str = "",
 ) -> TenantError:
-    """The error-tree exception for a failed call. `permission` names what a 401/403 lacks,
-    `licence` what a licence-gated API needs, `role` the Exchange role a hidden cmdlet needs."""
+    """The error-tree exception for a failed call, whatever the body (JSON in Graph's or
+    Exchange's shape, empty, or NUL bytes). `permission` names what a 401 (or, without `role`, a
+    403) lacks, `licence` what a licence-gated API needs, `role` the Exchange role a 403 or a
+    hidden cmdlet points to."""
     error = failure.body.get("error") if isinstance(failure.body, dict) else None
     code = str(error.get("code", "")) if isinstance(error, dict) else ""
     message = re.sub(r"^\|[\w.]+\|", "", error_message(failure.body))
@@ -238,10 +240,12 @@ def translate(
     if code in LICENCE_CODES:
         needed = LICENCE_CODES[code] or licence or "a licence"
         return NotAvailableInTenant(text, **known, licence=needed)
-    if _UNBLOCK_LIMIT.search(message):
-        return UnblockLimitReached(text, **known)
-    if status in (401, 403):
+    if "not licensed" in message.lower():  # riskyUsers without Entra ID P2 (see LICENCE_CODES)
+        return NotAvailableInTenant(text, **known, licence=licence or "a licence")
+    if status == 401:
         return TenantForbidden(text, **known, permission=permission)
+    if status == 403:  # authenticated, yet refused: what is missing is the role, if we know it
+        return TenantForbidden(text, **known, permission=role or permission)
     if _NOT_A_CMDLET in message:
         # Remote PowerShell hides cmdlets the app's Exchange role group does not include.
         return TenantForbidden(text, **known, permission=role or permission)

@@ -25,6 +25,7 @@ class BlockReason:
     internal_recipients: int | None
     external_recipients: int | None
     raw: str
+    kind: str = ""  # the leading token without "=", e.g. EmailSendingLimitExceeded
 
 
 @dataclass(frozen=True, slots=True)

@@ -215,13 +215,19 @@ def security_alert(row: dict[str, Any]) -> SecurityAlert:
 
 
 def parse_reason(raw: str | None) -> BlockReason:
-    """Parse Exchange's `ExceedingLimitType=External;InternalRecipientCountToday=3;...` text."""
+    """Parse Exchange's `Reason`, e.g. `EmailSendingLimitExceeded;InternalRecipientCountToday=3;
+    ExternalRecipientCountToday=812;ExceedingLimitType=External;Last MessagetraceId=…;` (a kind
+    token without `=`, keys that may contain spaces, a trailing `;`, other keys for other kinds
+    of block). Unknown parts are ignored; the raw text is kept."""
     text = raw or ""
     fields: dict[str, str] = {}
+    kind = ""
     for part in text.split(";"):
         key, sep, value = part.partition("=")
         if sep:
             fields[key.strip().lower()] = value.strip()
+        elif part.strip() and not kind:
+            kind = part.strip()
     try:
         limit = LimitType(fields.get("exceedinglimittype", "").capitalize())
     except ValueError:
@@ -231,6 +237,7 @@ def parse_reason(raw: str | None) -> BlockReason:
         internal_recipients=_count(fields.get("internalrecipientcounttoday")),
         external_recipients=_count(fields.get("externalrecipientcounttoday")),
         raw=text,
+        kind=kind[:64],
     )
 
 

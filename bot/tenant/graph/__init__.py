@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import httpx
 
+from bot.tenant.budgets import Budgets
 from bot.tenant.graph.access import Access
 from bot.tenant.graph.alerts import Alerts
 from bot.tenant.graph.api import GraphApi
@@ -30,8 +31,9 @@ class GraphClient:
         base_url: str,
         auth: httpx.Auth,
         policy: RetryPolicy | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
-        self.api = GraphApi(http, base_url=base_url, auth=auth, policy=policy)
+        self.api = GraphApi(http, base_url=base_url, auth=auth, policy=policy, budgets=budgets)
         self.users = Users(self.api)
         self.access = Access(self.api)
         self.signins = SignIns(self.api)

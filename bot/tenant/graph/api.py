@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 
-from bot.errors import TenantError
+from bot.errors import TenantBusy, TenantError
+from bot.tenant.budgets import Budgets, LocalBudgets, budget_for
 from bot.tenant.http import (
     RETRYABLE_STATUS,
     Attempt,
@@ -40,11 +41,13 @@ class GraphApi:
         base_url: str,
         auth: httpx.Auth,
         policy: RetryPolicy | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         self._http = http
         self._root = f"{base_url.rstrip('/')}/v1.0"
         self._auth = auth
         self._policy = policy or RetryPolicy()
+        self._budgets = budgets or LocalBudgets()
 
     async def request(
         self,
@@ -58,8 +61,14 @@ class GraphApi:
         """One call (retried as bot/tenant/http.py says); the JSON object it answered."""
         url = path if path.startswith("http") else self._root + path
         operation = f"{method} {path.split('?')[0]}"
+        budget = budget_for(url.removeprefix(self._root).split("?")[0])
 
         async def once() -> httpx.Response:
+            if budget is not None:  # every try counts against Microsoft's budget
+                wait = await self._budgets.reserve(budget)
+                if wait is None:
+                    raise TenantBusy(f"{operation}: {budget.name} budget in use", service=SERVICE)
+                await asyncio.sleep(wait)
             return await self._http.request(method, url, json=body, auth=self._auth)
 
         # Every Graph call BlockWatch makes is safe to repeat: GETs, idempotent PATCHes,
