@@ -5,34 +5,46 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import NoReturn
 
 from aiohttp import web
 
 from bot.compose import build_app, check_tenant, export_audit, migrate_database
+from bot.demo import scenario_problems
 from bot.logs import configure_logging
 from bot.settings import ConfigError, Settings, load_settings
 
 
+def listening_url(settings: Settings) -> str:
+    """Where the bot listens, as a URL (an IPv6 address in brackets)."""
+    host = settings.bind_host
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}/api/messages"
+
+
 def banner(settings: Settings) -> str:
     """What an admin sees first: where we listen and whether this is the demo."""
-    url = f"http://{settings.bind_host}:{settings.port}/api/messages"
+    url = listening_url(settings)
+    auth = "inbound authentication on" if settings.inbound_auth else "inbound authentication OFF"
     if settings.demo:
         state = (
             "keeping the previous run's cases (DEMO_KEEP_STATE)"
             if settings.demo_keep_state
             else "starting from the scenario"
         )
+        where = "" if settings.inbound_auth else " (loopback only)"
         return (
             "BlockWatch DEMO MODE: simulated tenant (scenario "
-            f"'{settings.demo_scenario}', {state}), inbound authentication OFF, "
-            f"listening on {url} (loopback only). Nothing here touches a real tenant."
+            f"'{settings.demo_scenario}', {state}), {auth}, "
+            f"listening on {url}{where}. Nothing here touches a real tenant."
         )
     if not settings.inbound_auth:
         return (
             f"BlockWatch: tenant {settings.tenant_id}, INBOUND AUTHENTICATION OFF "
             f"(DANGEROUSLY_ALLOW_UNAUTHENTICATED, loopback only), {url}"
         )
-    return f"BlockWatch: tenant {settings.tenant_id}, inbound authentication on, {url}"
+    return f"BlockWatch: tenant {settings.tenant_id}, {auth}, {url}"
 
 
 def refuse(problems: list[str]) -> int:
@@ -43,9 +55,30 @@ def refuse(problems: list[str]) -> int:
     return 2
 
 
+class CommandLine(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (and exit code 2), like a configuration problem."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print the mistake on one line and exit 2."""
+        self.exit(2, f"{self.prog}: {message} (see: python app.py --help)\n")
+
+
+def positive_days(text: str) -> int:
+    """`--days`: a whole number of days, at least 1."""
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--days takes a whole number, got {text!r}") from None
+    if days < 1:
+        raise argparse.ArgumentTypeError(
+            f"--days must be 1 or more (leave it out to export everything), got {days}"
+        )
+    return days
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, read settings and run the chosen command."""
-    parser = argparse.ArgumentParser(prog="app.py", description=__doc__)
+    parser = CommandLine(prog="app.py", description=__doc__)
     parser.add_argument(
         "command",
         nargs="?",
@@ -57,15 +90,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--days",
-        type=int,
+        type=positive_days,
         default=None,
         help="export-audit: only the last N days (default: everything)",
     )
     args = parser.parse_args(argv)
+    if args.days is not None and args.command != "export-audit":
+        parser.error("--days only applies to export-audit")
     try:
         settings = load_settings()
     except ConfigError as err:
         return refuse(err.problems)
+    if args.command in ("serve", "doctor") and (problems := scenario_problems(settings)):
+        return refuse(problems)
     configure_logging(settings.log_level)
     if args.command == "migrate":
         before, after = asyncio.run(migrate_database(settings))
@@ -78,17 +115,16 @@ def main(argv: list[str] | None = None) -> int:
         report, ok = asyncio.run(check_tenant(settings))
         print(report)
         return 0 if ok else 1
-    if args.command == "serve":
-        if problems := settings.serve_problems():
-            return refuse(problems)
-        print(banner(settings), flush=True)
-        web.run_app(
-            build_app(settings),
-            host=settings.bind_host,
-            port=settings.port,
-            print=None,
-            access_log=None,
-        )
+    if problems := settings.serve_problems():
+        return refuse(problems)
+    print(banner(settings), flush=True)
+    web.run_app(
+        build_app(settings),
+        host=settings.bind_host,
+        port=settings.port,
+        print=None,
+        access_log=None,
+    )
     return 0
 
 

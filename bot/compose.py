@@ -170,7 +170,17 @@ async def check_tenant(settings: Settings) -> tuple[str, bool]:
     with a real msal token flow). Returns the report and whether everything required is OK."""
     async with AsyncExitStack() as stack:
         if settings.demo:
+            checked = (
+                f"Checked: the SIMULATED tenant of demo mode (scenario '{settings.demo_scenario}'"
+                "), not a real one. Set TENANT_ID, CLIENT_ID and CLIENT_SECRET (or a "
+                "certificate) to check yours."
+            )
             settings = await demo.doctor_settings(settings, stack)
+        else:
+            checked = (
+                f"Checked: tenant {settings.tenant_id} as app {settings.client_id} "
+                f"({settings.graph_base_url}, {settings.exchange_base_url})."
+            )
         http = await stack.enter_async_context(http_client(settings))
         access = msal_access(settings, stack)
         exchange, graph = clients(http, access)
@@ -181,7 +191,7 @@ async def check_tenant(settings: Settings) -> tuple[str, bool]:
             graph_resource=access.graph_url,
             exchange_resource=access.exchange_url,
         )
-        return render(findings), healthy(findings)
+        return f"{checked}\n\n{render(findings)}", healthy(findings)
 
 
 def _reachable(http: httpx.AsyncClient, url: str) -> ReadinessCheck:

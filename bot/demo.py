@@ -50,6 +50,19 @@ async def doctor_settings(settings: Settings, stack: AsyncExitStack) -> Settings
     )
 
 
+def scenario_problems(settings: Settings) -> list[str]:
+    """Why the demo cannot start with DEMO_SCENARIO, as one line (empty outside demo mode)."""
+    if not settings.demo:
+        return []
+    from bot.sim.state import ScenarioError, load_scenario
+
+    try:
+        load_scenario(settings.demo_scenario)
+    except ScenarioError as err:
+        return [f"DEMO_SCENARIO: {err}"]
+    return []
+
+
 def start_afresh(database: Path) -> None:
     """Each demo run starts from its scenario: the previous run's database is removed (set
     DEMO_KEEP_STATE=true to keep it)."""

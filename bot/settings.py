@@ -4,17 +4,39 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import ssl
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.store.db import check_url
 from bot.teams.signing_keys import BOT_FRAMEWORK_METADATA_URL
 
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
+GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+DOMAIN = re.compile(
+    r"(?=.{4,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+THUMBPRINT = re.compile(r"(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64})")  # SHA-1 or SHA-256, hex
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+# Setting any of these means "a real tenant"; none of them means demo mode.
+TENANT_SETTINGS = (
+    "TENANT_ID",
+    "CLIENT_ID",
+    "CLIENT_SECRET",
+    "CLIENT_CERTIFICATE_PATH",
+    "CLIENT_CERTIFICATE_THUMBPRINT",
+)
 
 
 class ConfigError(Exception):
@@ -128,13 +150,28 @@ class Settings(BaseSettings):
     ] = 60
 
     # Behaviour.
-    log_level: Annotated[str, _alias("LOG_LEVEL")] = "INFO"
+    log_level: Annotated[LogLevel, _alias("LOG_LEVEL")] = "INFO"
     card_budget_bytes: Annotated[int, _alias("CARD_BUDGET_BYTES"), Field(ge=4000, le=40000)] = 30000
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @property
     def demo(self) -> bool:
-        """Demo mode: no tenant configured, so the simulated tenant stands in."""
-        return not self.tenant_id and not self.client_id
+        """Demo mode: no tenant setting at all, so the simulated tenant stands in."""
+        return not self._tenant_settings_given()
+
+    def _tenant_settings_given(self) -> list[str]:
+        values = (
+            self.tenant_id,
+            self.client_id,
+            self.client_secret.get_secret_value(),
+            self.client_certificate_path,
+            self.client_certificate_thumbprint,
+        )
+        return [name for name, value in zip(TENANT_SETTINGS, values, strict=True) if value]
 
     @property
     def bind_host(self) -> str:
@@ -181,23 +218,8 @@ class Settings(BaseSettings):
         return self
 
     def problems(self) -> list[str]:
-        """Every reason this combination of settings cannot run."""
-        found: list[str] = []
-        if bool(self.tenant_id) != bool(self.client_id):
-            found.append(
-                "TENANT_ID and CLIENT_ID go together: set both for a real tenant, "
-                "or neither for demo mode"
-            )
-        if self.tenant_id and self.client_id:
-            has_secret = bool(self.client_secret.get_secret_value())
-            has_cert = self.client_certificate_path is not None
-            if has_secret == has_cert:
-                found.append(
-                    "set exactly one of CLIENT_SECRET or CLIENT_CERTIFICATE_PATH "
-                    "(with CLIENT_CERTIFICATE_THUMBPRINT)"
-                )
-            if has_cert and not self.client_certificate_thumbprint:
-                found.append("CLIENT_CERTIFICATE_PATH needs CLIENT_CERTIFICATE_THUMBPRINT")
+        """Every reason this combination of settings cannot run (any command)."""
+        found = self._tenant_problems()
         for name, url in (
             ("AUTHORITY_URL", self.authority_url),
             ("GRAPH_BASE_URL", self.graph_base_url),
@@ -207,37 +229,132 @@ class Settings(BaseSettings):
             if not url.startswith(("https://", "http://")):
                 found.append(f"{name} must be an http(s) URL, got {url!r}")
         found.extend(self._bot_identity_problems())
+        found.extend(self._id_list_problems())
+        found.extend(self._ca_problems())
         if self.database_url and (problem := check_url(self.database_url)):
             found.append(problem)
-        if not self.inbound_auth and not is_loopback(self.bind_host):
-            found.append(
-                f"refusing to listen on {self.bind_host} with inbound authentication off: "
-                "set MicrosoftAppId (with MicrosoftAppType and MicrosoftAppTenantId), "
-                "or bind to 127.0.0.1"
-            )
         return found
 
     def serve_problems(self) -> list[str]:
-        """Why `serve` must not run with these settings (the CLI's other commands may): a real
-        tenant is only served with inbound authentication on; auth off is for the demo."""
-        if self.demo or self.inbound_auth:
+        """Why `serve` must not listen with these settings (the other commands listen on
+        nothing, so they may run): no inbound authentication on anything but loopback, and a
+        real tenant with it off only with the explicit opt-in."""
+        if self.inbound_auth:
             return []
-        if self.dangerously_allow_unauthenticated and is_loopback(self.bind_host):
+        if not is_loopback(self.bind_host):
+            return [
+                f"refusing to listen on {self.bind_host} with inbound authentication off: set "
+                "MicrosoftAppId (with MicrosoftAppType and MicrosoftAppTenantId), or "
+                "HOST=127.0.0.1"
+            ]
+        if self.demo or self.dangerously_allow_unauthenticated:
             return []
         return [
             "refusing to serve a real tenant with inbound authentication off: set "
-            "MicrosoftAppId, MicrosoftAppType and MicrosoftAppTenantId (auth off is only for "
-            "demo mode on loopback)"
+            "MicrosoftAppId, MicrosoftAppType and MicrosoftAppTenantId, or for a local trial "
+            "on loopback DANGEROUSLY_ALLOW_UNAUTHENTICATED=true"
         ]
+
+    def _tenant_problems(self) -> list[str]:
+        given = self._tenant_settings_given()
+        if not given:
+            return []  # demo mode
+        found: list[str] = []
+        missing = [
+            n for n, v in (("TENANT_ID", self.tenant_id), ("CLIENT_ID", self.client_id)) if not v
+        ]
+        if missing:
+            found.append(
+                f"{' and '.join(missing)} missing: {', '.join(given)} set means a real tenant, "
+                "which needs TENANT_ID, CLIENT_ID and a secret or certificate (set none of them "
+                "for demo mode)"
+            )
+        if self.tenant_id and not (
+            GUID.fullmatch(self.tenant_id) or DOMAIN.fullmatch(self.tenant_id)
+        ):
+            found.append(
+                f"TENANT_ID must be the directory (tenant) id, a GUID, or a domain of the "
+                f"tenant such as contoso.onmicrosoft.com; got {self.tenant_id!r}"
+            )
+        if self.client_id and not GUID.fullmatch(self.client_id):
+            found.append(
+                "CLIENT_ID must be the application (client) id of the app registration, a "
+                f"GUID; got {self.client_id!r}"
+            )
+        has_secret = bool(self.client_secret.get_secret_value())
+        cert = self.client_certificate_path
+        if has_secret == (cert is not None):
+            found.append(
+                "set exactly one of CLIENT_SECRET or CLIENT_CERTIFICATE_PATH "
+                "(with CLIENT_CERTIFICATE_THUMBPRINT)"
+            )
+        if cert is not None and not cert.is_file():
+            found.append(f"CLIENT_CERTIFICATE_PATH: no file at {str(cert)!r}")
+        thumbprint = self.client_certificate_thumbprint.replace(":", "").replace(" ", "")
+        if cert is not None and not thumbprint:
+            found.append("CLIENT_CERTIFICATE_PATH needs CLIENT_CERTIFICATE_THUMBPRINT")
+        elif thumbprint and not THUMBPRINT.fullmatch(thumbprint):
+            found.append(
+                "CLIENT_CERTIFICATE_THUMBPRINT must be the certificate's SHA-1 (40) or SHA-256 "
+                "(64) thumbprint in hex, as Entra shows it"
+            )
+        return found
+
+    def _id_list_problems(self) -> list[str]:
+        found: list[str] = []
+        for name, value in (
+            ("VIEWER_IDS", self.viewer_ids),
+            ("RESPONDER_IDS", self.responder_ids),
+            ("APPROVER_IDS", self.approver_ids),
+            ("VIEWER_GROUPS", self.viewer_groups),
+            ("RESPONDER_GROUPS", self.responder_groups),
+            ("APPROVER_GROUPS", self.approver_groups),
+        ):
+            wrong = [
+                i.strip() for i in value.split(",") if i.strip() and not GUID.fullmatch(i.strip())
+            ]
+            if wrong:
+                found.append(
+                    f"{name} takes Entra object ids (GUIDs, comma-separated; Entra admin center "
+                    f"→ Users or Groups → Object ID), not {wrong[0]!r}"
+                )
+        return found
+
+    def _ca_problems(self) -> list[str]:
+        found: list[str] = []
+        for name, path in (
+            ("SSL_CERT_FILE", self.ssl_cert_file),
+            ("REQUESTS_CA_BUNDLE", self.requests_ca_bundle),
+        ):
+            if not path:
+                continue
+            if not Path(path).is_file():
+                found.append(f"{name}: no file at {path!r}")
+                continue
+            try:
+                ssl.create_default_context(cafile=path)
+            except (ssl.SSLError, OSError, ValueError) as err:
+                found.append(f"{name}: {path!r} is not a PEM CA bundle ({err})")
+        return found
 
     def _bot_identity_problems(self) -> list[str]:
         if not self.app_id:
             return []
         found: list[str] = []
+        if not GUID.fullmatch(self.app_id):
+            found.append(
+                "MicrosoftAppId must be the Azure Bot's Microsoft App ID, a GUID; "
+                f"got {self.app_id!r}"
+            )
         if self.app_type is None:
             found.append("MicrosoftAppId needs MicrosoftAppType (SingleTenant or UserAssignedMSI)")
         if not self.app_tenant_id:
             found.append("MicrosoftAppId needs MicrosoftAppTenantId")
+        elif not GUID.fullmatch(self.app_tenant_id):
+            found.append(
+                "MicrosoftAppTenantId must be the directory (tenant) id of the bot's app, a "
+                f"GUID; got {self.app_tenant_id!r}"
+            )
         password = self.app_password.get_secret_value()
         if self.app_type is AppType.SINGLE_TENANT and not password:
             found.append("MicrosoftAppType=SingleTenant needs MicrosoftAppPassword")

@@ -98,12 +98,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.draw_icons:
         draw_icons()
-    if args.bot_id:
-        try:
-            print(build(args.bot_id, args.out))
-        except ValueError as err:
-            print(err, file=sys.stderr)
-            return 2
+        if not args.bot_id:
+            return 0
+    if not args.bot_id:
+        print(
+            "build.py: --bot-id is required: the Azure Bot's Microsoft App ID (a GUID), e.g. "
+            "python manifest/build.py --bot-id <MicrosoftAppId>",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        print(build(args.bot_id, args.out))
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 2
     return 0
 
 

@@ -221,3 +221,51 @@ async def test_known_keys_stay_in_use_while_the_key_server_fails(openid: OpenIdS
         clock.now = 100  # back-off over: refreshed
         await keys.get(KID)
         assert openid.fetches == fetches + 1
+
+
+async def test_who_is_asking_comes_before_what_they_sent(
+    start_bot: Callable[..., Any], recorder: Recorder, openid: OpenIdServer
+) -> None:
+    """Each step of the pipeline has its own answer, in order: size (413), identity (401),
+    content type (415), bounded JSON (400), activity shape (400), then the token must match
+    the activity (401)."""
+    bot = await _bot(start_bot, openid)
+    good = {"Authorization": "Bearer " + _token(openid.key, _claims(recorder))}
+    forged = {"Authorization": "Bearer " + _token(_private_key(), _claims(recorder))}
+    malformed = _click(recorder, "a:shape")
+    del malformed["serviceUrl"]
+    huge = b'{"type": "message", "text": "' + b"x" * 300_000 + b'"}'
+    deep = b"[" * 5000 + b"]" * 5000
+    digits = b'{"type": "message", "id": ' + b"9" * 5000 + b"}"
+    json_type = {"Content-Type": "application/json"}
+
+    async def raw(content: bytes, headers: dict[str, str]) -> httpx.Response:
+        return await bot.client.post("/api/messages", content=content, headers=headers)
+
+    # size first, whoever asks
+    assert (await raw(huge, json_type)).status_code == 413
+    assert (await raw(huge, json_type | good)).status_code == 413
+    # then identity: nothing about the body is judged for a caller who proved nothing
+    for headers in ({}, forged):
+        assert (await bot.post(malformed, headers=headers)).status_code == 401
+        assert (await raw(deep, json_type | headers)).status_code == 401
+        assert (await raw(digits, json_type | headers)).status_code == 401
+        text_plain = {"Content-Type": "text/plain"} | headers
+        assert (await raw(b"who is blocked", text_plain)).status_code == 401
+    # a proven caller hears what is wrong with the request
+    assert (await raw(b"who is blocked", {"Content-Type": "text/plain"} | good)).status_code == 415
+    for body, reason in ((deep, "nested deeper"), (digits, "more than 64 characters")):
+        answer = await raw(body, json_type | good)
+        assert answer.status_code == 400
+        assert reason in answer.json()["error"]
+    shape = await bot.post(malformed, headers=good)
+    assert (shape.status_code, shape.json()) == (
+        400,
+        {"error": "not a valid activity: serviceUrl is missing or malformed"},
+    )
+    # a valid token for another serviceUrl proves nothing about this activity
+    elsewhere = _click(recorder, "a:elsewhere")
+    elsewhere["serviceUrl"] = "https://smba.trafficmanager.net/emea/"
+    assert (await bot.post(elsewhere, headers=good)).status_code == 401
+    assert recorder.calls == []
+    assert await _trace(bot, "a:shape") == (0, 0)

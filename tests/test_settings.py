@@ -18,93 +18,98 @@ def test_nothing_configured_is_demo_mode_on_loopback_with_auth_off() -> None:
     assert settings.inbound_auth is False
 
 
-def test_demo_refuses_non_loopback_bind_with_auth_off() -> None:
-    with pytest.raises(ConfigError) as caught:
-        load_settings(HOST="0.0.0.0")
-    assert caught.value.problems == [
+TENANT_GUID = "5f1b6a8e-3c2d-4e7f-9a10-2b3c4d5e6f70"
+CLIENT_GUID = "3c1a7b52-9d4e-4f60-8a21-6b7c8d9e0f12"
+REAL = {"TENANT_ID": TENANT_GUID, "CLIENT_ID": CLIENT_GUID, "CLIENT_SECRET": "s"}
+
+
+def test_demo_refuses_to_serve_on_a_non_loopback_address_with_auth_off() -> None:
+    settings = load_settings(HOST="0.0.0.0")
+    assert settings.serve_problems() == [
         "refusing to listen on 0.0.0.0 with inbound authentication off: set MicrosoftAppId "
-        "(with MicrosoftAppType and MicrosoftAppTenantId), or bind to 127.0.0.1"
+        "(with MicrosoftAppType and MicrosoftAppTenantId), or HOST=127.0.0.1"
     ]
 
 
-def test_real_tenant_without_bot_identity_defaults_to_all_interfaces_and_is_refused() -> None:
-    with pytest.raises(ConfigError) as caught:
-        load_settings(TENANT_ID="t", CLIENT_ID="c", CLIENT_SECRET="s")
-    assert any("refusing to listen on 0.0.0.0" in p for p in caught.value.problems)
+def test_real_tenant_without_bot_identity_defaults_to_all_interfaces_and_is_not_served() -> None:
+    settings = load_settings(**REAL)  # the README's .env: doctor, migrate, export-audit run
+    assert settings.bind_host == "0.0.0.0"
+    assert any("refusing to listen on 0.0.0.0" in p for p in settings.serve_problems())
 
 
 def test_real_tenant_without_auth_may_run_doctor_but_not_serve() -> None:
-    settings = load_settings(TENANT_ID="t", CLIENT_ID="c", CLIENT_SECRET="s", HOST="127.0.0.1")
+    settings = load_settings(HOST="127.0.0.1", **REAL)
     assert settings.demo is False
     assert settings.inbound_auth is False
     assert settings.serve_problems() == [
         "refusing to serve a real tenant with inbound authentication off: set MicrosoftAppId, "
-        "MicrosoftAppType and MicrosoftAppTenantId (auth off is only for demo mode on loopback)"
+        "MicrosoftAppType and MicrosoftAppTenantId, or for a local trial on loopback "
+        "DANGEROUSLY_ALLOW_UNAUTHENTICATED=true"
     ]
     assert load_settings().serve_problems() == []  # the demo on loopback may run auth off
-    trial = {"TENANT_ID": "t", "CLIENT_ID": "c", "CLIENT_SECRET": "s"}
-    opted_in = load_settings(HOST="127.0.0.1", DANGEROUSLY_ALLOW_UNAUTHENTICATED="true", **trial)
+    opted_in = load_settings(HOST="127.0.0.1", DANGEROUSLY_ALLOW_UNAUTHENTICATED="true", **REAL)
     assert opted_in.serve_problems() == []
-    with pytest.raises(ConfigError):  # the opt-in never opens a non-loopback address
-        load_settings(HOST="0.0.0.0", DANGEROUSLY_ALLOW_UNAUTHENTICATED="true", **trial)
+    # the opt-in never opens a non-loopback address
+    wide = load_settings(HOST="0.0.0.0", DANGEROUSLY_ALLOW_UNAUTHENTICATED="true", **REAL)
+    assert wide.serve_problems()[0].startswith("refusing to listen on 0.0.0.0")
 
 
 def test_app_refuses_to_serve_a_real_tenant_with_auth_off(tmp_path: Path) -> None:
-    env = {"TENANT_ID": "t", "CLIENT_ID": "c", "CLIENT_SECRET": "s", "HOST": "127.0.0.1"}
-    result = run_app(tmp_path, env, "serve")
+    result = run_app(tmp_path, {"HOST": "127.0.0.1", **REAL}, "serve")
     assert result.returncode == 2
     assert "refusing to serve a real tenant with inbound authentication off" in result.stderr
+    assert "DANGEROUSLY_ALLOW_UNAUTHENTICATED=true" in result.stderr
 
 
 def test_production_settings_are_accepted() -> None:
     settings = load_settings(
-        TENANT_ID="t",
-        CLIENT_ID="c",
-        CLIENT_SECRET="s",
-        MicrosoftAppId="app",
+        **REAL,
+        MicrosoftAppId=CLIENT_GUID,
         MicrosoftAppPassword="pw",
         MicrosoftAppType="SingleTenant",
-        MicrosoftAppTenantId="t",
+        MicrosoftAppTenantId=TENANT_GUID,
     )
     assert settings.bind_host == "0.0.0.0"
     assert settings.inbound_auth is True
+    assert settings.serve_problems() == []
     assert "pw" not in repr(settings)
     assert "s" not in str(settings.client_secret)
+
+
+def test_a_tenant_may_be_named_by_its_domain() -> None:
+    settings = load_settings(**(REAL | {"TENANT_ID": "contoso.onmicrosoft.com"}))
+    assert settings.tenant_id == "contoso.onmicrosoft.com"
+
+
+APP = {"MicrosoftAppId": CLIENT_GUID}
 
 
 @pytest.mark.parametrize(
     ("overrides", "problem"),
     [
-        ({"TENANT_ID": "t"}, "TENANT_ID and CLIENT_ID go together"),
+        ({"TENANT_ID": TENANT_GUID}, "CLIENT_ID missing: TENANT_ID set means a real tenant"),
         (
-            {"TENANT_ID": "t", "CLIENT_ID": "c", "HOST": "::1"},
+            {"TENANT_ID": TENANT_GUID, "CLIENT_ID": CLIENT_GUID, "HOST": "::1"},
             "set exactly one of CLIENT_SECRET or CLIENT_CERTIFICATE_PATH",
         ),
         (
             {
-                "TENANT_ID": "t",
-                "CLIENT_ID": "c",
+                "TENANT_ID": TENANT_GUID,
+                "CLIENT_ID": CLIENT_GUID,
                 "HOST": "localhost",
-                "CLIENT_CERTIFICATE_PATH": "cert.pem",
+                "CLIENT_CERTIFICATE_PATH": __file__,
             },
             "needs CLIENT_CERTIFICATE_THUMBPRINT",
         ),
         ({"GRAPH_BASE_URL": "graph.microsoft.com"}, "GRAPH_BASE_URL must be an http(s) URL"),
-        ({"MicrosoftAppId": "a"}, "MicrosoftAppId needs MicrosoftAppType"),
+        (APP, "MicrosoftAppId needs MicrosoftAppType"),
+        (APP | {"MicrosoftAppType": "SingleTenant"}, "MicrosoftAppId needs MicrosoftAppTenantId"),
         (
-            {"MicrosoftAppId": "a", "MicrosoftAppType": "SingleTenant"},
-            "MicrosoftAppId needs MicrosoftAppTenantId",
-        ),
-        (
-            {
-                "MicrosoftAppId": "a",
-                "MicrosoftAppType": "SingleTenant",
-                "MicrosoftAppTenantId": "t",
-            },
+            APP | {"MicrosoftAppType": "SingleTenant", "MicrosoftAppTenantId": TENANT_GUID},
             "SingleTenant needs MicrosoftAppPassword",
         ),
         (
-            {"MicrosoftAppId": "a", "MicrosoftAppType": "MultiTenant"},
+            APP | {"MicrosoftAppType": "MultiTenant"},
             "MicrosoftAppType: Input should be 'SingleTenant' or 'UserAssignedMSI'",
         ),
         ({"PORT": "eighty"}, "PORT: Input should be a valid integer"),

@@ -43,7 +43,22 @@ class Router:
         self._clock = clock
 
     async def on_message(self, message: Message) -> Reply:
-        """Answer a chat message."""
+        """Answer a chat message; whatever fails, the answer is a card (never an exception)."""
+        return await self._answer(message.origin, lambda: self._on_message(message))
+
+    async def on_card_click(self, click: CardClick) -> Reply:
+        """Answer a card button; whatever fails, the answer is a card (never an exception)."""
+        return await self._answer(click.origin, lambda: self._on_card_click(click))
+
+    async def _answer(self, origin: Origin, run: Callable[[], Awaitable[Reply]]) -> Reply:
+        try:
+            return await run()
+        except Exception:  # the gate's store or audit trail; the trail logs what it could not keep
+            log.exception("unexpected error before the command ran")
+            t = _texts(origin, None)
+            return _error(t("error.generic"), t)
+
+    async def _on_message(self, message: Message) -> Reply:
         origin = message.origin
         t = _texts(origin, None)
         if (slow := await self._gate.slowdown(origin.actor, "message")) is not None:
@@ -64,8 +79,7 @@ class Router:
         ctx = Context(self._services, t, self._clock(), origin, args=argument)
         return await self._guarded(lambda: command.handler(ctx), t)
 
-    async def on_card_click(self, click: CardClick) -> Reply:
-        """Answer a card button."""
+    async def _on_card_click(self, click: CardClick) -> Reply:
         origin = click.origin
         wanted = click.data.get("lang")
         t = _texts(origin, wanted if isinstance(wanted, str) and wanted in LANGUAGES else None)
@@ -83,9 +97,15 @@ class Router:
         return await self._guarded(lambda: verb.handler(ctx), t, click)
 
     async def delivered(self, reply: Reply, where: Where, message_id: str | None) -> None:
-        """The shell sent `reply` as message `message_id`: remember it if it shows a case."""
-        if reply.shows is not None and message_id:
+        """The shell sent `reply` as message `message_id`: remember it if it shows a case. The
+        admin already has the card; if it cannot be remembered, later redraws miss this copy
+        (logged), and the answer still stands."""
+        if reply.shows is None or not message_id:
+            return
+        try:
             await self._services.views.shown(reply.shows, where, message_id)
+        except Exception:
+            log.exception("could not remember the message showing a case")
 
     async def installed(self, message: Message) -> Reply:
         """BlockWatch was added to a chat or team: introduce it with the help card."""

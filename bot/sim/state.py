@@ -222,17 +222,45 @@ def reason_text(limit: str, internal: int, external: int) -> str:
     )
 
 
+class ScenarioError(ValueError):
+    """A scenario that cannot be loaded; the message is one line for the admin."""
+
+
+def bundled_scenarios() -> list[str]:
+    """The names of the scenarios shipped with BlockWatch."""
+    folder = resources.files("bot.sim").joinpath("scenarios")
+    return sorted(
+        p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json")
+    )
+
+
 def load_scenario(name_or_path: str, *, now: datetime | None = None) -> TenantState:
-    """Build a tenant from a bundled scenario name (`contoso`) or a JSON file path."""
+    """Build a tenant from a bundled scenario name (`contoso`) or a JSON file path; raises
+    `ScenarioError` saying what is wrong."""
     path = Path(name_or_path)
-    if path.suffix == ".json" and path.exists():
-        text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json" or "/" in name_or_path or "\\" in name_or_path:
+        if not path.is_file():
+            raise ScenarioError(f"no scenario file at {name_or_path!r}")
+        text, where = path.read_text(encoding="utf-8", errors="replace"), name_or_path
     else:
         source = resources.files("bot.sim").joinpath("scenarios", f"{name_or_path}.json")
         if not source.is_file():
-            raise ValueError(f"unknown scenario {name_or_path!r}")
-        text = source.read_text(encoding="utf-8")
-    return scenario_from_dict(json.loads(text), now=now)
+            known = ", ".join(bundled_scenarios())
+            raise ScenarioError(
+                f"no scenario called {name_or_path!r} (built in: {known}; or a path to a "
+                ".json file)"
+            )
+        text, where = source.read_text(encoding="utf-8"), f"{name_or_path}.json"
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise ScenarioError(f"{where} is not valid JSON: {err}") from None
+    try:
+        return scenario_from_dict(data, now=now)
+    except KeyError as err:
+        raise ScenarioError(f"{where} is not a scenario: {err} is missing") from None
+    except (TypeError, ValueError, AttributeError) as err:
+        raise ScenarioError(f"{where} is not a scenario: {err}") from None
 
 
 def scenario_from_dict(data: dict[str, Any], *, now: datetime | None = None) -> TenantState:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.logs import correlation_id, redact
 from bot.store.schema import audit_events
+from bot.untrusted import clean
+
+log = logging.getLogger(__name__)
 
 # Parameter names that must never reach the trail, whatever a caller passes.
 _SECRET_KEYS = ("password", "secret", "token", "assertion", "authorization")
@@ -49,6 +53,26 @@ def _clean(parameters: Parameters) -> dict[str, AuditValue]:
     }
 
 
+def _row(event: AuditEvent) -> dict[str, object]:
+    """The event as a row: text in its normal form, cut to the column sizes (which bound what
+    untrusted activity fields can write), secrets redacted."""
+    return {
+        "at": event.at or datetime.now(UTC),
+        "actor_id": clean(event.actor_id)[:64],
+        "actor_name": clean(event.actor_name)[:256],
+        "action": clean(event.action)[:64],
+        "target": clean(event.target)[:320],
+        "case_id": event.case_id,
+        "parameters": {
+            clean(k): clean(v) if isinstance(v, str) else v
+            for k, v in _clean(event.parameters).items()
+        },
+        "result": clean(event.result)[:32],
+        "detail": redact(clean(event.detail))[:2000],
+        "correlation_id": clean(event.correlation or correlation_id.get())[:128],
+    }
+
+
 class AuditTrail:
     """Appends and reads audit events."""
 
@@ -56,23 +80,17 @@ class AuditTrail:
         self._engine = engine
 
     async def record(self, event: AuditEvent) -> None:
-        """Append one event (secrets in parameters or detail are redacted first)."""
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                audit_events.insert().values(
-                    at=event.at or datetime.now(UTC),
-                    # Column sizes bound what untrusted activity fields can write.
-                    actor_id=event.actor_id[:64],
-                    actor_name=event.actor_name[:256],
-                    action=event.action[:64],
-                    target=event.target[:320],
-                    case_id=event.case_id,
-                    parameters=_clean(event.parameters),
-                    result=event.result[:32],
-                    detail=redact(event.detail)[:2000],
-                    correlation_id=(event.correlation or correlation_id.get())[:128],
-                )
-            )
+        """Append one event (secrets in parameters or detail are redacted first). When the
+        database refuses it, the whole event goes to the log before the error is raised, so an
+        event is never lost silently."""
+        row = _row(event)
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(audit_events.insert().values(**row))
+        except Exception:
+            kept = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+            log.exception("audit write failed", extra={"audit_event": kept})
+            raise
 
     async def events(
         self,

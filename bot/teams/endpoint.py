@@ -21,7 +21,11 @@ from botbuilder.integration.aiohttp import (
     ConfigurationBotFrameworkAuthentication,
 )
 from botbuilder.schema import Activity, ActivityTypes
-from botframework.connector.auth import AuthenticationConstants, JwtTokenExtractor
+from botframework.connector.auth import (
+    AuthenticateRequestResult,
+    AuthenticationConstants,
+    JwtTokenExtractor,
+)
 
 from bot.chat.router import Router
 from bot.logs import correlation_id
@@ -101,6 +105,11 @@ class TeamsEndpoint:
         self._channel = channel
         self._shell = TeamsShell(router)
 
+    async def identify(self, auth_header: str) -> bool:
+        """Whether the token proves a Bot Framework caller (signature, issuer, audience, expiry),
+        before anything in the body is read; without a bot identity every caller passes."""
+        return await self._authenticate(Activity(), auth_header) is not None
+
     async def handle(self, body: dict[str, Any], auth_header: str) -> tuple[int, Any]:
         """Process one activity; returns the HTTP status and JSON body to answer with."""
         try:
@@ -114,13 +123,9 @@ class TeamsEndpoint:
             log.warning("rejected a malformed activity", extra={"error": problem})
             return 400, {"error": f"not a valid activity: {problem}"}
         correlation_id.set(str(activity.id or uuid.uuid4()))
-        try:
-            authenticated = await self._channel.auth.authenticate_request(activity, auth_header)
-        except Exception as err:  # botbuilder raises PermissionError, PyJWT errors, bare Exception
-            log.warning(
-                "rejected activity: authentication failed",
-                extra={"reason": f"{type(err).__name__}: {str(err)[:200]}"},
-            )
+        # Again with the activity: the token must also name its channel and serviceUrl.
+        authenticated = await self._authenticate(activity, auth_header)
+        if authenticated is None:
             return 401, {"error": "unauthorized"}
         response = await self._channel.adapter.process_activity(
             authenticated, activity, self._shell.on_turn
@@ -128,3 +133,15 @@ class TeamsEndpoint:
         if response is None:
             return 201 if activity.type != ActivityTypes.invoke else 200, None
         return int(response.status), _plain(response.body)
+
+    async def _authenticate(
+        self, activity: Activity, auth_header: str
+    ) -> AuthenticateRequestResult | None:
+        try:
+            return await self._channel.auth.authenticate_request(activity, auth_header)
+        except Exception as err:  # botbuilder raises PermissionError, PyJWT errors, bare Exception
+            log.warning(
+                "rejected activity: authentication failed",
+                extra={"reason": f"{type(err).__name__}: {str(err)[:200]}"},
+            )
+            return None

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiohttp import web
+
+from bot import untrusted
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +19,10 @@ MAX_BODY_BYTES = 256 * 1024
 
 class ActivityEndpoint(Protocol):
     """Processes one Bot Framework activity (implemented by bot.teams.endpoint.TeamsEndpoint)."""
+
+    async def identify(self, auth_header: str) -> bool:
+        """Whether the caller proved who it is (always, when no bot identity is set)."""
+        ...
 
     async def handle(self, body: dict[str, Any], auth_header: str) -> tuple[int, Any]:
         """Return the HTTP status and JSON body for this activity."""
@@ -36,22 +41,35 @@ ENDPOINT: web.AppKey[ActivityEndpoint] = web.AppKey("endpoint", ActivityEndpoint
 CHECKS: web.AppKey[list[ReadinessCheck]] = web.AppKey("checks", list)
 
 
+def _refuse(status: int, error: str) -> web.Response:
+    return web.json_response({"error": error}, status=status)
+
+
 async def messages(request: web.Request) -> web.Response:
-    """`POST /api/messages`: one activity from Teams (or the Agents Playground)."""
-    if request.content_type != "application/json":
-        return web.json_response({"error": "Content-Type must be application/json"}, status=415)
+    """`POST /api/messages`: one activity from Teams (or the Agents Playground). Each check has
+    one answer, in this order: size (413), identity when a bot identity is set (401), content
+    type (415), bounded JSON (400); the endpoint then checks the activity's shape (400)."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return _refuse(413, "request body too large")
     try:
         raw = await request.read()
-        body = json.loads(raw)
     except web.HTTPRequestEntityTooLarge:
-        return web.json_response({"error": "request body too large"}, status=413)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return web.json_response({"error": "request body is not valid JSON"}, status=400)
+        return _refuse(413, "request body too large")
+    endpoint = request.app[ENDPOINT]
+    auth_header = request.headers.get("Authorization", "")
+    if not await endpoint.identify(auth_header):
+        return _refuse(401, "unauthorized")
+    if request.content_type != "application/json":
+        return _refuse(415, "Content-Type must be application/json")
+    if (request.charset or "utf-8").lower() not in ("utf-8", "utf8"):
+        return _refuse(415, "the request body must be UTF-8")
+    try:
+        body = untrusted.parse(raw)
+    except untrusted.NotJson as err:
+        return _refuse(400, f"request body is not valid JSON: {err.reason}")
     if not isinstance(body, dict):
-        return web.json_response({"error": "an activity must be a JSON object"}, status=400)
-    status, payload = await request.app[ENDPOINT].handle(
-        body, request.headers.get("Authorization", "")
-    )
+        return _refuse(400, "an activity must be a JSON object")
+    status, payload = await endpoint.handle(body, auth_header)
     if payload is None:
         return web.Response(status=status)
     return web.json_response(payload, status=status)

@@ -148,7 +148,7 @@ class ExchangeClient:
 
         response = await send(SERVICE, cmdlet, once, policy=self._policy, safe=safe)
         if response.is_success:
-            return json_object(response)
+            return json_object(SERVICE, cmdlet, response)
         raise translate(
             SERVICE,
             cmdlet,

@@ -28,6 +28,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
+from bot import untrusted
 from bot.errors import (
     DeadlineExceeded,
     NotAvailableInTenant,
@@ -162,9 +163,15 @@ async def send(
     return await retrying(service, operation, attempt, policy=policy, safe=safe)
 
 
-def json_object(response: httpx.Response) -> JsonObject:
-    """A successful answer's JSON object (empty when there is no body or it is no object)."""
-    data = response.json() if response.content else {}
+def json_object(service: str, operation: str, response: httpx.Response) -> JsonObject:
+    """A successful answer's JSON object (empty when there is no body or it is no object); a
+    body that is not JSON (a proxy's page, a cut-off answer) is an outage, not an empty list."""
+    try:
+        data = untrusted.parse(response.content) if response.content else {}
+    except untrusted.NotJson as err:
+        raise TenantUnavailable(
+            f"{operation}: the answer could not be read ({err.reason})", service=service
+        ) from None
     return data if isinstance(data, dict) else {}
 
 
@@ -212,8 +219,8 @@ class Failure:
     def of(cls, response: httpx.Response) -> Failure:
         """The failure a response describes."""
         try:
-            body = response.json()
-        except ValueError:
+            body = untrusted.parse(response.content)
+        except untrusted.NotJson:
             body = None
         return cls(response.status_code, body, response.headers, response.reason_phrase)
 

@@ -28,6 +28,7 @@ from tests.helpers import stop_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYGROUND = ROOT / ".tools" / "node_modules" / ".bin" / "agentsplayground"
+LOOPBACK_PRELOAD = ROOT / "scripts" / "playground-loopback.cjs"  # as ./scripts/demo runs it
 
 
 def free_port() -> int:
@@ -79,6 +80,9 @@ def running_stack(workdir: Path, **bot_env: str) -> Iterator[Stack]:
     )
     playground = subprocess.Popen(
         [
+            "node",
+            "--require",
+            str(LOOPBACK_PRELOAD),
             str(PLAYGROUND),
             "-e",
             f"http://127.0.0.1:{bot_port}/api/messages",

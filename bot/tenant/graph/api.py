@@ -75,7 +75,7 @@ class GraphApi:
         # revokeSignInSessions, DELETE (a second one answers 404).
         response = await send(SERVICE, operation, once, policy=self._policy)
         if response.is_success:
-            return json_object(response)
+            return json_object(SERVICE, operation, response)
         raise translate(
             SERVICE, operation, Failure.of(response), permission=permission, licence=licence
         )
