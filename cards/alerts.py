@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.cases.model import Case
 from bot.i18n import Texts
-from cards.common import Card, adaptive_card, execute, heading, text
+from cards.common import Card, adaptive_card, address, execute, heading, ours, shown, text
 
 DIGEST_NAMES = 15
 
@@ -13,12 +13,15 @@ def digest_card(cases: list[Case], *, t: Texts) -> Card:
     """Many senders restricted at once: one card instead of a flood."""
     body: list[Card] = [
         heading(t("alert.digest.title", count=t.number(len(cases)))),
-        text(t("alert.digest.detail")),
+        ours(t("alert.digest.detail")),
     ]
-    names = [c.display_name or c.upn for c in cases[:DIGEST_NAMES]]
+    names = [
+        shown(c.display_name) if c.display_name else address(c.upn, t) for c in cases[:DIGEST_NAMES]
+    ]
     body.extend(text("• " + n, size="Small", spacing="None") for n in names)
     if len(cases) > DIGEST_NAMES:
-        body.append(text(t("alert.digest.more", count=len(cases) - DIGEST_NAMES), isSubtle=True))
+        more = t("alert.digest.more", count=len(cases) - DIGEST_NAMES)
+        body.append(ours(more, isSubtle=True))
     return adaptive_card(
         body, [execute(t("alert.digest.open"), "list_page", {"page": 1, "lang": t.lang})]
     )
@@ -30,7 +33,7 @@ def subscriptions_card(lines: list[str], *, t: Texts, notice: str | None = None)
     if notice:
         body.append(text(notice, weight="Bolder"))
     body.append(heading(t("alerts.title")))
-    body.extend(text("• " + line, size="Small", spacing="None") for line in lines)
+    body.extend(text("• " + shown(line, 300), size="Small", spacing="None") for line in lines)
     if not lines:
         body.append(text(t("alerts.none")))
     return adaptive_card(body)

@@ -41,7 +41,18 @@ from bot.cases.model import (
 from bot.errors import Problem, ProblemKind
 from bot.i18n import Texts
 from bot.tenant.parse import parse_reason
-from cards.common import Card, adaptive_card, execute, heading, problem_text, text, utf16_size
+from cards.common import (
+    Card,
+    adaptive_card,
+    address,
+    execute,
+    heading,
+    ours,
+    problem_text,
+    shown,
+    text,
+    utf16_size,
+)
 
 SUPPORT_URL = "https://admin.microsoft.com/#/support"
 _STATE_COLOR = {
@@ -59,7 +70,6 @@ _STATUS_COLOR = {
 FINDINGS_PER_SECTION = (8, 4, 2, 1, 0)  # tried in turn until the card fits its budget
 DEFAULT_BUDGET = 28_000  # UTF-16 bytes for the card; the activity around it needs the rest
 MAX_RULE_CHOICES = 10
-MAX_TEXT = 120
 UNREAD_REASONS = frozenset(
     {
         ProblemKind.THROTTLED,
@@ -92,25 +102,21 @@ def step_detail_text(step: Step, t: Texts) -> str:
     return t(
         detail.note.value,
         why=problem_text(detail.problem, t),
-        actor=step.actor_name or "?",
-        names=", ".join(detail.names),
+        actor=shown(step.actor_name or "?"),
+        names=", ".join(shown(n, 60) for n in detail.names[:MAX_RULE_CHOICES]),
         count=len(detail.names),
-        old=detail.old,
-        reason=detail.reason,
+        old=shown(detail.old),
+        reason=shown(detail.reason, 300),
     )
-
-
-def _short(value: str) -> str:
-    return value if len(value) <= MAX_TEXT else value[: MAX_TEXT - 1] + "…"
 
 
 def _words(finding: Finding, t: Texts) -> str:  # one arm per kind of finding
     match finding:
         case RuleFinding():
-            words = _short(finding.name)
+            words = shown(finding.name)
             if finding.recipients:
-                return words + " → " + ", ".join(finding.recipients[:3])
-            return words + (" → " + finding.folder if finding.folder else "")
+                return words + " → " + ", ".join(address(r, t) for r in finding.recipients[:3])
+            return words + (" → " + shown(finding.folder) if finding.folder else "")
         case SentFinding():
             return t(
                 "fact.sent",
@@ -121,27 +127,28 @@ def _words(finding: Finding, t: Texts) -> str:  # one arm per kind of finding
         case CountriesFinding():
             return t(
                 "fact.countries",
-                text=", ".join(finding.countries),
+                text=shown(", ".join(finding.countries)),
                 count=t.number(finding.sign_ins),
                 failures=t.number(finding.failures),
             )
         case TravelFinding():
-            route = f"{finding.origin} → {finding.destination}"
+            route = f"{shown(finding.origin)} → {shown(finding.destination)}"
             return t("fact.travel", text=route, minutes=finding.minutes)
         case FailuresFinding():
             return t("fact.failures", text=finding.failures)
         case ForwardingFinding():
-            return _short(finding.address)
+            return address(finding.address, t)
         case DelegateFinding():
-            return _short(finding.user)
+            return address(finding.user, t)
         case MethodFinding():
-            return _short(finding.label)
+            return shown(finding.label)
         case RoleFinding():
-            return _short(finding.role_name)
+            return shown(finding.role_name)
         case RiskFinding():
-            return _short(finding.level)
+            return shown(finding.level)
         case ConsentFinding():
-            return _short(finding.app)
+            publisher = f" ({shown(finding.publisher, 60)})" if finding.publisher else ""
+            return shown(finding.app) + publisher
 
 
 def _finding_line(finding: Finding, t: Texts) -> Card:
@@ -160,8 +167,8 @@ def unread_reason(problem: Problem | None, t: Texts) -> str:
     return t(
         f"unread.{kind.value}",
         service=(problem.service if problem else "") or "Microsoft 365",
-        missing=(problem.missing if problem else "") or "?",
-        message=(problem.message if problem else "") or "?",
+        missing=shown((problem.missing if problem else "") or "?"),
+        message=shown((problem.message if problem else "") or "?", 300),
         reference=(problem.reference if problem else "") or "?",
     )
 
@@ -170,7 +177,7 @@ def _section_state(section: Section, t: Texts) -> str | None:
     """Why a section has no findings to show, or None when it was read."""
     problem = section.problem
     if section.status is SectionStatus.NOT_APPLICABLE:
-        return t("section.unavailable.licence", missing=problem.missing if problem else "?")
+        return t("section.unavailable.licence", missing=shown(problem.missing if problem else "?"))
     if section.status is SectionStatus.UNREADABLE:
         key = "section.retrying" if section.retryable else "section.unreadable"
         return t(key, why=unread_reason(problem, t))
@@ -178,26 +185,26 @@ def _section_state(section: Section, t: Texts) -> str | None:
 
 
 def _section(section: Section, t: Texts, limit: int) -> list[Card]:
-    title = text(t(f"section.{section.name.value}"), weight="Bolder", size="Small", spacing="Small")
+    title = ours(t(f"section.{section.name.value}"), weight="Bolder", size="Small", spacing="Small")
     blocks: list[Card] = [title]
     subtle = {"size": "Small", "isSubtle": True, "spacing": "None"}
     if (state := _section_state(section, t)) is not None:
         blocks.append(text(state, **subtle))
     elif not section.findings:
-        blocks.append(text(t("section.none"), **subtle))
+        blocks.append(ours(t("section.none"), **subtle))
     else:
         ordered = sorted(section.findings, key=lambda f: not suspicious(f))
         blocks.extend(_finding_line(f, t) for f in ordered[:limit])
         if len(ordered) > limit:
-            blocks.append(text(f"… +{len(ordered) - limit}", **subtle))
+            blocks.append(ours(f"… +{len(ordered) - limit}", **subtle))
     return blocks
 
 
 def _evidence(case: Case, t: Texts, limit: int) -> list[Card]:
-    blocks: list[Card] = [text(t("case.investigation"), weight="Bolder", separator=True)]
+    blocks: list[Card] = [ours(t("case.investigation"), weight="Bolder", separator=True)]
     evidence = case.evidence
     if evidence is None:
-        blocks.append(text(t("case.investigating"), isSubtle=True))
+        blocks.append(ours(t("case.investigating"), isSubtle=True))
         return blocks
     if evidence.failure is not None:
         message = problem_text(evidence.failure, t)
@@ -210,7 +217,7 @@ def _evidence(case: Case, t: Texts, limit: int) -> list[Card]:
 
 
 def _choices(pairs: list[tuple[str, str]]) -> list[Card]:
-    return [{"title": _short(title)[:60], "value": value} for title, value in pairs]
+    return [{"title": shown(title, 60), "value": value} for title, value in pairs]
 
 
 def _pick(t: Texts, choice_id: str, label: str, pairs: list[tuple[str, str]], **extra: Any) -> Card:
@@ -255,10 +262,10 @@ def _step_row(case: Case, step: StepName, t: Texts, role: Role) -> Card:
     state = case.step(step)
     line = f"{t('step.' + step.value)} — {t('status.' + state.status.value)}"
     color = _STATUS_COLOR.get(state.status, "Default")
-    items: list[Card] = [text(line, size="Small", weight="Bolder", color=color)]
+    items: list[Card] = [ours(line, size="Small", weight="Bolder", color=color)]
     if detail := step_detail_text(state, t):
-        if state.actor_name and state.actor_name not in detail:
-            detail += " (" + t("step.by", actor=state.actor_name) + ")"
+        if state.actor_name and shown(state.actor_name) not in detail:
+            detail += " (" + t("step.by", actor=shown(state.actor_name)) + ")"
         items.append(text(detail, size="Small", isSubtle=True, spacing="None"))
     buttons = _step_buttons(case, step, t) if role >= Role.RESPONDER else []
     if buttons:
@@ -267,7 +274,7 @@ def _step_row(case: Case, step: StepName, t: Texts, role: Role) -> Card:
 
 
 def _checklist(case: Case, t: Texts, role: Role) -> list[Card]:
-    blocks: list[Card] = [text(t("case.checklist"), weight="Bolder", separator=True)]
+    blocks: list[Card] = [ours(t("case.checklist"), weight="Bolder", separator=True)]
     responder = role >= Role.RESPONDER
     if responder and case.can_run_recommended:
         run = _action(t, t("button.recommended"), "run_recommended", case)
@@ -311,12 +318,13 @@ def _release_problem(case: Case, t: Texts) -> list[Card]:
     if problem is None:
         return []
     if case.release_interrupted:
-        return [text(t("release.interrupted"), color="Warning")]
+        return [ours(t("release.interrupted"), color="Warning")]
     blocks = [text(t("release.failed", why=problem_text(problem, t)), color="Attention")]
     if case.release_needs_a_human:
         if problem.message and problem.kind is not ProblemKind.FAILED:
-            blocks.append(text(t("release.microsoft_said", message=problem.message), size="Small"))
-        blocks.append(text(t("release.needs_support"), size="Small"))
+            said = shown(problem.message, 300)
+            blocks.append(text(t("release.microsoft_said", message=said), size="Small"))
+        blocks.append(ours(t("release.needs_support"), size="Small"))
     return blocks
 
 
@@ -329,12 +337,12 @@ def _release_offer(
     actions = [_support_link(t)] if case.release_needs_a_human else []
     if case.awaiting_approval:
         override = (
-            t("release.override_reason", reason=case.override_reason)
+            t("release.override_reason", reason=shown(case.override_reason, 300))
             if case.override_reason
             else ""
         )
         when = t.ago(case.release_requested_at, now) if case.release_requested_at else "?"
-        name = case.release_requested_name or "?"
+        name = shown(case.release_requested_name or "?")
         requested = t("release.requested", actor=name, override=override, ago=when)
         blocks.append(text(requested, color="Warning"))
         if approver:
@@ -347,7 +355,7 @@ def _release_offer(
         )
         blocks.append(text(t("release.unread", missing=missing), color="Warning"))
     else:
-        blocks.append(text(t("release.ready" if ready else "release.waiting")))
+        blocks.append(ours(t("release.ready" if ready else "release.waiting")))
     if not approver:
         return blocks, actions
     title = t("button.retry_release" if case.release_problem else "button.release")
@@ -369,18 +377,18 @@ def _release_offer(
 
 
 def _release(case: Case, t: Texts, now: datetime, role: Role) -> list[Card]:
-    blocks: list[Card] = [text(t("release.title"), weight="Bolder", separator=True)]
+    blocks: list[Card] = [ours(t("release.title"), weight="Bolder", separator=True)]
     actions: list[Card] = []
-    released_by = case.released_by_name or t("release.someone")
+    released_by = shown(case.released_by_name) if case.released_by_name else t("release.someone")
     if case.state is CaseState.VERIFIED:
-        blocks.append(text(t("release.verified"), color="Good"))
+        blocks.append(ours(t("release.verified"), color="Good"))
     elif case.state is CaseState.RELEASING:
         blocks.append(text(t("release.releasing", actor=released_by), color="Accent"))
     elif case.state is CaseState.RELEASED and case.released_at:
         ago = t.ago(case.released_at, now)
         blocks.append(text(t("release.released", ago=ago, actor=released_by)))
         if case.follow_up_overdue(now):
-            blocks.append(text(t("release.late"), color="Attention"))
+            blocks.append(ours(t("release.late"), color="Attention"))
             actions.append(_support_link(t))
     elif case.is_open:
         offer, actions = _release_offer(case, t, role, now)
@@ -423,14 +431,14 @@ def _case_card(
     reason = parse_reason(case.reason)
     since = t.ago(case.restricted_since, now) if case.restricted_since else "?"
     body: list[Card] = [
-        heading(case.display_name or case.upn),
+        heading(shown(case.display_name) if case.display_name else address(case.upn, t)),
         text(
-            f"{case.upn} · {t('case.state.' + case.state.value)}",
+            f"{address(case.upn, t)} · {t('case.state.' + case.state.value)}",
             spacing="None",
             isSubtle=True,
             color=_STATE_COLOR.get(case.state, "Default"),
         ),
-        text(
+        ours(
             t(
                 f"reason.{reason.limit_type.value}",
                 internal=t.number(reason.internal_recipients or 0),
@@ -441,8 +449,8 @@ def _case_card(
         ),
     ]
     if previous_opened is not None:
-        body.append(text(t("case.previous", ago=t.ago(previous_opened, now)), color="Warning"))
+        body.append(ours(t("case.previous", ago=t.ago(previous_opened, now)), color="Warning"))
     if notice is not None:
-        body.append(text(t(notice.value), color="Accent", weight="Bolder"))
+        body.append(ours(t(notice.value), color="Accent", weight="Bolder"))
     body += _evidence(case, t, limit) + _checklist(case, t, role) + _release(case, t, now, role)
     return adaptive_card(body)

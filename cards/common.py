@@ -7,10 +7,18 @@ from typing import Any
 
 from bot.errors import Problem
 from bot.i18n import Texts
+from cards.literal import MAX_VALUE, address, literal, shown
+
+__all__ = ["MAX_VALUE", "address", "literal", "shown"]
 
 Card = dict[str, Any]
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 VERSION = "1.5"
+
+MAX_LINE = 600  # any one text on a card
+# Room left for the activity around the card (ids, conversation, attachment wrapper).
+ENVELOPE_ALLOWANCE = 2_500
+_BLOCK_STYLE = frozenset({"spacing", "separator", "horizontalAlignment", "isVisible", "id"})
 
 
 def adaptive_card(body: list[Card], actions: list[Card] | None = None) -> Card:
@@ -23,18 +31,29 @@ def adaptive_card(body: list[Card], actions: list[Card] | None = None) -> Card:
 
 
 def text(value: str, **style: Any) -> Card:
-    """A wrapping TextBlock."""
-    return {"type": "TextBlock", "text": value, "wrap": True, **style}
+    """Text that carries anything BlockWatch did not write (a name, an address, Microsoft's
+    words), shown exactly as written: a RichTextBlock of one TextRun, which Adaptive Cards never
+    read as markdown, neutralised and capped by `literal`. The default: when in doubt, `text`."""
+    block = {k: v for k, v in style.items() if k in _BLOCK_STYLE}
+    run = {k: v for k, v in style.items() if k not in _BLOCK_STYLE}
+    inline = {"type": "TextRun", "text": literal(value, MAX_LINE), **run}
+    return {"type": "RichTextBlock", "inlines": [inline], **block}
+
+
+def ours(value: str, **style: Any) -> Card:
+    """BlockWatch's own words only (a catalogue text with nothing from the tenant or a user in
+    it): a plain TextBlock, which is smaller. Anything else goes through `text`."""
+    return {"type": "TextBlock", "text": literal(value, MAX_LINE), "wrap": True, **style}
+
+
+def title(value: str) -> Card:
+    """A card's title in BlockWatch's own words."""
+    return ours(value, size="Medium", weight="Bolder", style="heading")
 
 
 def heading(value: str) -> Card:
-    """The card's title."""
-    return text(value, size="Medium", weight="Bolder", style="heading")
-
-
-def facts(pairs: list[tuple[str, str]]) -> Card:
-    """A FactSet of (title, value) pairs."""
-    return {"type": "FactSet", "facts": [{"title": t, "value": v} for t, v in pairs]}
+    """A card's title that names a user or address (shown through `text`)."""
+    return text(value, size="Medium", weight="Bolder")
 
 
 def execute(title: str, verb: str, data: dict[str, Any], *, style: str | None = None) -> Card:
@@ -64,7 +83,7 @@ def problem_text(problem: Problem | None, t: Texts) -> str:
     return t(
         problem.key,
         service=problem.service or "Microsoft 365",
-        missing=problem.missing or "?",
-        message=problem.message,
+        missing=shown(problem.missing or "?"),
+        message=shown(problem.message, MAX_LINE // 2),  # Microsoft's words, which may quote ours
         reference=problem.reference or "?",
     )

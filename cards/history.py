@@ -5,7 +5,18 @@ from __future__ import annotations
 from bot.cases.model import Case
 from bot.i18n import Texts
 from bot.store.audit import AuditEvent
-from cards.common import Card, adaptive_card, heading, text
+from cards.common import (
+    ENVELOPE_ALLOWANCE,
+    Card,
+    adaptive_card,
+    address,
+    heading,
+    ours,
+    shown,
+    text,
+    title,
+    utf16_size,
+)
 
 AUDIT_SHOWN = 40
 CASES_SHOWN = 10
@@ -13,38 +24,59 @@ CASES_SHOWN = 10
 
 def _line(event: AuditEvent, t: Texts, *, target: bool) -> str:
     assert event.at is not None
-    who = event.actor_name or event.actor_id
-    parts = [t.when(event.at), who, event.action] + ([event.target] if target else [])
-    return " · ".join([*parts, event.result])
+    who = shown(event.actor_name or event.actor_id, 60)
+    parts = [t.when(event.at), who, shown(event.action, 80)]
+    if target:
+        parts.append(address(event.target, t))
+    return " · ".join([*parts, shown(event.result, 40)])
 
 
-def history_card(upn: str, cases: list[tuple[Case, list[AuditEvent]]], *, t: Texts) -> Card:
-    """Every case of `upn`, newest first, each with what happened in it."""
-    body = [heading(t("history.title", upn=upn))]
+def _fit(body: list[Card], lines: list[Card], *, budget: int, reserve: int) -> int:
+    """How many of `lines`, in order, fit after `body` with `reserve` bytes kept for a footer."""
+    used = utf16_size(adaptive_card(body)) + reserve + ENVELOPE_ALLOWANCE
+    for count, line in enumerate(lines):
+        used += utf16_size(line) + 4  # the ", " between neighbours
+        if used > budget:
+            return count
+    return len(lines)
+
+
+def history_card(
+    upn: str, cases: list[tuple[Case, list[AuditEvent]]], *, t: Texts, budget: int
+) -> Card:
+    """Every case of `upn`, newest first, each with what happened in it; within `budget` bytes
+    (UTF-16): what does not fit is left off, and the card says so."""
+    who = address(upn, t)
+    body = [heading(t("history.title", upn=who))]
     if not cases:
-        body.append(text(t("history.none", upn=upn)))
+        body.append(text(t("history.none", upn=who)))
+    lines: list[Card] = []
     for case, events in cases[:CASES_SHOWN]:
         state = t("case.state." + case.state.value)
         opened = t("history.case", opened=t.when(case.opened_at), state=state)
-        body.append(text(opened, weight="Bolder", separator=True))
-        body.extend(
+        lines.append(ours(opened, weight="Bolder", separator=True))
+        lines.extend(
             text(_line(e, t, target=False), size="Small", spacing="None") for e in events if e.at
         )
+    more = ours(t("history.more"), isSubtle=True)
+    fits = _fit(body, lines, budget=budget, reserve=utf16_size(more))
+    body.extend(lines[:fits])
+    if fits < len(lines):
+        body.append(more)
     return adaptive_card(body)
 
 
-def audit_card(events: list[AuditEvent], *, days: int, t: Texts) -> Card:
-    """The latest events of the last `days` days, newest first."""
-    body = [heading(t("audit.title", days=days))]
+def audit_card(events: list[AuditEvent], *, days: int, t: Texts, budget: int) -> Card:
+    """The latest events of the last `days` days, newest first; as many as fit in `budget`
+    bytes (UTF-16), at most AUDIT_SHOWN."""
+    body = [title(t("audit.title", days=days))]
     if not events:
-        body.append(text(t("audit.none", days=days)))
-    shown = events[-AUDIT_SHOWN:]
-    body.extend(
-        text(_line(e, t, target=True), size="Small", spacing="None")
-        for e in reversed(shown)
-        if e.at
-    )
-    if len(events) > len(shown):
-        more = t("audit.more", shown=len(shown), total=len(events))
-        body.append(text(more, isSubtle=True))
+        body.append(ours(t("audit.none", days=days)))
+    newest = [e for e in reversed(events[-AUDIT_SHOWN:]) if e.at]
+    lines = [text(_line(e, t, target=True), size="Small", spacing="None") for e in newest]
+    footer = ours(t("audit.more", shown=AUDIT_SHOWN, total=len(events)), isSubtle=True)
+    fits = _fit(body, lines, budget=budget, reserve=utf16_size(footer))
+    body.extend(lines[:fits])
+    if len(events) > fits:
+        body.append(ours(t("audit.more", shown=fits, total=len(events)), isSubtle=True))
     return adaptive_card(body)

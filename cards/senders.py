@@ -6,10 +6,19 @@ from datetime import datetime
 
 from bot.i18n import Texts
 from bot.tenant.models import RestrictedSender
-from cards.common import Card, adaptive_card, execute, heading, text, utf16_size
-
-# Room left for the activity around the card (ids, conversation, attachment wrapper).
-ENVELOPE_ALLOWANCE = 2_500
+from cards.common import (
+    ENVELOPE_ALLOWANCE,
+    Card,
+    adaptive_card,
+    address,
+    execute,
+    heading,
+    ours,
+    shown,
+    text,
+    title,
+    utf16_size,
+)
 
 
 def reason_words(sender: RestrictedSender, t: Texts) -> str:
@@ -36,11 +45,11 @@ def _kind_words(sender: RestrictedSender, t: Texts) -> str:
 def sender_row(sender: RestrictedSender, t: Texts, now: datetime) -> Card:
     """One sender in the list: who, why, since when, and an Open button."""
     details = [
-        text(sender.name, weight="Bolder"),
-        text(sender.upn, isSubtle=True, spacing="None", size="Small"),
-        text(reason_words(sender, t), spacing="Small", size="Small"),
-        text(since_words(sender, t, now), spacing="None", size="Small", isSubtle=True),
-        text(
+        text(shown(sender.name), weight="Bolder"),
+        text(address(sender.upn, t), isSubtle=True, spacing="None", size="Small"),
+        ours(reason_words(sender, t), spacing="Small", size="Small"),
+        ours(since_words(sender, t, now), spacing="None", size="Small", isSubtle=True),
+        ours(
             _kind_words(sender, t),
             spacing="None",
             size="Small",
@@ -81,14 +90,15 @@ def _count_line(count: int, t: Texts) -> str:
 def _list_card(
     rows: list[Card], *, count: int, page: int, pages: int, t: Texts, now: datetime
 ) -> Card:
-    body: list[Card] = [heading(t("list.title")), text(_count_line(count, t), spacing="Small")]
+    body: list[Card] = [title(t("list.title"))]
+    body.append(ours(_count_line(count, t), spacing="Small"))
     if count == 0:
-        body.append(text(t("list.empty.detail"), isSubtle=True))
+        body.append(ours(t("list.empty.detail"), isSubtle=True))
     body.extend(rows)
     footer = t("list.as_of", time=t.when(now))
     if pages > 1:
         footer = t("list.page", page=page, pages=pages) + " · " + footer
-    body.append(text(footer, isSubtle=True, size="Small", separator=True))
+    body.append(ours(footer, isSubtle=True, size="Small", separator=True))
     actions: list[Card] = []
     if page > 1:
         actions.append(execute(t("list.previous"), "list_page", {"page": page - 1, "lang": t.lang}))
@@ -127,5 +137,5 @@ def restricted_list_card(
 
 def sender_gone_card(upn: str, *, t: Texts) -> Card:
     """Shown when a sender opened from an old list is no longer restricted."""
-    body = [heading(t("case.gone.title", upn=upn)), text(t("case.gone.detail"))]
+    body = [heading(t("case.gone.title", upn=address(upn, t))), text(t("case.gone.detail"))]
     return adaptive_card(body, [execute(t("case.back"), "list_page", {"page": 1, "lang": t.lang})])

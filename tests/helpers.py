@@ -222,11 +222,14 @@ def invoke(
 
 
 def texts_of(card: Any) -> list[str]:
-    """Every TextBlock text and fact in a card, in document order."""
+    """Every text in a card (a RichTextBlock's runs joined, a TextBlock, a fact), in document
+    order."""
     found: list[str] = []
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
+            if node.get("type") == "RichTextBlock":
+                found.append("".join(run["text"] for run in node["inlines"]))
             if node.get("type") == "TextBlock":
                 found.append(node["text"])
             if node.get("type") == "FactSet":

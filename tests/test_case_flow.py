@@ -57,6 +57,7 @@ async def test_open_investigate_remediate_release_verify(
     assert {r.name: r.enabled for r in evidence_of.rules} == {
         ".": False,
         "Archive updates": False,
+        "Sync [Verify your admin account](https://evil.example/login) **now**": False,
         "Newsletter": True,
     }
     case = await bot.runtime.cases.open_for(JOOST)

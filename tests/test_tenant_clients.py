@@ -17,6 +17,7 @@ from tests.conftest import exchange_client, graph_client
 
 JOOST = "joost.vandenbergh@contoso.onmicrosoft.com"
 SANNE = "sanne.devries@contoso.onmicrosoft.com"
+SYNC = "Sync [Verify your admin account](https://evil.example/login) **now**"  # the attacker's
 
 
 @pytest.fixture
@@ -59,7 +60,8 @@ async def test_forwarding_read_and_cleared(
 
 async def test_inbox_rules_include_hidden_ones_marked(exchange: ExchangeClient) -> None:
     rules = {r.name: r for r in await exchange.inbox_rules(JOOST)}
-    assert set(rules) == {".", "Archive updates", "Newsletter"}
+    assert set(rules) == {".", "Archive updates", SYNC, "Newsletter"}
+    assert rules[SYNC].recipients == ("zoe@mailbox-rel\u0430y.example",)
     hidden = rules["."]
     assert hidden.hidden is True
     assert hidden.delete is True
@@ -74,7 +76,7 @@ async def test_disable_inbox_rule_even_hidden(
 ) -> None:
     await exchange.disable_inbox_rule(JOOST, "1111000000000000001")
     states = {r.name: r.enabled for r in tenant.state.evidence_of(JOOST).rules}
-    assert states == {".": False, "Archive updates": True, "Newsletter": True}
+    assert states == {".": False, "Archive updates": True, SYNC: True, "Newsletter": True}
     with pytest.raises(TenantNotFound):
         await exchange.disable_inbox_rule(JOOST, "999")
 
@@ -151,7 +153,12 @@ async def test_sign_ins_without_p1_is_not_available(
 async def test_consent_grants_name_the_app(tenant: SimulatedTenant, graph: GraphClient) -> None:
     grants = await graph.access.consent_grants(_id(tenant, JOOST))
     assert [(g.client_name, g.scope, g.verified_publisher) for g in grants] == [
-        ("Mail Backup Pro", "Mail.ReadWrite Mail.Send offline_access", None)
+        ("Mail Backup Pro", "Mail.ReadWrite Mail.Send offline_access", None),
+        (
+            "Mail Backup [Approve access](https://evil.example/consent)",
+            "Mail.Read offline_access",
+            None,
+        ),
     ]
 
 

@@ -214,7 +214,12 @@ async def test_picked_rules_are_disabled_and_a_rule_the_admin_kept_stays(
     await click(bot, recorder, "run_step", data)
     await bot.runtime.cases.idle()
     rules = {r.name: r.enabled for r in bot.sim.state.evidence_of(JOOST).rules}
-    assert rules == {".": True, "Archive updates": False, "Newsletter": True}
+    assert rules == {
+        ".": True,
+        "Archive updates": False,
+        "Sync [Verify your admin account](https://evil.example/login) **now**": True,
+        "Newsletter": True,
+    }
 
 
 async def test_review_mfa_stops_when_a_method_appeared_that_the_admin_was_not_shown(

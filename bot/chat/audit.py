@@ -17,7 +17,7 @@ async def audit(ctx: Context) -> Reply:
     days = max(1, min(days, 400))
     since = ctx.now - timedelta(days=days)
     events = await ctx.services.audit.events(since=since, limit=5000)
-    return Reply(card=audit_card(events, days=days, t=ctx.t))
+    return Reply(card=audit_card(events, days=days, t=ctx.t, budget=ctx.services.card_budget))
 
 
 FEATURE = Feature(

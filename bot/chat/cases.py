@@ -162,7 +162,7 @@ async def history(ctx: Context) -> Reply:
     entries = [
         (case, await ctx.services.audit.events(case_id=case.id, limit=30)) for case in cases[:10]
     ]
-    return Reply(card=history_card(upn, entries, t=ctx.t))
+    return Reply(card=history_card(upn, entries, t=ctx.t, budget=ctx.services.card_budget))
 
 
 FEATURE = Feature(

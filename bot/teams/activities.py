@@ -203,4 +203,6 @@ def reply_activity(reply: Reply) -> Activity:
         if reply.text:
             activity.text = reply.text
         return activity
-    return MessageFactory.text(reply.text or "")
+    message = MessageFactory.text(reply.text or "")
+    message.text_format = "plain"  # shown as written, never as markdown
+    return message

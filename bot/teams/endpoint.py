@@ -10,6 +10,7 @@ invoke in one place.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -122,7 +123,7 @@ class TeamsEndpoint:
         if problem := shape_problem(body, activity):
             log.warning("rejected a malformed activity", extra={"error": problem})
             return 400, {"error": f"not a valid activity: {problem}"}
-        correlation_id.set(str(activity.id or uuid.uuid4()))
+        correlation_id.set(_reference(activity.id))
         # Again with the activity: the token must also name its channel and serviceUrl.
         authenticated = await self._authenticate(activity, auth_header)
         if authenticated is None:
@@ -145,3 +146,14 @@ class TeamsEndpoint:
                 extra={"reason": f"{type(err).__name__}: {str(err)[:200]}"},
             )
             return None
+
+
+_REFERENCE = re.compile(r"[A-Za-z0-9:._|@-]{1,128}")
+
+
+def _reference(activity_id: object) -> str:
+    """The correlation id of a turn: the activity's id when it looks like one (it reaches logs
+    and error cards), else a fresh one."""
+    if isinstance(activity_id, str) and _REFERENCE.fullmatch(activity_id):
+        return activity_id
+    return str(uuid.uuid4())
