@@ -18,7 +18,7 @@ from bot.doctor import Status, run_doctor
 from bot.errors import NotAvailableInTenant, ProblemKind, TenantBusy, TenantForbidden
 from bot.sim.exchange import CMDLETS
 from bot.sim.server import SimulatedTenant
-from bot.tenant.budgets import REPORTS, Budget, LocalBudgets
+from bot.tenant.budgets import REPORTS, Budget, LocalBudgets, Pacer
 from bot.tenant.http import Failure, translate
 from bot.tenant.parse import parse_reason
 from tests.conftest import BotUnderTest, bearer, exchange_client, graph_client
@@ -242,6 +242,23 @@ async def test_budgets_keep_every_window_and_say_busy_rather_than_wait_too_long(
     assert await budgets.reserve(REPORTS, max_wait=5) is None  # nothing reserved
     one = Budget("one", 1, 1.0)
     assert [await budgets.reserve(one) for _ in range(3)] == pytest.approx([0.0, 1.3, 2.6])
+
+
+async def test_a_late_call_still_arrives_a_whole_window_after_the_one_before() -> None:
+    """A call can leave long after its slot (a busy loop, a connection to open): the Pacer
+    holds each turn until `seconds` after the answer, so arrivals stay a window apart."""
+    pacer = Pacer()
+    budget = Budget("pace", 2, 0.3)
+    arrivals: list[float] = []
+
+    async def call(late: float) -> None:
+        async with pacer.turn(budget):
+            await asyncio.sleep(late)  # the send is delayed, then the server counts it
+            arrivals.append(time.monotonic())
+
+    await asyncio.gather(*(call(0.2 if i % 3 == 0 else 0.0) for i in range(9)))
+    assert len(arrivals) == 9
+    assert _max_in_any_window(arrivals, budget.seconds) <= budget.calls
 
 
 async def test_a_call_that_would_wait_too_long_is_busy_and_its_section_reads_again(

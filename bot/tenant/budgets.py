@@ -11,6 +11,11 @@ A call reserves the next free slot of its budget in a sliding window and waits f
 wait would be longer than the call may wait, nothing is reserved and the call is "busy" (its
 section is read again later). `LocalBudgets` keeps the windows in this process; the store's
 `SharedBudgets` keeps them in the database, so several replicas share one budget.
+
+Microsoft counts a call when it arrives, and a call can leave well after its slot (a busy event
+loop, a connection to open). So within a process `Pacer` also holds each call of a budget from
+just before it is sent until `seconds` after its answer came back, `calls` at a time: two calls
+holding the same turn then arrive at least `seconds` apart, whatever the delays.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -90,3 +96,20 @@ class LocalBudgets:
             sends.append(slot)
             del sends[: -budget.calls]
             return slot - now
+
+
+class Pacer:
+    """Turns of each budget within this process (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._turns: dict[str, asyncio.Semaphore] = {}
+
+    @asynccontextmanager
+    async def turn(self, budget: Budget) -> AsyncIterator[None]:
+        """Hold one of `budget.calls` turns for a call, until `budget.seconds` after it ends."""
+        turns = self._turns.setdefault(budget.name, asyncio.Semaphore(budget.calls))
+        await turns.acquire()
+        try:
+            yield
+        finally:
+            asyncio.get_running_loop().call_later(budget.seconds, turns.release)

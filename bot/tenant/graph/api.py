@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from bot.errors import TenantBusy, TenantError
-from bot.tenant.budgets import Budgets, LocalBudgets, budget_for
+from bot.tenant.budgets import Budgets, LocalBudgets, Pacer, budget_for
 from bot.tenant.http import (
     RETRYABLE_STATUS,
     Attempt,
@@ -48,6 +48,7 @@ class GraphApi:
         self._auth = auth
         self._policy = policy or RetryPolicy()
         self._budgets = budgets or LocalBudgets()
+        self._pacer = Pacer()
 
     async def request(
         self,
@@ -64,12 +65,14 @@ class GraphApi:
         budget = budget_for(url.removeprefix(self._root).split("?")[0])
 
         async def once() -> httpx.Response:
-            if budget is not None:  # every try counts against Microsoft's budget
-                wait = await self._budgets.reserve(budget)
-                if wait is None:
-                    raise TenantBusy(f"{operation}: {budget.name} budget in use", service=SERVICE)
-                await asyncio.sleep(wait)
-            return await self._http.request(method, url, json=body, auth=self._auth)
+            if budget is None:
+                return await self._http.request(method, url, json=body, auth=self._auth)
+            wait = await self._budgets.reserve(budget)  # every try counts against the budget
+            if wait is None:
+                raise TenantBusy(f"{operation}: {budget.name} budget in use", service=SERVICE)
+            await asyncio.sleep(wait)
+            async with self._pacer.turn(budget):
+                return await self._http.request(method, url, json=body, auth=self._auth)
 
         # Every Graph call BlockWatch makes is safe to repeat: GETs, idempotent PATCHes,
         # revokeSignInSessions, DELETE (a second one answers 404).
