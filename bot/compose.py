@@ -34,6 +34,7 @@ from bot.cases.background import Background
 from bot.cases.service import CasePolicy, CaseService
 from bot.chat.access import PLAYGROUND_TENANT, PLAYGROUND_USER, AccessPolicy, Roles, ids
 from bot.chat.context import Services
+from bot.chat.foreign import ForeignRefusals
 from bot.chat.gate import Gate
 from bot.chat.limits import CommandLimit
 from bot.chat.pacing import PacedOutbox
@@ -83,6 +84,7 @@ class Runtime:
     engine: AsyncEngine
     watcher: Watcher
     delivery: Delivery
+    foreign: ForeignRefusals
 
 
 @dataclass(frozen=True)
@@ -273,6 +275,7 @@ async def start_runtime(
             settings.runner_lease_seconds,
             settings.evidence_retry_seconds,
             settings.approval_expiry_seconds,
+            settings.investigations_at_once,
         ),
         runner=runner,
     )
@@ -306,7 +309,7 @@ async def start_runtime(
     )
     await cases.resume()
     stopping = asyncio.Event()
-    upkeep = _upkeep(cases, views, settings, stopping)
+    upkeep = _upkeep(cases, views, gate.foreign, settings, stopping)
     loops = (("upkeep", upkeep), ("watcher", watcher.run(stopping)))
     for name, work in loops:
         stack.push_async_callback(_stop, asyncio.create_task(work, name=name), stopping)
@@ -332,6 +335,7 @@ async def start_runtime(
         engine,
         watcher,
         delivery,
+        gate.foreign,
     )
 
 
@@ -361,15 +365,21 @@ async def pause(stopping: asyncio.Event, seconds: float) -> None:
 
 
 async def _upkeep(
-    cases: CaseService, views: CaseViews, settings: Settings, stopping: asyncio.Event
+    cases: CaseService,
+    views: CaseViews,
+    foreign: ForeignRefusals,
+    settings: Settings,
+    stopping: asyncio.Event,
 ) -> None:
     """Renew this process's lease, give dead runners' work its way out, catch up card copies,
-    purge expired history."""
+    write the foreign-tenant tallies whose window ended, purge expired history; at the end,
+    write every tally left."""
     last_purge = 0.0
     while not stopping.is_set():
         try:
             await cases.upkeep()
             await views.catch_up(datetime.now(UTC))
+            await foreign.flush()
             if time.monotonic() - last_purge > 24 * 3600:
                 last_purge = time.monotonic()
                 cutoff = datetime.now(UTC) - timedelta(days=settings.audit_retention_days)
@@ -379,6 +389,10 @@ async def _upkeep(
         except Exception:
             log.exception("upkeep failed; trying again")
         await pause(stopping, max(0.5, settings.runner_lease_seconds / 3))
+    try:
+        await foreign.flush(everything=True)
+    except Exception:
+        log.exception("could not write the foreign-tenant refusals at shutdown")
 
 
 async def _stop(task: asyncio.Task[None], stopping: asyncio.Event | None = None) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime, format_timedelta
 from babel.numbers import format_decimal
@@ -26,18 +27,39 @@ def catalogue(lang: str) -> dict[str, str]:
     return data
 
 
-def language_of(locale: str | None) -> str:
+def language_of(locale: object) -> str:
     """The supported language for a Teams locale such as `nl-NL` (English otherwise)."""
-    prefix = (locale or "").split("-")[0].split("_")[0].lower()
+    if not isinstance(locale, str):
+        return DEFAULT_LANGUAGE
+    prefix = locale[:35].split("-")[0].split("_")[0].lower()
     return prefix if prefix in LANGUAGES else DEFAULT_LANGUAGE
 
 
-def time_zone(name: str | None) -> ZoneInfo:
-    """The admin's time zone from Teams' clientInfo, UTC when unknown or invalid."""
-    try:
-        return ZoneInfo(name) if name else UTC_ZONE
-    except (ZoneInfoNotFoundError, ValueError):
+_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,30}(/[A-Za-z0-9_+-]{1,30}){0,3}")
+
+
+def time_zone(name: object) -> ZoneInfo:
+    """The admin's time zone from Teams' clientInfo, UTC when unknown or invalid. Never raises:
+    an IANA name is checked for its shape first, and whatever ZoneInfo raises for a name that
+    is not a zone (a directory such as `Europe` raises IsADirectoryError where the tzdata
+    package is used) counts as unknown."""
+    if not isinstance(name, str) or not _ZONE_NAME.fullmatch(name):
         return UTC_ZONE
+    return _zone(name)
+
+
+@lru_cache(maxsize=512)
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except Exception:  # ZoneInfoNotFoundError, ValueError, OSError (a directory), …
+        return UTC_ZONE
+
+
+def texts_for(locale: object, timezone: object, lang: str | None = None) -> Texts:
+    """The words and times for a client: `lang` if given, else its locale's language; its time
+    zone. The one place client locale and time zone values are read; it never raises."""
+    return Texts(lang if lang in LANGUAGES else language_of(locale), time_zone(timezone))
 
 
 @dataclass(frozen=True)

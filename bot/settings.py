@@ -151,6 +151,7 @@ class Settings(BaseSettings):
 
     # Behaviour.
     log_level: Annotated[LogLevel, _alias("LOG_LEVEL")] = "INFO"
+    investigations_at_once: Annotated[int, _alias("INVESTIGATIONS_AT_ONCE"), Field(ge=1, le=32)] = 4
     card_budget_bytes: Annotated[int, _alias("CARD_BUDGET_BYTES"), Field(ge=4000, le=40000)] = 30000
 
     @field_validator("log_level", mode="before")

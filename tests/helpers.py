@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiohttp import web
 
 BOT_ID = "28:blockwatch-bot"
@@ -261,3 +264,34 @@ def actions_of(card: Any, *, any_kind: bool = False) -> list[dict[str, Any]]:
 
     walk(card)
     return found
+
+
+def serve_demo(cwd: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`python app.py` in demo mode in `cwd` with `env`, once it is ready: (process, URL)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    settings = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PORT": str(port),
+        "APPROVER_IDS": "00000000-0000-0000-0000-0000000000a1",
+        "DEMO_RESTRICT_AFTER_SECONDS": "0",
+        **env,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py")],
+        cwd=cwd,
+        env=settings,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise TimeoutError("the demo did not start")

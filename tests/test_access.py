@@ -99,8 +99,12 @@ async def test_foreign_tenant_is_refused(start_bot: Any, recorder: Recorder) -> 
     foreign["channelData"]["tenant"]["id"] = "99999999-9999-9999-9999-999999999999"
     await bot.post(foreign)
     assert NOT_ALLOWED in texts_of(recorder.cards()[-1])
+    await bot.runtime.foreign.flush(everything=True)  # tallied per tenant per window
     events = await bot.runtime.audit.events()
-    assert [(e.action, e.detail) for e in events] == [("refused:list", "foreign tenant")]
+    assert [(e.action, e.target, e.result) for e in events] == [
+        ("refused:foreign-tenant", "99999999-9999-9999-9999-999999999999", "refused x1")
+    ]
+    assert events[0].parameters["actions"] == "list"
     # Its conversation is not remembered either, so nothing is ever sent there proactively.
     conversations = bot.runtime.conversations
     assert await conversations.get(foreign["conversation"]["id"]) is None

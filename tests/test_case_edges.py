@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import re
 import sqlite3
 import string
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,9 +22,8 @@ from bot.i18n import Texts
 from bot.sim.evidence import SimRule
 from cards.case import render_case
 from tests.conftest import exchange_client
-from tests.e2e.playground import free_port
-from tests.flow import ALEX, JOOST, MEGAN, action, click, compromised_bot, open_joost
-from tests.helpers import ROOT, Recorder, Sent, actions_of, activity, invoke, texts_of
+from tests.flow import JOOST, MEGAN, action, click, compromised_bot, open_joost
+from tests.helpers import Recorder, Sent, actions_of, activity, invoke, serve_demo, texts_of
 
 PASSWORD_LINE = re.compile(r"^Temporary password for \S+: (.+)$", re.M)
 
@@ -214,34 +209,6 @@ async def test_bait_words_in_the_subject_or_the_body_alone_are_flagged(
     assert Why.BAIT_WORDS in why["Body only"]
 
 
-def _serve_demo(cwd: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    settings = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PORT": str(port),
-        "APPROVER_IDS": ALEX[1],
-        "DEMO_RESTRICT_AFTER_SECONDS": "0",
-        **env,
-    }
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py")],
-        cwd=cwd,
-        env=settings,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise TimeoutError("the demo did not start")
-
-
 def _cases(cwd: Path) -> int:
     with sqlite3.connect(cwd / "data" / "demo-contoso.db") as db:
         return int(db.execute("SELECT count(*) FROM cases").fetchone()[0])
@@ -251,7 +218,7 @@ async def test_two_demo_runs_in_a_row_each_start_from_the_scenario(
     tmp_path: Path, recorder: Recorder
 ) -> None:
     for run, keep in enumerate(("false", "false", "true")):
-        proc, url = _serve_demo(tmp_path, DEMO_KEEP_STATE=keep)
+        proc, url = serve_demo(tmp_path, DEMO_KEEP_STATE=keep)
         try:
             assert _cases(tmp_path) == (1 if keep == "true" else 0), run
             if keep == "false":

@@ -110,9 +110,12 @@ async def test_lone_surrogates_in_every_text_field_are_answered_and_audited(
     _set(body, path, f"status {hostile}@contoso.onmicrosoft.com" if field == "text" else hostile)
     answer = await _escaped(bot, body)
     assert answer.status_code in (200, 201), answer.text
+    await bot.runtime.foreign.flush(everything=True)  # another tenant's refusals are tallied
     async with bot.runtime.engine.connect() as conn:
         rows = (await conn.execute(sa.select(audit_events))).all()
-    assert [r.result for r in rows] == ["refused"]  # the stranger's refusal, not lost
+    # (botbuilder 4.17 reads no conversation.tenantId: the tenant is channelData's)
+    foreign = field == "channel tenant"
+    assert [r.result for r in rows] == ["refused x1" if foreign else "refused"]  # not lost
     row = rows[0]
     for value in (row.actor_name, row.action, row.detail, row.actor_id):
         assert untrusted.clean(value) == value

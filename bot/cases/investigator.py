@@ -4,6 +4,12 @@ An investigation reads every section concurrently. What it could not read for a 
 (throttled, an outage, busy) is read again in the background, waiting longer each time, until it
 is read or the case closes; the cards fill in as it is. Sections a step reads fresh are recorded
 the same way, so the evidence on the card is always the latest read.
+
+Investigations (from Open clicks, alerts and digests, start-up and reading again) take turns:
+at most INVESTIGATIONS_AT_ONCE run in a replica, the rest wait in order with their case showing
+"investigating". A click on a case already being investigated joins it (the case's state
+says so, across replicas). So a crowd of clicks cannot make BlockWatch hammer the tenant or
+starve the calls an admin is waiting for.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ import asyncio
 import dataclasses
 import itertools
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,6 +36,16 @@ from bot.logs import correlation_id
 log = logging.getLogger(__name__)
 
 MAX_REREAD_WAIT = 600.0  # seconds between reads of evidence that could not be read, at most
+
+
+@dataclass
+class InvestigationLoad:
+    """Investigations in this replica: running now, waiting for a turn, the most that ran."""
+
+    at_once: int
+    running: int = 0
+    waiting: int = 0
+    peak: int = 0
 
 
 @dataclass(frozen=True)
@@ -49,7 +67,10 @@ class Investigator:
         *,
         internal_domains: frozenset[str],
         retry_seconds: float,
+        at_once: int = 4,
     ) -> None:
+        self.load = InvestigationLoad(at_once)
+        self._turns = asyncio.Semaphore(at_once)
         self._ledger = ledger
         self._sources = sources
         self._background = background
@@ -126,7 +147,28 @@ class Investigator:
             name = f"reread:{case.id}"
             self._background.spawn(self._read_again(case.id), name, daemon=True)
 
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """One of the replica's investigation turns, waiting in order for it."""
+        load = self.load
+        load.waiting += 1
+        try:
+            await self._turns.acquire()
+        finally:
+            load.waiting -= 1
+        load.running += 1
+        load.peak = max(load.peak, load.running)
+        try:
+            yield
+        finally:
+            load.running -= 1
+            self._turns.release()
+
     async def _investigate(self, case_id: str) -> None:
+        async with self._turn():
+            await self._investigate_now(case_id)
+
+    async def _investigate_now(self, case_id: str) -> None:
         case = await self._ledger.get(case_id)
         if case is None:
             return
@@ -158,10 +200,11 @@ class Investigator:
             if not names:
                 return
             try:
-                reading = await self.reader(case)
-                sections = await investigate(
-                    reading.subject, self._sources, datetime.now(UTC), names
-                )
+                async with self._turn():
+                    reading = await self.reader(case)
+                    sections = await investigate(
+                        reading.subject, self._sources, datetime.now(UTC), names
+                    )
             except Exception as err:  # a read-only loop: never let it die, try again later
                 log.info("evidence not read again yet", extra={"case": case_id, "error": repr(err)})
                 continue

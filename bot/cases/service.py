@@ -18,7 +18,7 @@ from bot import errors
 from bot.cases.background import Background
 from bot.cases.checklist import Checklist, PrivateChannel
 from bot.cases.investigation import Sources
-from bot.cases.investigator import Investigator
+from bot.cases.investigator import InvestigationLoad, Investigator
 from bot.cases.ledger import SYSTEM, CaseAnnouncer, CaseLedger
 from bot.cases.model import Answer, Case, CaseState, Notice, StepName
 from bot.cases.release import Releases
@@ -46,6 +46,7 @@ class CasePolicy:
     runner_lease_seconds: float = 30.0
     evidence_retry_seconds: float = 30.0
     approval_expiry_seconds: float = 24 * 3600.0
+    investigations_at_once: int = 4
 
 
 class CaseService:
@@ -76,6 +77,7 @@ class CaseService:
             background,
             internal_domains=policy.internal_domains,
             retry_seconds=policy.evidence_retry_seconds,
+            at_once=policy.investigations_at_once,
         )
         self._checklist = Checklist(
             self._ledger, self._investigator, exchange, graph, private, background, runner=runner
@@ -91,6 +93,11 @@ class CaseService:
         )
 
     # ---- reading ------------------------------------------------------------------------
+
+    @property
+    def investigations(self) -> InvestigationLoad:
+        """How many investigations run and wait in this replica (and the most that ran)."""
+        return self._investigator.load
 
     async def get(self, case_id: str) -> Case | None:
         """The case with this id."""

@@ -95,8 +95,10 @@ class CaseRef:
 
 @dataclass(frozen=True)
 class Reply:
-    """What to show: a card (and/or plain text), and the case it shows, if any."""
+    """What to show: a card (and/or plain text), and the case it shows, if any. A reply
+    `for_asker_only` (a refusal or an error) never replaces a card others see."""
 
     card: Card | None = None
     text: str | None = None
     shows: CaseRef | None = None
+    for_asker_only: bool = False

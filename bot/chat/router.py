@@ -17,7 +17,7 @@ from bot.chat.gate import Gate, Slowdown
 from bot.chat.messages import CardClick, Message, Origin, Reply, Where
 from bot.chat.registry import VERBS as VERB_TABLE
 from bot.chat.registry import help_lines, match
-from bot.i18n import LANGUAGES, Texts, language_of, time_zone
+from bot.i18n import LANGUAGES, Texts, texts_for
 from bot.logs import correlation_id
 from cards.common import problem_text
 from cards.messages import error_card, help_card
@@ -61,7 +61,7 @@ class Router:
     async def _on_message(self, message: Message) -> Reply:
         origin = message.origin
         t = _texts(origin, None)
-        if (slow := await self._gate.slowdown(origin.actor, "message")) is not None:
+        if (slow := await self._gate.slowdown(origin, "message")) is not None:
             return _slow_down(slow, t)
         if len(message.text) > MAX_COMMAND_CHARS:
             log.warning("command too long", extra={"chars": len(message.text)})
@@ -83,12 +83,12 @@ class Router:
         origin = click.origin
         wanted = click.data.get("lang")
         t = _texts(origin, wanted if isinstance(wanted, str) and wanted in LANGUAGES else None)
-        if (slow := await self._gate.slowdown(origin.actor, click.verb)) is not None:
+        if (slow := await self._gate.slowdown(origin, click.verb)) is not None:
             return _slow_down(slow, t)
         verb = VERB_TABLE.get(click.verb)
         if verb is None:
             log.warning("unknown card verb", extra={"verb": click.verb[:64]})
-            await self._gate.refused(origin.actor, click.verb, "unknown action")
+            await self._gate.refused(origin, click.verb, "unknown action")
             return _error(t("error.bad_action"), t)
         log.info("card action", extra={"verb": click.verb, "lang": t.lang})
         if not await self._gate.admit(origin, verb.role, verb.name):
@@ -123,7 +123,7 @@ class Router:
         except (InvalidAction, errors.UnknownCase) as err:
             log.warning("invalid card action", extra={"reason": str(err)})
             if click is not None:  # forged or stale card data: refused, so audited
-                await self._gate.refused(click.origin.actor, click.verb, f"invalid action: {err}")
+                await self._gate.refused(click.origin, click.verb, f"invalid action: {err}")
             return _error(t("error.bad_action"), t)
         except errors.BlockWatchError as err:
             log.warning("request failed: %s", err, extra={"error": type(err).__name__})
@@ -135,7 +135,7 @@ class Router:
 
 def _texts(origin: Origin, lang: str | None) -> Texts:
     """The words for a reply: `lang` if given, else the client's locale; its time zone."""
-    return Texts(lang or language_of(origin.locale), time_zone(origin.timezone))
+    return texts_for(origin.locale, origin.timezone, lang)
 
 
 def _slow_down(slow: Slowdown, t: Texts) -> Reply:
@@ -144,4 +144,5 @@ def _slow_down(slow: Slowdown, t: Texts) -> Reply:
 
 def _error(text: str, t: Texts) -> Reply:
     """An error card quoting the request's correlation id (an admin can find it in the log)."""
-    return Reply(card=error_card(text, t=t, correlation_id=correlation_id.get()))
+    card = error_card(text, t=t, correlation_id=correlation_id.get())
+    return Reply(card=card, for_asker_only=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -133,37 +134,47 @@ class AuditTrail:
         return int(result.rowcount or 0)
 
 
+COLUMNS = (
+    "time",
+    "actor_id",
+    "actor",
+    "action",
+    "target",
+    "case",
+    "result",
+    "detail",
+    "parameters",
+    "correlation_id",
+)
+# A spreadsheet runs a cell that starts with one of these (OWASP, "CSV Injection").
+_FORMULA = re.compile(r"""(?<![^,;\r\n])([ "']*)([=+\-@\t\r])""")
+
+
+def cell(value: str) -> str:
+    """`value` safe in a spreadsheet cell: a formula character at its start, or after a `,`, `;`
+    or line break (where a spreadsheet splitting on the other separator would start a cell or
+    a row), is preceded by `'` (shown, not run)."""
+    return _FORMULA.sub(lambda m: f"{m[1]}'{m[2]}", value)
+
+
 def to_csv(events: list[AuditEvent]) -> str:
-    """The events as CSV (for export before purge, or the admin's download)."""
+    """The events as CSV (for export before purge, or the admin's download): every field quoted
+    and made safe for spreadsheets by `cell`, whichever separator the spreadsheet splits on."""
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            "time",
-            "actor_id",
-            "actor",
-            "action",
-            "target",
-            "case",
-            "result",
-            "detail",
-            "parameters",
-            "correlation_id",
-        ]
-    )
+    out.write(",".join(COLUMNS) + "\r\n")
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
     for e in events:
-        writer.writerow(
-            [
-                e.at.isoformat() if e.at else "",
-                e.actor_id,
-                e.actor_name,
-                e.action,
-                e.target,
-                e.case_id or "",
-                e.result,
-                e.detail,
-                ";".join(f"{k}={v}" for k, v in sorted(e.parameters.items())),
-                e.correlation,
-            ]
-        )
+        row = [
+            e.at.isoformat() if e.at else "",
+            e.actor_id,
+            e.actor_name,
+            e.action,
+            e.target,
+            e.case_id or "",
+            e.result,
+            e.detail,
+            ";".join(f"{k}={v}" for k, v in sorted(e.parameters.items())),
+            e.correlation,
+        ]
+        writer.writerow([cell(value) for value in row])
     return out.getvalue()

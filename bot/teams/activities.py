@@ -114,10 +114,13 @@ def _tenant_of(activity: Activity) -> str:
 def where_of(activity: Activity) -> Where:
     """The conversation the activity came from."""
     conversation = activity.conversation
-    kind = getattr(conversation, "conversation_type", None) or "personal"
+    kind = getattr(conversation, "conversation_type", None)
+    if getattr(conversation, "is_group", None) and kind == "personal":
+        kind = "groupChat"
     return Where(
         conversation_id=str(getattr(conversation, "id", "") or ""),
-        # Anything unexpected counts as shared: private things are never sent there.
+        # Private only on positive evidence; anything missing or unexpected counts as shared,
+        # and private things are never sent there.
         conversation_type=kind if kind in CONVERSATION_TYPES else "groupChat",
         tenant_id=_tenant_of(activity),
     )

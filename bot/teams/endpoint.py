@@ -14,6 +14,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from botbuilder.core import MessageFactory, TurnContext
@@ -92,6 +93,7 @@ class TeamsChannel:
     """The connection to the Bot Framework: adapter, inbound authentication and the outbox."""
 
     def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+        self.authenticating = bool(settings.app_id)  # off: loopback only (Settings, web.py)
         self.keys = _install_signing_keys(http, settings.botframework_openid_url)
         self.auth = ConfigurationBotFrameworkAuthentication(_config(settings))
         self.adapter = CloudAdapter(self.auth)
@@ -104,7 +106,11 @@ class TeamsEndpoint:
 
     def __init__(self, channel: TeamsChannel, router: Router) -> None:
         self._channel = channel
-        self._shell = TeamsShell(router)
+        self._shell = TeamsShell(router, channel.outbox)
+
+    def accepts_host(self, host: str) -> bool:
+        """See bot.teams.web.ActivityEndpoint: every host when tokens are checked."""
+        return self._channel.authenticating or loopback_host(host)
 
     async def identify(self, auth_header: str) -> bool:
         """Whether the token proves a Bot Framework caller (signature, issuer, audience, expiry),
@@ -124,6 +130,9 @@ class TeamsEndpoint:
             log.warning("rejected a malformed activity", extra={"error": problem})
             return 400, {"error": f"not a valid activity: {problem}"}
         correlation_id.set(_reference(activity.id))
+        if not self._channel.authenticating and not loopback_url(activity.service_url):
+            log.warning("refused an activity whose serviceUrl is not loopback")
+            return 403, {"error": "with inbound authentication off, serviceUrl must be loopback"}
         # Again with the activity: the token must also name its channel and serviceUrl.
         authenticated = await self._authenticate(activity, auth_header)
         if authenticated is None:
@@ -146,6 +155,30 @@ class TeamsEndpoint:
                 extra={"reason": f"{type(err).__name__}: {str(err)[:200]}"},
             )
             return None
+
+
+_LOOPBACK_HOST = re.compile(r"(127(\.\d{1,3}){3}|localhost|\[::1\])(:\d{1,5})?", re.IGNORECASE)
+
+
+def loopback_host(host: str) -> bool:
+    """Whether a Host header names this machine's loopback: 127.x.x.x, localhost or [::1],
+    with or without a port."""
+    return bool(_LOOPBACK_HOST.fullmatch(host.strip()))
+
+
+def loopback_url(url: object) -> bool:
+    """Whether `url` is an http(s) URL on loopback."""
+    if not isinstance(url, str):
+        return False
+    try:
+        parts = urlsplit(url)
+        name = parts.hostname or ""
+        parts.port  # noqa: B018 (raises on a malformed port)
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https"):
+        return False
+    return name.lower() in ("localhost", "::1") or bool(re.fullmatch(r"127(\.\d{1,3}){3}", name))
 
 
 _REFERENCE = re.compile(r"[A-Za-z0-9:._|@-]{1,128}")

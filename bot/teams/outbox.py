@@ -9,7 +9,7 @@ from typing import Any
 
 from botbuilder.core import MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
-from botbuilder.schema import ChannelAccount, ConversationParameters
+from botbuilder.schema import Activity, ChannelAccount, ConversationParameters
 
 from bot.chat.messages import Actor, Address
 from bot.chat.outbox import SendFailed
@@ -49,15 +49,20 @@ class TeamsOutbox:
 
     async def tell(self, actor: Actor, address: Address, text: str) -> None:
         """Send `text` to `actor` in a 1:1 chat, never into a group chat or channel."""
+        # Plain text: Teams shows it exactly as written (no markdown eats `*` or `_` of a
+        # temporary password, and line breaks stay).
+        message = MessageFactory.text(text)
+        message.text_format = "plain"
+        await self.privately(actor, address, message)
+
+    async def privately(self, actor: Actor, address: Address, message: Activity) -> None:
+        """Send `message` to `actor` alone: into `address` when it is, on positive evidence, a
+        1:1 chat (type personal, not a group), else into a new 1:1 chat with them."""
 
         async def send(turn_context: TurnContext) -> None:
-            # Plain text: Teams shows it exactly as written (no markdown eats `*` or `_` of a
-            # temporary password, and line breaks stay).
-            message = MessageFactory.text(text)
-            message.text_format = "plain"
             await turn_context.send_activity(message)
 
-        if (address.conversation_type or "personal") == "personal":
+        if address.conversation_type == "personal" and not address.is_group:
             await self._continue(address, send)
             return
         parameters = ConversationParameters(

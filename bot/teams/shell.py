@@ -10,6 +10,7 @@ from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import AdaptiveCardInvokeResponse as CardInvokeResponse
 from botbuilder.schema import InvokeResponse
 
+from bot.chat.messages import Origin, Reply
 from bot.chat.router import Router
 from bot.teams.activities import (
     as_dict,
@@ -19,6 +20,7 @@ from bot.teams.activities import (
     strip_mentions,
     where_of,
 )
+from bot.teams.outbox import TeamsOutbox
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +30,21 @@ CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 class TeamsShell(TeamsActivityHandler):  # type: ignore[misc]
     """botbuilder's activity handler, translating each kind of activity."""
 
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, outbox: TeamsOutbox) -> None:
         super().__init__()
         self._router = router
+        self._outbox = outbox
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         """A typed message, or an `Action.Submit` click (a message carrying `value`)."""
         activity = turn_context.activity
         where = where_of(activity)
         if isinstance(activity.value, dict) and isinstance(activity.value.get("verb"), str):
-            reply = await self._router.on_card_click(click_of(activity, activity.value))
+            click = click_of(activity, activity.value)
+            reply = await self._router.on_card_click(click)
+            if reply.for_asker_only:  # never replaces the card everyone else sees
+                await self._answer_asker(turn_context, click.origin, reply)
+                return
             updated = reply_activity(reply)
             if activity.reply_to_id:
                 updated.id = activity.reply_to_id
@@ -53,6 +60,18 @@ class TeamsShell(TeamsActivityHandler):  # type: ignore[misc]
         reply = await self._router.on_message(message_of(activity, text))
         sent = await turn_context.send_activity(reply_activity(reply))
         await self._router.delivered(reply, where, getattr(sent, "id", None))
+
+    async def _answer_asker(self, turn_context: TurnContext, origin: Origin, reply: Reply) -> None:
+        """An `Action.Submit` click has no answer of its own: a refusal or error goes as a new
+        message in a 1:1 chat, or privately to the clicker from a shared one (a 1:1 chat that
+        cannot be opened is logged; the shared card stays as it was)."""
+        try:
+            await self._outbox.privately(origin.actor, origin.address, reply_activity(reply))
+        except Exception as err:
+            log.warning(
+                "could not answer a refused click privately",
+                extra={"error": f"{type(err).__name__}: {str(err)[:200]}"},
+            )
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
         """`adaptiveCard/action` (Action.Execute) answers with the replacement card."""

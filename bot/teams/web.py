@@ -20,6 +20,11 @@ MAX_BODY_BYTES = 256 * 1024
 class ActivityEndpoint(Protocol):
     """Processes one Bot Framework activity (implemented by bot.teams.endpoint.TeamsEndpoint)."""
 
+    def accepts_host(self, host: str) -> bool:
+        """Whether a request naming `host` in its Host header is served (with inbound
+        authentication off, only loopback names: a web page could rebind any other to us)."""
+        ...
+
     async def identify(self, auth_header: str) -> bool:
         """Whether the caller proved who it is (always, when no bot identity is set)."""
         ...
@@ -47,8 +52,9 @@ def _refuse(status: int, error: str) -> web.Response:
 
 async def messages(request: web.Request) -> web.Response:
     """`POST /api/messages`: one activity from Teams (or the Agents Playground). Each check has
-    one answer, in this order: size (413), identity when a bot identity is set (401), content
-    type (415), bounded JSON (400); the endpoint then checks the activity's shape (400)."""
+    one answer, in this order: size (413), with inbound authentication off a loopback Host
+    (403), identity when a bot identity is set (401), content type (415), bounded JSON (400);
+    the endpoint then checks the activity's shape (400)."""
     if (request.content_length or 0) > MAX_BODY_BYTES:
         return _refuse(413, "request body too large")
     try:
@@ -56,6 +62,9 @@ async def messages(request: web.Request) -> web.Response:
     except web.HTTPRequestEntityTooLarge:
         return _refuse(413, "request body too large")
     endpoint = request.app[ENDPOINT]
+    if not endpoint.accepts_host(request.headers.get("Host", "")):
+        log.warning("refused a request for another host", extra={"host": request.host[:100]})
+        return _refuse(403, "with inbound authentication off, only loopback Host names are served")
     auth_header = request.headers.get("Authorization", "")
     if not await endpoint.identify(auth_header):
         return _refuse(401, "unauthorized")
