@@ -227,7 +227,8 @@ async def _tenant(
 ) -> tuple[TenantAccess, SimulatedTenant | None]:
     if not settings.demo:
         return msal_access(settings, stack), None
-    sim = await demo.start_tenant(settings.demo_scenario, stack)
+    moment = demo.scenario_moment(settings.demo_database)
+    sim = await demo.start_tenant(settings.demo_scenario, stack, now=moment)
     log.info(
         "demo mode", extra={"simulated_tenant": sim.base_url, "scenario": settings.demo_scenario}
     )
@@ -250,6 +251,7 @@ async def start_runtime(
     store, audit = CaseStore(engine), AuditTrail(engine)
     conversations, leases = ConversationStore(engine), Leases(engine)
     channel = TeamsChannel(settings, http)
+    stack.push_async_callback(channel.aclose)
     if settings.inbound_auth:
         warming = asyncio.create_task(channel.keys.warm(), name="signing-keys")
         stack.push_async_callback(_stop, warming)
@@ -279,7 +281,7 @@ async def start_runtime(
         ),
         runner=runner,
     )
-    senders = RestrictedSenders(exchange, graph)
+    senders = RestrictedSenders(exchange, graph, fresh_seconds=settings.list_fresh_seconds)
     services = Services(senders, cases, views, audit, conversations, settings.card_budget_bytes)
     roles = Roles(
         access_policy(settings, access_tenant=access.tenant_id),

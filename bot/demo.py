@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,13 +21,14 @@ log = logging.getLogger(__name__)
 
 
 async def start_tenant(
-    scenario: str, stack: AsyncExitStack, *, tls: bool = False
+    scenario: str, stack: AsyncExitStack, *, tls: bool = False, now: datetime | None = None
 ) -> SimulatedTenant:
-    """The simulated tenant of `scenario`, listening on loopback until `stack` closes."""
+    """The simulated tenant of `scenario` as of `now`, listening on loopback until `stack`
+    closes."""
     from bot.sim.server import SimulatedTenant
     from bot.sim.state import load_scenario
 
-    sim = SimulatedTenant(load_scenario(scenario), tls=tls)
+    sim = SimulatedTenant(load_scenario(scenario, now=now), tls=tls)
     await sim.start()
     stack.push_async_callback(sim.stop)
     return sim
@@ -66,8 +68,25 @@ def scenario_problems(settings: Settings) -> list[str]:
 def start_afresh(database: Path) -> None:
     """Each demo run starts from its scenario: the previous run's database is removed (set
     DEMO_KEEP_STATE=true to keep it)."""
-    for path in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))):
+    suffixes = ("-wal", "-shm", ".started")
+    for path in (database, *(database.with_name(database.name + s) for s in suffixes)):
         path.unlink(missing_ok=True)
+
+
+def scenario_moment(database: Path | None) -> datetime:
+    """The moment the scenario's times count back from. A kept demo database (DEMO_KEEP_STATE)
+    keeps the moment it was started with, beside it, so a restart does not look like Exchange
+    restricting everyone anew."""
+    now = datetime.now(UTC)
+    if database is None:
+        return now
+    marker = database.with_name(database.name + ".started")
+    try:
+        return datetime.fromisoformat(marker.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(now.isoformat(), encoding="utf-8")
+        return now
 
 
 async def restrict_later(sim: SimulatedTenant, after: float) -> None:

@@ -88,14 +88,14 @@ def _count_line(count: int, t: Texts) -> str:
 
 
 def _list_card(
-    rows: list[Card], *, count: int, page: int, pages: int, t: Texts, now: datetime
+    rows: list[Card], *, count: int, page: int, pages: int, t: Texts, as_of: datetime
 ) -> Card:
     body: list[Card] = [title(t("list.title"))]
     body.append(ours(_count_line(count, t), spacing="Small"))
     if count == 0:
         body.append(ours(t("list.empty.detail"), isSubtle=True))
     body.extend(rows)
-    footer = t("list.as_of", time=t.when(now))
+    footer = t("list.as_of", time=t.when(as_of))
     if pages > 1:
         footer = t("list.page", page=page, pages=pages) + " · " + footer
     body.append(ours(footer, isSubtle=True, size="Small", separator=True))
@@ -104,7 +104,8 @@ def _list_card(
         actions.append(execute(t("list.previous"), "list_page", {"page": page - 1, "lang": t.lang}))
     if page < pages:
         actions.append(execute(t("list.next"), "list_page", {"page": page + 1, "lang": t.lang}))
-    actions.append(execute(t("list.refresh"), "list_page", {"page": page, "lang": t.lang}))
+    refresh = {"page": page, "lang": t.lang, "refresh": True}  # reads live; paging does not
+    actions.append(execute(t("list.refresh"), "list_page", refresh))
     return adaptive_card(body, actions)
 
 
@@ -123,15 +124,23 @@ def paginate(rows: list[Card], *, frame: int, budget: int) -> list[list[Card]]:
 
 
 def restricted_list_card(
-    senders: list[RestrictedSender], *, page: int, t: Texts, now: datetime, budget: int
+    senders: list[RestrictedSender],
+    *,
+    page: int,
+    t: Texts,
+    now: datetime,
+    budget: int,
+    as_of: datetime | None = None,
 ) -> Card:
-    """Page `page` (1-based, clamped) of the restricted-senders list, within `budget` bytes."""
+    """Page `page` (1-based, clamped) of the restricted-senders list as read at `as_of`
+    (default: now), within `budget` bytes."""
+    when = as_of or now
     rows = [sender_row(s, t, now) for s in senders]
-    frame = utf16_size(_list_card([], count=len(senders), page=999, pages=999, t=t, now=now))
-    pages = paginate(rows, frame=frame, budget=budget - ENVELOPE_ALLOWANCE)
+    empty = _list_card([], count=len(senders), page=999, pages=999, t=t, as_of=when)
+    pages = paginate(rows, frame=utf16_size(empty), budget=budget - ENVELOPE_ALLOWANCE)
     current = min(max(page, 1), len(pages))
     return _list_card(
-        pages[current - 1], count=len(senders), page=current, pages=len(pages), t=t, now=now
+        pages[current - 1], count=len(senders), page=current, pages=len(pages), t=t, as_of=when
     )
 
 

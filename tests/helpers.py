@@ -75,6 +75,7 @@ class Sent:
     size_utf16: int
     answered: str = ""
     at: float = field(default_factory=time.monotonic)
+    peer: Any = None  # the bot's end of the TCP connection the call came on
 
 
 Refusal = tuple[int, dict[str, str], str]  # status, headers, error code
@@ -98,6 +99,7 @@ class Recorder:
             body = json.loads(raw) if raw else {}
             size = len(raw.encode("utf-16-le"))
             sent = Sent(request.method, request.path, body, size)
+            sent.peer = request.transport.get_extra_info("peername") if request.transport else None
             self.calls.append(sent)
             refusal = next((r for rule in self.rules if (r := rule(sent)) is not None), None)
             if refusal is None and self.failures:

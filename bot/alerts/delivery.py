@@ -3,6 +3,7 @@ limits, retries), tried again every round until they land or the conversation is
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from bot.cases.model import Case
@@ -15,6 +16,7 @@ from cards.alerts import digest_card
 from cards.common import Card
 
 log = logging.getLogger(__name__)
+SENDS_AT_ONCE = 10  # alerts in flight at once (the connector pool holds 10 connections)
 
 
 class Delivery:
@@ -42,20 +44,30 @@ class Delivery:
     async def deliver_pending(self) -> int:
         """Try to send every queued alert and digest once more; returns how many landed."""
         landed = await self._deliver_digests()
-        for case_id, conversation, _attempts in await self._conversations.pending_alerts():
-            case = await self._cases.get(case_id)
+        loaded: dict[str, Case | None] = {}
+        turns = asyncio.Semaphore(SENDS_AT_ONCE)
+
+        async def deliver(case_id: str, conversation: Conversation) -> bool:
+            if case_id not in loaded:
+                loaded[case_id] = await self._cases.get(case_id)
+            case = loaded[case_id]
             if case is None:
-                continue
-            card = await self._views.card_for(case, conversation.address.locale)
-            activity_id = await self._send(conversation, card)
+                return False
+            async with turns:
+                card = await self._views.card_for(case, conversation.address.locale)
+                activity_id = await self._send(conversation, card)
             if activity_id is None:
                 await self._conversations.alert_failed(case_id, conversation.id)
-                continue
+                return False
             await self._conversations.alert_posted(
                 case_id, conversation.id, activity_id, case.version
             )
-            landed += 1
-        return landed
+            return True
+
+        pending = await self._conversations.pending_alerts()
+        # Conversations side by side: the paced outbox keeps each within Teams' limits.
+        sent = await asyncio.gather(*(deliver(c, conv) for c, conv, _tries in pending))
+        return landed + sum(sent)
 
     async def digest(self, cases: list[Case]) -> int:
         """Queue one card summarising many new restrictions for every subscription (sent by

@@ -75,7 +75,8 @@ class Watcher:
         self._last_poll: datetime | None = None
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Poll until `stopping` is set, while holding the lease; deliver queued alerts."""
+        """Poll until `stopping` is set, while holding the lease; deliver queued alerts; then
+        give the lease up."""
         while not stopping.is_set():
             try:
                 if await self._leases.renew(POLLER, self._holder, 2 * self.policy.poll_seconds):
@@ -85,6 +86,10 @@ class Watcher:
                 log.exception("alert poll failed; trying again next round")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), timeout=self.policy.poll_seconds)
+        try:  # a graceful stop hands the poller on at once, not after the lease runs out
+            await self._leases.give_up(POLLER, self._holder)
+        except Exception:
+            log.exception("could not give up the alert poller lease; it lapses by itself")
 
     async def poll_once(self) -> PollResult:
         """Compare the restricted list with the stored view and act on the differences."""

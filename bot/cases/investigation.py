@@ -190,12 +190,15 @@ async def _delegates(who: Subject, at: Sources, now: datetime) -> Findings:
 
 
 async def _mfa(who: Subject, at: Sources, now: datetime) -> Findings:
-    methods = await at.graph.signins.authentication_methods(who.user_id)
-    registered: set[str] | None
-    try:
-        registered = await at.graph.signins.registered_method_kinds(who.user_id, since=now - RECENT)
-    except BlockWatchError:
-        registered = None  # when undated methods were added is then unknown, not "long ago"
+    async def kinds_registered() -> set[str] | None:
+        try:
+            return await at.graph.signins.registered_method_kinds(who.user_id, since=now - RECENT)
+        except BlockWatchError:
+            return None  # when undated methods were added is then unknown, not "long ago"
+
+    methods, registered = await asyncio.gather(
+        at.graph.signins.authentication_methods(who.user_id), kinds_registered()
+    )
     found = []
     for m in methods:
         why: tuple[Why, ...] = ()

@@ -62,6 +62,7 @@ class CaseLedger:
             display_name=sender.display_name,
             reason=sender.reason.raw,
             restricted_since=sender.created,
+            user_id=sender.user_id,
         )
         if created:
             await self.audit(SYSTEM, "case_opened", case, "done")

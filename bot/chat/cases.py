@@ -49,11 +49,17 @@ async def open_case(ctx: Context) -> Reply:
     upn = ctx.data.get("upn")
     if not isinstance(upn, str) or not UPN.match(upn):
         raise InvalidAction("open_case needs a valid upn")
-    sender, _ = await ctx.services.senders.one(upn)
+    # From the database and the list the admin clicked in when they have it: the click
+    # answers at once, and the investigation reads the tenant in the background.
+    existing = await cases.open_for(upn)
+    if existing is not None:
+        return await ctx.services.views.reply(
+            await cases.ensure_investigation(existing, ctx.actor), ctx.t
+        )
+    sender = ctx.services.senders.listed(upn)
     if sender is None:
-        existing = await cases.open_for(upn)
-        if existing is not None:
-            return await ctx.services.views.reply(existing, ctx.t)
+        sender, _ = await ctx.services.senders.one(upn)
+    if sender is None:
         return Reply(card=sender_gone_card(upn, t=ctx.t))
     return await ctx.services.views.reply(await cases.open(sender, ctx.actor), ctx.t)
 

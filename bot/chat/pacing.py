@@ -1,7 +1,10 @@
 """Teams' bot rate limits, enforced before sending: per conversation 7 messages per second and
-60 per 30 seconds, and 50 per second per app per tenant. `PacedOutbox` puts every proactive
-message (alerts, card redraws, private notes) through them and retries what Teams refuses for
-now (412, 429 with its Retry-After, 502-504)."""
+60 per 30 seconds, and 50 per second per app per tenant. BlockWatch keeps a margin under each
+(6 per 1.1 s and 55 per 31 s per conversation, 40 per 1.1 s for the bot), because Teams counts
+when a message arrives and a message can leave a little after its turn. `PacedOutbox` puts
+every proactive message (alerts, card redraws, private notes) through them, conversations side
+by side (a wait for one conversation's window does not hold up another's), and retries what
+Teams refuses for now (412, 429 with its Retry-After, 502-504)."""
 
 from __future__ import annotations
 
@@ -47,24 +50,22 @@ class TeamsRateLimits:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._tenant = Window(50, 1.0)
+        self._tenant = Window(40, 1.1)
         self._per_conversation: defaultdict[str, tuple[Window, Window]] = defaultdict(
-            lambda: (Window(7, 1.0), Window(60, 30.0))
+            lambda: (Window(6, 1.1), Window(55, 31.0))
         )
-        self._lock = asyncio.Lock()
 
     async def wait(self, conversation_id: str) -> None:
-        """Block until one more message to `conversation_id` is allowed, then count it."""
-        async with self._lock:
-            windows = (self._tenant, *self._per_conversation[conversation_id])
-            while True:
-                now = self._clock()
-                delay = max(w.delay(now) for w in windows)
-                if delay <= 0:
-                    for window in windows:
-                        window.record(now)
-                    return
-                await asyncio.sleep(delay)
+        """Wait until one more message to `conversation_id` is allowed, then count it."""
+        windows = (self._tenant, *self._per_conversation[conversation_id])
+        while True:
+            now = self._clock()
+            delay = max(w.delay(now) for w in windows)
+            if delay <= 0:  # checked and counted without an await in between: no race
+                for window in windows:
+                    window.record(now)
+                return
+            await asyncio.sleep(delay)
 
 
 class PacedOutbox:

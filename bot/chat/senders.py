@@ -7,23 +7,34 @@ import re
 from bot.cases.model import Role
 from bot.chat.context import Command, Context, Feature, Verb, int_field
 from bot.chat.messages import Reply
+from bot.tenant.senders import LISTED_SECONDS
 from cards.senders import restricted_list_card
 
 
 async def list_restricted(ctx: Context) -> Reply:
-    """The first page of the restricted-senders list."""
-    return await _page(ctx, 1)
+    """The first page of the restricted-senders list, from the fresh view if there is one."""
+    return await _page(ctx, 1, live=False)
 
 
 async def list_page(ctx: Context) -> Reply:
-    """Another page of the restricted-senders list (also Refresh)."""
-    return await _page(ctx, int_field(ctx.data, "page", low=1, high=10_000))
+    """Another page of the list (from the view it was read from, if still held), or Refresh
+    (read live)."""
+    page = int_field(ctx.data, "page", low=1, high=10_000)
+    if ctx.data.get("refresh") is True:
+        return await _page(ctx, page, live=True)
+    return await _page(ctx, page, live=False, max_age=LISTED_SECONDS)
 
 
-async def _page(ctx: Context, page: int) -> Reply:
-    senders = await ctx.services.senders.current()
+async def _page(ctx: Context, page: int, *, live: bool, max_age: float | None = None) -> Reply:
+    senders = ctx.services.senders
+    view = await (senders.read() if live else senders.view(max_age))
     card = restricted_list_card(
-        senders, page=page, t=ctx.t, now=ctx.now, budget=ctx.services.card_budget
+        view.senders,
+        page=page,
+        t=ctx.t,
+        now=ctx.now,
+        budget=ctx.services.card_budget,
+        as_of=view.at,
     )
     return Reply(card=card)
 

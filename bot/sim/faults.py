@@ -1,6 +1,6 @@
 """Fault injection per route: latency (slow, then the call runs), hang (slow, then 504 and the
 call never ran), 429 with Retry-After, 503, licence 403s and the unblock-limit error. Routes are
-Exchange cmdlet names or Graph route names."""
+Exchange cmdlet names or Graph route names, or `*` for all of them."""
 
 from __future__ import annotations
 
@@ -32,8 +32,9 @@ class Faults:
         self.rules.setdefault(route, []).append(fault)
 
     def take(self, route: str) -> Fault | None:
-        """The fault to apply to this call of `route`, if any (consumes one use)."""
-        queue = self.rules.get(route) or []
+        """The fault to apply to this call of `route`, if any (consumes one use); faults queued
+        for the route `*` apply to every route without one of its own."""
+        queue = self.rules.get(route) or self.rules.get("*") or []
         if not queue:
             return None
         fault = queue[0]

@@ -83,7 +83,13 @@ class CaseStore:
         self._engine = engine
 
     async def open_case(
-        self, upn: str, *, display_name: str | None, reason: str, restricted_since: datetime | None
+        self,
+        upn: str,
+        *,
+        display_name: str | None,
+        reason: str,
+        restricted_since: datetime | None,
+        user_id: str | None = None,
     ) -> tuple[Case, bool]:
         """The open case for `upn`, creating it if there is none; (case, created)."""
         upn = upn.lower()
@@ -97,6 +103,7 @@ class CaseStore:
             "id": case_id,
             "upn": upn,
             "display_name": display_name,
+            "user_id": user_id,
             "state": CaseState.RESTRICTED.value,
             "version": 1,
             "reason": reason,

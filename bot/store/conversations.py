@@ -4,6 +4,10 @@ show which case, so a change can update every copy of the card."""
 from __future__ import annotations
 
 import contextlib
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.chat.messages import Address
 from bot.store.codec import address_from_json, address_json
 from bot.store.schema import case_copies, cases, conversations, pending_digests, posted_cards
+
+REWRITE_SECONDS = 300.0
+MAX_WRITTEN = 10_000
 
 
 @dataclass(frozen=True)
@@ -42,15 +49,27 @@ class Copy:
 class ConversationStore:
     """Remembers conversation references and posted case cards."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Callable[[], float] = time.monotonic) -> None:
         self._engine = engine
+        self._clock = clock
+        # What this replica last wrote per conversation, and when: a turn writes the reference
+        # only when it changed or REWRITE_SECONDS passed (another replica may have deactivated
+        # the conversation since), not on every message (it was half the turn's database time).
+        self._written: OrderedDict[str, tuple[str, str, bool, float]] = OrderedDict()
 
     async def remember(self, address: Address, *, kind: str, subscribe_new: bool = False) -> None:
         """Store (or refresh) how to reach a conversation; a new one may start subscribed."""
+        reference = address_json(address)
+        same = (json.dumps(reference, sort_keys=True), kind, subscribe_new)
+        key = address.conversation_id
+        known = self._written.get(key)
+        now = self._clock()
+        if known is not None and known[:3] == same and now - known[3] < REWRITE_SECONDS:
+            return
         values = {
             "tenant_id": address.tenant_id,
             "kind": kind,
-            "reference": address_json(address),
+            "reference": reference,
             "updated_at": datetime.now(UTC),
             "active": True,
         }
@@ -60,6 +79,10 @@ class ConversationStore:
             values,
             new_only={"subscribed": subscribe_new},
         )
+        self._written[key] = (*same, now)
+        self._written.move_to_end(key)
+        if len(self._written) > MAX_WRITTEN:
+            self._written.popitem(last=False)
 
     async def get(self, conversation_id: str) -> Conversation | None:
         """The conversation, if known."""
@@ -92,6 +115,7 @@ class ConversationStore:
 
     async def deactivate(self, conversation_id: str) -> None:
         """The bot can no longer post there (removed, blocked): stop trying."""
+        self._written.pop(conversation_id, None)
         async with self._engine.begin() as conn:
             await conn.execute(
                 conversations.update()
@@ -107,6 +131,7 @@ class ConversationStore:
 
     async def forget(self, conversation_id: str) -> None:
         """Uninstalled: drop the conversation, its subscription and its pending alerts."""
+        self._written.pop(conversation_id, None)
         async with self._engine.begin() as conn:
             await conn.execute(
                 posted_cards.delete().where(posted_cards.c.conversation_id == conversation_id)

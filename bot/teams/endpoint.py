@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
 from botbuilder.core import MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import (
@@ -34,6 +35,7 @@ from bot.logs import correlation_id
 from bot.settings import Settings
 from bot.teams.activities import shape_problem
 from bot.teams.outbox import TeamsOutbox
+from bot.teams.reuse import ReusingAuthentication, cheap_retry_policy, fast_plain_json
 from bot.teams.shell import TeamsShell
 from bot.teams.signing_keys import SigningKeys
 
@@ -95,10 +97,22 @@ class TeamsChannel:
     def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
         self.authenticating = bool(settings.app_id)  # off: loopback only (Settings, web.py)
         self.keys = _install_signing_keys(http, settings.botframework_openid_url)
-        self.auth = ConfigurationBotFrameworkAuthentication(_config(settings))
+        cheap_retry_policy()
+        fast_plain_json()
+        stock = ConfigurationBotFrameworkAuthentication(_config(settings))
+        # Replies, card updates and proactive messages: one pool, at most 10 connections.
+        self.connector_http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=10),
+            timeout=aiohttp.ClientTimeout(total=30, connect=10),
+        )
+        self.auth = ReusingAuthentication(stock, self.connector_http)
         self.adapter = CloudAdapter(self.auth)
         self.adapter.on_turn_error = _on_turn_error
         self.outbox = TeamsOutbox(self.adapter, settings.app_id)
+
+    async def aclose(self) -> None:
+        """Close the connections to the Bot Connector."""
+        await self.connector_http.close()
 
 
 class TeamsEndpoint:

@@ -7,6 +7,7 @@ list. Everything that knows about it lives in this module.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -74,9 +75,9 @@ class ExchangeClient:
 
     async def inbox_rules(self, upn: str) -> list[InboxRule]:
         """Every inbox rule, hidden ones included and marked (`Get-InboxRule -IncludeHidden`)."""
-        visible = await self.invoke("Get-InboxRule", {"Mailbox": upn}, mailbox=upn)
-        every = await self.invoke(
-            "Get-InboxRule", {"Mailbox": upn, "IncludeHidden": True}, mailbox=upn
+        visible, every = await asyncio.gather(
+            self.invoke("Get-InboxRule", {"Mailbox": upn}, mailbox=upn),
+            self.invoke("Get-InboxRule", {"Mailbox": upn, "IncludeHidden": True}, mailbox=upn),
         )
         shown = {str(r.get("RuleIdentity") or r.get("Identity")) for r in visible}
         return [
@@ -96,8 +97,10 @@ class ExchangeClient:
 
     async def delegates(self, upn: str) -> list[Delegate]:
         """Who else has FullAccess or SendAs on the mailbox (two Exchange cmdlets)."""
-        full_access = await self.invoke("Get-MailboxPermission", {"Identity": upn}, mailbox=upn)
-        send_as = await self.invoke("Get-RecipientPermission", {"Identity": upn}, mailbox=upn)
+        full_access, send_as = await asyncio.gather(
+            self.invoke("Get-MailboxPermission", {"Identity": upn}, mailbox=upn),
+            self.invoke("Get-RecipientPermission", {"Identity": upn}, mailbox=upn),
+        )
         return parse.delegates(full_access, send_as)
 
     async def cmdlet_available(self, cmdlet: str) -> bool:

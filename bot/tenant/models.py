@@ -38,6 +38,7 @@ class RestrictedSender:
     created: datetime | None
     changed: datetime | None
     temporary: bool
+    user_id: str | None = None  # the directory object id, when the directory was read too
 
     @property
     def name(self) -> str:
