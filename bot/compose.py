@@ -46,11 +46,12 @@ from bot.store.audit import AuditTrail, to_csv
 from bot.store.budgets import SharedBudgets
 from bot.store.cases import CaseStore
 from bot.store.conversations import ConversationStore
-from bot.store.db import current_revision, migrate, open_engine
+from bot.store.db import current_revision, head_revision, migrate, open_engine
 from bot.store.leases import Leases
 from bot.store.watched import WatchedSenders
 from bot.teams.endpoint import TeamsChannel, TeamsEndpoint
 from bot.teams.web import CHECKS, ENDPOINT, ReadinessCheck, build_web_app
+from bot.tenant import request_ids
 from bot.tenant.auth import BearerAuth, TokenProvider
 from bot.tenant.budgets import Budgets
 from bot.tenant.exchange import ExchangeClient
@@ -103,7 +104,12 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
     if settings.ca_bundle:
         verify = ssl.create_default_context(cafile=settings.ca_bundle)
     limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
-    return httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(30.0), limits=limits)
+    return httpx.AsyncClient(
+        verify=verify,
+        timeout=httpx.Timeout(30.0),
+        limits=limits,
+        event_hooks=request_ids.EVENT_HOOKS,  # client-request-id out, Microsoft's ids logged
+    )
 
 
 def msal_access(settings: Settings, stack: AsyncExitStack) -> TenantAccess:
@@ -194,14 +200,6 @@ async def check_tenant(settings: Settings) -> tuple[str, bool]:
             exchange_resource=access.exchange_url,
         )
         return f"{checked}\n\n{render(findings)}", healthy(findings)
-
-
-def _reachable(http: httpx.AsyncClient, url: str) -> ReadinessCheck:
-    async def probe() -> bool:
-        response = await http.get(url, timeout=4.0)
-        return response.status_code < 500
-
-    return ReadinessCheck(f"tenant:{url}", probe)
 
 
 def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
@@ -319,11 +317,10 @@ async def start_runtime(
         task = asyncio.create_task(demo.restrict_later(sim, settings.demo_restrict_after_seconds))
         stack.push_async_callback(_stop, task)
     stack.push_async_callback(leases.give_up, f"runner:{runner}", runner)
-    checks = [
-        _reachable(http, access.graph_url),
-        _reachable(http, access.exchange_url),
-        _database(engine),
-    ]
+    # Ready means what this replica can fix: a Microsoft outage must not take every replica
+    # out of the load balancer (Teams would get gateway errors instead of BlockWatch's "the
+    # tenant is not answering" card).
+    checks = [_database(engine), _schema(engine)]
     return Runtime(
         router,
         exchange,
@@ -416,3 +413,10 @@ def _database(engine: AsyncEngine) -> ReadinessCheck:
         return True
 
     return ReadinessCheck("database", probe)
+
+
+def _schema(engine: AsyncEngine) -> ReadinessCheck:
+    async def probe() -> bool:
+        return await current_revision(engine) == head_revision()
+
+    return ReadinessCheck("migrations", probe)

@@ -17,6 +17,7 @@ import json
 import secrets
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,23 @@ async def _fault(ctx: SimContext, route: str, service: str) -> SimReply | None:
         ).reply
     reply.headers.update(headers)
     return reply
+
+
+@web.middleware
+async def _request_ids(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every answer names itself as Graph's do: a `request-id` of its own, the caller's
+    `client-request-id` echoed [D], and for Graph where it was served (`x-ms-ags-diagnostic`,
+    the shape Graph sends) [D]; Exchange's admin API sends `request-id` too [guess]."""
+    response: web.StreamResponse = await handler(request)
+    response.headers["request-id"] = str(uuid.uuid4())
+    if client := request.headers.get("client-request-id"):
+        response.headers["client-request-id"] = client[:64]
+    if request.path.startswith("/graph"):
+        response.headers["x-ms-ags-diagnostic"] = (
+            '{"ServerInfo":{"DataCenter":"West Europe","Slice":"E","Ring":"5",'
+            '"ScaleUnit":"001","RoleInstance":"AM1PEPF00000000"}}'
+        )
+    return response
 
 
 async def openid_configuration(request: web.Request) -> web.Response:
@@ -267,7 +285,7 @@ class SimulatedTenant:
         self.state = state
         self.identity = Identity(state.tenant_id, state.app)
         self.context = SimContext(state, self.identity)
-        self.app = web.Application()
+        self.app = web.Application(middlewares=[_request_ids])
         self.app[SIM] = self.context
         self.app.router.add_get(
             "/login/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -11,6 +12,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from bot import untrusted
+from bot.logs import correlation_id
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +92,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: every dependency (tenant, later the database) answers."""
+    """Readiness: what this replica can fix answers (the database, its schema at head); not
+    Microsoft's services, whose outage every replica shares."""
     results: dict[str, str] = {}
     for check in request.app[CHECKS]:
         try:
@@ -120,9 +123,37 @@ async def errors_as_json(
         return web.json_response({"error": "internal error"}, status=500)
 
 
+@web.middleware
+async def access_log(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """One line per request in the JSON log: method, path, status, duration and the turn's
+    correlation id (the same id the error cards show)."""
+    started = time.perf_counter()
+    correlation_id.set("")
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as err:
+        status = err.status
+        raise
+    finally:
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path[:200],
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            },  # the JSON formatter adds the correlation id
+        )
+
+
 def build_web_app() -> web.Application:
     """The aiohttp application with routes and limits; compose fills in ENDPOINT and CHECKS."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_as_json])
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[access_log, errors_as_json])
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

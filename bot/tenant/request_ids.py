@@ -1,0 +1,56 @@
+"""Request ids on every call to Microsoft, so Microsoft support can trace one.
+
+Every outbound request carries a fresh `client-request-id` (and `return-client-request-id:
+true`), which Graph and Exchange Online log and echo [D: Graph "client-request-id" request
+header]. When an answer is an error (4xx/5xx), one log line names the call (method and path,
+without the query, which can hold a user's address) with Microsoft's `request-id`, the
+`client-request-id` and Graph's `x-ms-ags-diagnostic` (the serving data centre): what a support
+case asks for.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+UPSTREAM_HEADERS = ("request-id", "client-request-id", "x-ms-ags-diagnostic")
+
+
+async def tag_request(request: httpx.Request) -> None:
+    """httpx request hook: a client-request-id of our own unless the caller set one."""
+    if "client-request-id" not in request.headers:
+        request.headers["client-request-id"] = str(uuid.uuid4())
+        request.headers["return-client-request-id"] = "true"
+
+
+async def log_failure(response: httpx.Response) -> None:
+    """httpx response hook: an error answer is logged with Microsoft's ids."""
+    if response.status_code < 400:
+        return
+    request = response.request
+    ids = {
+        name.replace("-", "_"): response.headers.get(name)
+        or (request.headers.get(name) if name == "client-request-id" else None)
+        for name in UPSTREAM_HEADERS
+    }
+    log.warning(
+        "tenant call failed",
+        extra={
+            "status": response.status_code,
+            "method": request.method,
+            "path": request.url.path[:200],
+            **{f"upstream_{k}": v for k, v in ids.items() if v},
+        },
+    )
+
+
+EVENT_HOOKS: dict[str, list[Callable[..., Any]]] = {
+    "request": [tag_request],
+    "response": [log_failure],
+}
