@@ -287,3 +287,17 @@ def test_an_answer_that_is_not_json_is_an_outage_not_an_empty_list() -> None:
         json_object("Microsoft Graph", "GET /users", proxy_page)
     assert str(failed.value) == "GET /users: the answer could not be read (not valid JSON)"
     assert json_object("Microsoft Graph", "GET /users", httpx.Response(204)) == {}
+
+
+async def test_an_activity_type_that_is_not_a_string_is_answered(
+    bot: BotUnderTest, recorder: Recorder
+) -> None:
+    # Found by the fuzzer: counting activities by type once failed on an unhashable type (500).
+    for kind in ([], {}, 7, None):
+        body = activity("help", service_url=recorder.url)
+        body["type"] = kind
+        answer = await bot.post(body)
+        assert answer.status_code in (200, 201, 400), (kind, answer.text)
+    body = activity("help", service_url=recorder.url)
+    body["type"] = None
+    assert (await bot.post(body)).status_code == 400  # no type: not an activity

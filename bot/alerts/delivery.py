@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from bot import metrics
 from bot.cases.model import Case
 from bot.chat.outbox import Outbox, SendFailed
 from bot.chat.views import CaseViews
@@ -69,6 +70,10 @@ class Delivery:
         sent = await asyncio.gather(*(deliver(c, conv) for c, conv, _tries in pending))
         return landed + sum(sent)
 
+    async def pending(self) -> int:
+        """How many alerts wait to be delivered."""
+        return len(await self._conversations.pending_alerts())
+
     async def digest(self, cases: list[Case]) -> int:
         """Queue one card summarising many new restrictions for every subscription (sent by
         `deliver_pending`, retried like single alerts); returns how many were queued."""
@@ -98,8 +103,9 @@ class Delivery:
         """Post through the paced outbox (which waits for the limits and retries what Teams
         refuses for now); None when it did not land this round."""
         try:
-            return await self._outbox.post(conversation.address, card)
+            posted = await self._outbox.post(conversation.address, card)
         except SendFailed as err:
+            metrics.ALERT_DELIVERIES.labels("gone" if err.status == 403 else "failed").inc()
             if err.status == 403:
                 log.warning(
                     "cannot post alerts here any more; subscription now inactive",
@@ -112,3 +118,5 @@ class Delivery:
                     extra={"conversation": conversation.id, "status": err.status},
                 )
             return None
+        metrics.ALERT_DELIVERIES.labels("delivered").inc()
+        return posted

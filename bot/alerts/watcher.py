@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from bot import metrics
 from bot.alerts.delivery import Delivery
 from bot.cases.service import SYSTEM, CaseService
 from bot.errors import BlockWatchError, TenantForbidden
@@ -82,6 +83,7 @@ class Watcher:
                 if await self._leases.renew(POLLER, self._holder, 2 * self.policy.poll_seconds):
                     await self.poll_once()
                     await self._delivery.deliver_pending()
+                    metrics.ALERT_QUEUE.set(await self._delivery.pending())
             except Exception:
                 log.exception("alert poll failed; trying again next round")
             with contextlib.suppress(TimeoutError):
@@ -99,6 +101,7 @@ class Watcher:
         except BlockWatchError as err:
             log.warning("cannot read the restricted list", extra={"error": str(err)})
             return result
+        metrics.alert_polled()
         for upn in await self._defender_upns(set(listed)):
             sender = await self._exchange.restricted_sender(upn)
             if sender is not None:

@@ -8,7 +8,7 @@ import asyncio
 import logging
 from typing import Protocol
 
-from bot import errors
+from bot import errors, metrics
 from bot.cases.background import Background
 from bot.cases.evidence import Section, SectionName
 from bot.cases.investigator import Investigator
@@ -168,6 +168,7 @@ class Checklist:
         await self._ledger.finish_step(
             case_id, step, outcome.status, outcome.detail, undo=outcome.undo
         )
+        metrics.STEP_OUTCOMES.labels(step.value, outcome.status.value).inc()
         await self._ledger.audit(
             actor,
             f"step_finished:{step.value}",

@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot import errors
+from bot import errors, metrics
 from bot.cases.background import Background
 from bot.cases.evidence import Evidence, Section, SectionName
 from bot.cases.investigation import Sources, Subject, investigate, read_section
@@ -152,17 +152,24 @@ class Investigator:
         """One of the replica's investigation turns, waiting in order for it."""
         load = self.load
         load.waiting += 1
+        self._measure()
         try:
             await self._turns.acquire()
         finally:
             load.waiting -= 1
         load.running += 1
         load.peak = max(load.peak, load.running)
+        self._measure()
         try:
             yield
         finally:
             load.running -= 1
             self._turns.release()
+            self._measure()
+
+    def _measure(self) -> None:
+        metrics.INVESTIGATIONS.labels("running").set(self.load.running)
+        metrics.INVESTIGATIONS.labels("waiting").set(self.load.waiting)
 
     async def _investigate(self, case_id: str) -> None:
         async with self._turn():

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot import errors
+from bot import errors, metrics
 from bot.cases.background import Background
 from bot.cases.checklist import Checklist, PrivateChannel
 from bot.cases.investigation import Sources
@@ -228,6 +228,8 @@ class CaseService:
                 )
                 await self._ledger.settle(case_id)
         cases = await self._ledger.open_cases()
+        for state in CaseState:
+            metrics.CASES.labels(state.value).set(sum(c.state is state for c in cases))
         await self._releases.recover(cases, alive)
         await self._releases.expire_approvals(cases, now or datetime.now(UTC))
 

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from bot import errors
+from bot import errors, metrics
 from bot.chat.context import Context, InvalidAction, Services
 from bot.chat.gate import Gate, Slowdown
 from bot.chat.messages import CardClick, Message, Origin, Reply, Where
@@ -44,11 +44,16 @@ class Router:
 
     async def on_message(self, message: Message) -> Reply:
         """Answer a chat message; whatever fails, the answer is a card (never an exception)."""
-        return await self._answer(message.origin, lambda: self._on_message(message))
+        found = match(message.text) if len(message.text) <= MAX_COMMAND_CHARS else None
+        name = found[0].name if found is not None else "unknown"
+        with metrics.TURN_SECONDS.labels("command", name).time():
+            return await self._answer(message.origin, lambda: self._on_message(message))
 
     async def on_card_click(self, click: CardClick) -> Reply:
         """Answer a card button; whatever fails, the answer is a card (never an exception)."""
-        return await self._answer(click.origin, lambda: self._on_card_click(click))
+        name = click.verb if click.verb in VERB_TABLE else "unknown"
+        with metrics.TURN_SECONDS.labels("click", name).time():
+            return await self._answer(click.origin, lambda: self._on_card_click(click))
 
     async def _answer(self, origin: Origin, run: Callable[[], Awaitable[Reply]]) -> Reply:
         try:

@@ -30,6 +30,7 @@ from botframework.connector.auth import (
     JwtTokenExtractor,
 )
 
+from bot import metrics
 from bot.chat.router import Router
 from bot.logs import correlation_id
 from bot.settings import Settings
@@ -40,6 +41,9 @@ from bot.teams.shell import TeamsShell
 from bot.teams.signing_keys import SigningKeys
 
 log = logging.getLogger(__name__)
+ACTIVITY_TYPES = frozenset(
+    {"message", "invoke", "conversationUpdate", "installationUpdate", "messageReaction", "event"}
+)
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,13 @@ class TeamsEndpoint:
 
     async def handle(self, body: dict[str, Any], auth_header: str) -> tuple[int, Any]:
         """Process one activity; returns the HTTP status and JSON body to answer with."""
+        status, answer = await self._handle(body, auth_header)
+        kind = body.get("type")
+        known = isinstance(kind, str) and kind in ACTIVITY_TYPES  # `type` may be anything here
+        metrics.ACTIVITIES.labels(kind if known else "other", str(status)).inc()
+        return status, answer
+
+    async def _handle(self, body: dict[str, Any], auth_header: str) -> tuple[int, Any]:
         try:
             activity = Activity().deserialize(body)
         except Exception as err:  # msrest raises DeserializationError and friends on bad shapes

@@ -22,6 +22,8 @@ import httpx
 from jwt.algorithms import RSAAlgorithm
 from jwt.exceptions import InvalidKeyError
 
+from bot import metrics
+
 log = logging.getLogger(__name__)
 
 BOT_FRAMEWORK_METADATA_URL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
@@ -87,6 +89,7 @@ class SigningKeys:
         try:
             await self.refresh(older_than)
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as err:
+            metrics.SIGNING_KEY_FAILURES.inc()
             self._failed_at = self._clock()
             log.warning(
                 "could not fetch the Bot Framework signing keys",

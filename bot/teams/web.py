@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from bot import untrusted
+from bot import metrics, untrusted
 from bot.logs import correlation_id
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,11 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
+async def prometheus(request: web.Request) -> web.Response:
+    """`GET /metrics`: counters, histograms and gauges in the Prometheus text format."""
+    return web.Response(body=metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE})
+
+
 @web.middleware
 async def errors_as_json(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -140,6 +145,9 @@ async def access_log(
         status = err.status
         raise
     finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "other"
+        metrics.HTTP_REQUESTS.labels(route, str(status)).inc()
         log.info(
             "request",
             extra={
@@ -157,4 +165,5 @@ def build_web_app() -> web.Application:
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", prometheus)
     return app

@@ -28,7 +28,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
-from bot import untrusted
+from bot import metrics, untrusted
 from bot.errors import (
     DeadlineExceeded,
     NotAvailableInTenant,
@@ -135,6 +135,7 @@ async def retrying(
                 f"{service} {operation}: the next retry would pass the {policy.deadline:.0f}s "
                 "deadline"
             )
+        metrics.UPSTREAM_RETRIES.labels(service).inc()
         log.info(
             "retrying tenant call",
             extra={"service": service, "operation": operation, "attempt": attempt, "wait": delay},

@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from bot import metrics
+
 log = logging.getLogger(__name__)
 
 UPSTREAM_HEADERS = ("request-id", "client-request-id", "x-ms-ags-diagnostic")
@@ -29,11 +31,25 @@ async def tag_request(request: httpx.Request) -> None:
         request.headers["return-client-request-id"] = "true"
 
 
+def service_of(request: httpx.Request) -> str:
+    """Which of Microsoft's services a request went to (a bounded metrics label)."""
+    path = request.url.path
+    if "/oauth2/" in path or path.endswith("/openid-configuration"):
+        return "identity"
+    if path.endswith("/InvokeCommand"):
+        return "exchange"
+    return "graph"
+
+
 async def log_failure(response: httpx.Response) -> None:
-    """httpx response hook: an error answer is logged with Microsoft's ids."""
+    """httpx response hook: every answer counted; an error answer is logged with Microsoft's
+    ids."""
+    request = response.request
+    metrics.UPSTREAM_CALLS.labels(
+        service_of(request), request.method, str(response.status_code)
+    ).inc()
     if response.status_code < 400:
         return
-    request = response.request
     ids = {
         name.replace("-", "_"): response.headers.get(name)
         or (request.headers.get(name) if name == "client-request-id" else None)

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import msal
 import requests
 
+from bot import metrics
 from bot.errors import TenantForbidden, TenantUnavailable
 
 KNOWN_AUTHORITY_HOSTS = frozenset(
@@ -89,6 +90,7 @@ class MsalTokens:
             app.acquire_token_for_client, [_scope(resource)]
         )
         if "access_token" not in result:
+            metrics.TOKEN_FAILURES.inc()
             raise _token_error(result)
         token = str(result["access_token"])
         self._cache[resource] = (token, self._clock() + float(result.get("expires_in", 3599)))
@@ -146,6 +148,7 @@ class MsalTokens:
                 f"cannot use the configured authority: {err}", service="Microsoft Entra ID"
             ) from err
         except Exception as err:
+            metrics.TOKEN_FAILURES.inc()
             raise TenantUnavailable(
                 f"Microsoft Entra ID could not be reached: {type(err).__name__}",
                 service="Microsoft Entra ID",
