@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from bot import errors, metrics
-from bot.chat.context import Context, InvalidAction, Services
+from bot.chat.context import Command, Context, InvalidAction, Services
 from bot.chat.gate import Gate, Slowdown
 from bot.chat.messages import CardClick, Message, Origin, Reply, Where
 from bot.chat.registry import VERBS as VERB_TABLE
@@ -47,7 +47,7 @@ class Router:
         found = match(message.text) if len(message.text) <= MAX_COMMAND_CHARS else None
         name = found[0].name if found is not None else "unknown"
         with metrics.TURN_SECONDS.labels("command", name).time():
-            return await self._answer(message.origin, lambda: self._on_message(message))
+            return await self._answer(message.origin, lambda: self._on_message(message, found))
 
     async def on_card_click(self, click: CardClick) -> Reply:
         """Answer a card button; whatever fails, the answer is a card (never an exception)."""
@@ -63,7 +63,7 @@ class Router:
             t = _texts(origin, None)
             return _error(t("error.generic"), t)
 
-    async def _on_message(self, message: Message) -> Reply:
+    async def _on_message(self, message: Message, found: tuple[Command, str, str] | None) -> Reply:
         origin = message.origin
         t = _texts(origin, None)
         if (slow := await self._gate.slowdown(origin, "message")) is not None:
@@ -71,7 +71,6 @@ class Router:
         if len(message.text) > MAX_COMMAND_CHARS:
             log.warning("command too long", extra={"chars": len(message.text)})
             return _error(t("error.too_long", limit=MAX_COMMAND_CHARS), t)
-        found = match(message.text)
         if found is None:
             return Reply(card=help_card(help_lines(t), t=t, unknown=message.text.strip()))
         command, asked_in, argument = found
