@@ -34,7 +34,7 @@ import httpx
 
 from bench import alert_latency, click_latency
 from tests.e2e.playground import free_port
-from tests.helpers import ROOT, actions_of, activity, invoke, stop_processes
+from tests.helpers import ROOT, actions_of, activity, invoke, stop_processes, texts_of
 from tests.replicas import Processes
 
 ADMINS = 50
@@ -295,9 +295,15 @@ async def slow_tenant(workdir: Path) -> list[Result]:
                 took, _card = await _press(client, url, recorder, "open_case", {"upn": JOOST})
                 timings.setdefault("open (existing)", []).append(took)
             step = _button(card, "run_step", "revoke_sessions")
-            if step is not None:
-                took, card = await _press(client, url, recorder, "run_step", step)
-                timings.setdefault("checklist step", []).append(took)
+            assert step is not None, "no checklist step to press"
+            took, card = await _press(client, url, recorder, "run_step", step)
+            timings.setdefault("checklist step", []).append(took)
+            release = _button(card, "release")
+            assert release is not None, "no Release button"
+            override = dict(release, override_reason="bench: confirmed with the user by phone")
+            took, card = await _press(client, url, recorder, "release", override)
+            timings.setdefault("release", []).append(took)
+            assert any(line.startswith("Releasing") for line in texts_of(card)), texts_of(card)
     finally:
         procs.stop_all()
         stop_processes([connector], grace=5)
