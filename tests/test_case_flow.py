@@ -287,6 +287,10 @@ async def test_status_history_and_audit_commands(start_bot: Any, recorder: Recor
     assert any("investigation_finished" in line for line in audit_lines)
     await bot.post(activity("status nobody", service_url=recorder.url))
     assert texts_of(recorder.cards()[-1]) == ["Usage: status <user@domain>"]
+    # What Teams' command menu sends: the bare command, answered with how to use it.
+    for bare, usage in (("status", "Usage: status <user@domain>"), ("history", "Usage: history")):
+        await bot.post(activity(bare, service_url=recorder.url))
+        assert texts_of(recorder.cards()[-1])[0].startswith(usage), bare
 
 
 async def test_review_mfa_removes_the_flagged_method(start_bot: Any, recorder: Recorder) -> None:

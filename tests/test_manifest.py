@@ -128,7 +128,7 @@ def test_every_command_of_every_scope_is_one_the_bot_understands_in_both_languag
                 (command["title"], "en"),
                 (dutch[f"bots[0].commandLists[{number}].commands[{index}].title"], "nl"),
             ):
-                found = match(title) or match(f"{title} megan@contoso.com")
+                found = match(title)  # what the command menu sends when nothing is added
                 assert found is not None, title
                 assert found[1] in (lang, "en"), (title, found[1])  # "help"/"audit" are both
                 named.add(found[0].name)

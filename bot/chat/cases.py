@@ -176,8 +176,8 @@ FEATURE = Feature(
         Command(
             "status",
             {
-                "en": re.compile(r"status\s+(?P<arg>\S+)", re.I),
-                "nl": re.compile(r"toestand\s+(?P<arg>\S+)", re.I),
+                "en": re.compile(r"status(?:\s+(?P<arg>\S+))?", re.I),
+                "nl": re.compile(r"toestand(?:\s+(?P<arg>\S+))?", re.I),
             },
             status,
             Role.VIEWER,
@@ -190,8 +190,8 @@ FEATURE = Feature(
         Command(
             "history",
             {
-                "en": re.compile(r"history\s+(?P<arg>\S+)", re.I),
-                "nl": re.compile(r"geschiedenis\s+(?P<arg>\S+)", re.I),
+                "en": re.compile(r"history(?:\s+(?P<arg>\S+))?", re.I),
+                "nl": re.compile(r"geschiedenis(?:\s+(?P<arg>\S+))?", re.I),
             },
             history,
             Role.VIEWER,
