@@ -155,3 +155,15 @@ async def test_the_bots_token_is_fetched_off_the_event_loop_and_kept() -> None:
     assert seen == ["Bearer token-1"] * 3
     assert len(fetched) == 1  # kept, not fetched per reply
     assert fetched[0] != loop_thread  # msal and requests block: never on the event loop
+
+
+async def test_the_names_kept_in_memory_are_bounded(
+    start_bot: Any, recorder: Recorder, monkeypatch: Any
+) -> None:
+    import bot.tenant.senders as senders
+
+    monkeypatch.setattr(senders, "MAX_NAMES", 1)  # three senders: over the bound at once
+    bot = await start_bot(LIST_FRESH_SECONDS="0")
+    for _ in range(2):  # the second read starts over instead of growing (or failing)
+        lines = await _list(bot, recorder)
+        assert any(line.startswith("Joost") or "Sanne" in line for line in lines), lines

@@ -68,11 +68,8 @@ class Delivery:
         pending = await self._conversations.pending_alerts()
         # Conversations side by side: the paced outbox keeps each within Teams' limits.
         sent = await asyncio.gather(*(deliver(c, conv) for c, conv, _tries in pending))
+        metrics.ALERT_QUEUE.set(len(pending) - sum(sent))  # what is still queued
         return landed + sum(sent)
-
-    async def pending(self) -> int:
-        """How many alerts wait to be delivered."""
-        return len(await self._conversations.pending_alerts())
 
     async def digest(self, cases: list[Case]) -> int:
         """Queue one card summarising many new restrictions for every subscription (sent by

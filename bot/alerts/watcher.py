@@ -83,7 +83,6 @@ class Watcher:
                 if await self._leases.renew(POLLER, self._holder, 2 * self.policy.poll_seconds):
                     await self.poll_once()
                     await self._delivery.deliver_pending()
-                    metrics.ALERT_QUEUE.set(await self._delivery.pending())
             except Exception:
                 log.exception("alert poll failed; trying again next round")
             with contextlib.suppress(TimeoutError):

@@ -69,7 +69,7 @@ class Gate:
                 "activity from a foreign tenant refused",
                 extra={"tenant": where.tenant_id[:64], "action": action[:64]},
             )
-            await self.foreign.add(where.tenant_id, actor, action)
+            await self.refused(origin, action, "foreign tenant")
             return False
         role = await self._roles.role_of(actor.aad_object_id)
         if role < needed:

@@ -118,19 +118,16 @@ class RestrictedSenders:
         """Directory users by lower-case UPN: recent ones from memory, the rest from Graph."""
         now = self._ticks()
         wanted = {u.lower() for u in upns}
+        if len(self._names) > MAX_NAMES:  # bounded: start over rather than grow
+            self._names.clear()
         stale = [
-            u
-            for u in wanted
-            if now - self._names.get(u, (-NAMES_SECONDS, None))[0] >= NAMES_SECONDS
+            u for u in wanted if u not in self._names or now - self._names[u][0] >= NAMES_SECONDS
         ]
         if stale:
             found = await self._directory(stale)
-            if len(self._names) + len(stale) > MAX_NAMES:
-                self._names.clear()
             for upn in stale:
                 self._names[upn] = (now, found.get(upn))
-        named = {u: self._names[u][1] for u in wanted if u in self._names}
-        return {u: user for u, user in named.items() if user is not None}
+        return {u: user for u in wanted if (user := self._names[u][1]) is not None}
 
     async def _directory(self, upns: list[str]) -> dict[str, DirectoryUser]:
         try:
