@@ -39,12 +39,15 @@ def banner(settings: Settings) -> str:
             f"'{settings.demo_scenario}', {state}), {auth}, "
             f"listening on {url}{where}. Nothing here touches a real tenant."
         )
+    login = settings.tenant_login
+    assert login is not None
+    tenant = f"tenant {login.tenant_id} as {login.describe()}"
     if not settings.inbound_auth:
         return (
-            f"BlockWatch: tenant {settings.tenant_id}, INBOUND AUTHENTICATION OFF "
+            f"BlockWatch: {tenant}, INBOUND AUTHENTICATION OFF "
             f"(DANGEROUSLY_ALLOW_UNAUTHENTICATED, loopback only), {url}"
         )
-    return f"BlockWatch: tenant {settings.tenant_id}, {auth}, {url}"
+    return f"BlockWatch: {tenant}, {auth}, {url}"
 
 
 def refuse(problems: list[str]) -> int:

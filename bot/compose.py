@@ -41,7 +41,7 @@ from bot.chat.pacing import PacedOutbox
 from bot.chat.router import Router, utcnow
 from bot.chat.views import CaseViews
 from bot.doctor import healthy, render, run_doctor
-from bot.settings import Settings
+from bot.settings import Credential, Settings
 from bot.store.audit import AuditTrail, to_csv
 from bot.store.budgets import SharedBudgets
 from bot.store.cases import CaseStore
@@ -57,7 +57,7 @@ from bot.tenant.budgets import Budgets
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
 from bot.tenant.senders import RestrictedSenders
-from bot.tenant.tokens import ClientCredential, MsalTokens
+from bot.tenant.tokens import ClientCredential, ManagedIdentityTokens, MsalTokens
 
 if TYPE_CHECKING:
     from bot.sim.server import SimulatedTenant
@@ -113,22 +113,28 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
 
 
 def msal_access(settings: Settings, stack: AsyncExitStack) -> TenantAccess:
-    """A real tenant from the settings, tokens from Entra ID through msal."""
-    credential = ClientCredential(
-        secret=settings.client_secret.get_secret_value(),
-        certificate_path=settings.client_certificate_path,
-        thumbprint=settings.client_certificate_thumbprint,
-    )
-    tokens = MsalTokens(
-        authority_url=settings.authority_url,
-        tenant_id=settings.tenant_id,
-        client_id=settings.client_id,
-        credential=credential,
-        ca_bundle=settings.ca_bundle,
-    )
+    """A real tenant from the settings, tokens from Entra ID through msal: the tenant-access
+    app's secret or certificate, a managed identity, or the bot's own identity."""
+    login = settings.tenant_login
+    assert login is not None, "demo mode has no tenant login"
+    tokens: MsalTokens | ManagedIdentityTokens
+    if login.credential is Credential.MANAGED_IDENTITY:
+        tokens = ManagedIdentityTokens(client_id=login.client_id, ca_bundle=settings.ca_bundle)
+    else:
+        tokens = MsalTokens(
+            authority_url=settings.authority_url,
+            tenant_id=login.tenant_id,
+            client_id=login.client_id,
+            credential=ClientCredential(
+                secret=login.secret.get_secret_value(),
+                certificate_path=login.certificate_path,
+                thumbprint=login.thumbprint,
+            ),
+            ca_bundle=settings.ca_bundle,
+        )
     stack.callback(tokens.close)
     return TenantAccess(
-        settings.tenant_id, settings.graph_base_url, settings.exchange_base_url, tokens
+        login.tenant_id, settings.graph_base_url, settings.exchange_base_url, tokens
     )
 
 
@@ -177,16 +183,20 @@ async def check_tenant(settings: Settings) -> tuple[str, bool]:
     """Run doctor against the configured tenant (in demo mode: the simulated one, over TLS
     with a real msal token flow). Returns the report and whether everything required is OK."""
     async with AsyncExitStack() as stack:
+        checked = ""
         if settings.demo:
             checked = (
                 f"Checked: the SIMULATED tenant of demo mode (scenario '{settings.demo_scenario}'"
-                "), not a real one. Set TENANT_ID, CLIENT_ID and CLIENT_SECRET (or a "
-                "certificate) to check yours."
+                "), not a real one. Set the bot identity, or BLOCKWATCH_TENANT_ID, "
+                "BLOCKWATCH_CLIENT_ID and a secret, certificate or managed identity, to check "
+                "yours."
             )
             settings = await demo.doctor_settings(settings, stack)
-        else:
+        login = settings.tenant_login
+        assert login is not None
+        if not checked:
             checked = (
-                f"Checked: tenant {settings.tenant_id} as app {settings.client_id} "
+                f"Checked: tenant {login.tenant_id} as {login.describe()} "
                 f"({settings.graph_base_url}, {settings.exchange_base_url})."
             )
         http = await stack.enter_async_context(http_client(settings))

@@ -48,6 +48,8 @@ async def doctor_settings(settings: Settings, stack: AsyncExitStack) -> Settings
             "graph_base_url": sim.graph_url,
             "exchange_base_url": sim.exchange_url,
             "ssl_cert_file": str(sim.ca_file),
+            "managed_identity": None,
+            "demo_forced": False,
         }
     )
 

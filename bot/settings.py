@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import ssl
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -29,13 +30,16 @@ DOMAIN = re.compile(
 )
 THUMBPRINT = re.compile(r"(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64})")  # SHA-1 or SHA-256, hex
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-# Setting any of these means "a real tenant"; none of them means demo mode.
+# Tenant access (Graph + Exchange). The BLOCKWATCH_ names cannot be confused with the bot
+# identity, which the Agents Toolkit's templates write as CLIENT_ID / CLIENT_SECRET / TENANT_ID;
+# the short names of earlier releases are still read (the BLOCKWATCH_ name wins).
 TENANT_SETTINGS = (
-    "TENANT_ID",
-    "CLIENT_ID",
-    "CLIENT_SECRET",
-    "CLIENT_CERTIFICATE_PATH",
-    "CLIENT_CERTIFICATE_THUMBPRINT",
+    "BLOCKWATCH_TENANT_ID",
+    "BLOCKWATCH_CLIENT_ID",
+    "BLOCKWATCH_CLIENT_SECRET",
+    "BLOCKWATCH_CLIENT_CERTIFICATE_PATH",
+    "BLOCKWATCH_CLIENT_CERTIFICATE_THUMBPRINT",
+    "BLOCKWATCH_MANAGED_IDENTITY",
 )
 
 
@@ -45,6 +49,49 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+class Credential(StrEnum):
+    """How BlockWatch proves who it is to Microsoft Entra ID for Graph and Exchange."""
+
+    SECRET = "client secret"  # noqa: S105 - the name of a kind, not a secret
+    CERTIFICATE = "certificate"
+    MANAGED_IDENTITY = "managed identity"
+
+
+class ManagedIdentity(StrEnum):
+    """Which managed identity of the Azure resource BlockWatch runs on."""
+
+    SYSTEM = "system"
+    USER = "user"
+
+
+@dataclass(frozen=True)
+class TenantLogin:
+    """Who BlockWatch is in the tenant and how it gets its tokens, from the tenant-access
+    settings or, when those are empty, from the bot's own identity."""
+
+    tenant_id: str
+    client_id: str  # the app's id; a user-assigned identity's client id; "" for system-assigned
+    credential: Credential
+    secret: SecretStr = field(default_factory=lambda: SecretStr(""))
+    certificate_path: Path | None = None
+    thumbprint: str = ""
+    borrowed_from_bot: bool = False
+
+    def describe(self) -> str:
+        """One line for doctor and the start-up banner (no secret in it)."""
+        if self.credential is Credential.MANAGED_IDENTITY:
+            who = (
+                f"the user-assigned managed identity {self.client_id}"
+                if self.client_id
+                else "the system-assigned managed identity"
+            )
+        else:
+            who = f"app {self.client_id} with a {self.credential}"
+        if self.borrowed_from_bot:
+            return f"{who} (the bot's own identity, MicrosoftAppId)"
+        return who
 
 
 class AppType(StrEnum):
@@ -94,12 +141,23 @@ class Settings(BaseSettings):
         bool, _alias("DANGEROUSLY_ALLOW_UNAUTHENTICATED")
     ] = False
 
-    # Tenant access (app-only Graph + Exchange Online).
-    tenant_id: Annotated[str, _alias("TENANT_ID")] = ""
-    client_id: Annotated[str, _alias("CLIENT_ID")] = ""
-    client_secret: Annotated[SecretStr, _alias("CLIENT_SECRET")] = SecretStr("")
-    client_certificate_path: Annotated[Path | None, _alias("CLIENT_CERTIFICATE_PATH")] = None
-    client_certificate_thumbprint: Annotated[str, _alias("CLIENT_CERTIFICATE_THUMBPRINT")] = ""
+    # Tenant access (app-only Graph + Exchange Online); see TENANT_SETTINGS for the names.
+    tenant_id: Annotated[str, _alias("BLOCKWATCH_TENANT_ID", "TENANT_ID")] = ""
+    client_id: Annotated[str, _alias("BLOCKWATCH_CLIENT_ID", "CLIENT_ID")] = ""
+    client_secret: Annotated[SecretStr, _alias("BLOCKWATCH_CLIENT_SECRET", "CLIENT_SECRET")] = (
+        SecretStr("")
+    )
+    client_certificate_path: Annotated[
+        Path | None, _alias("BLOCKWATCH_CLIENT_CERTIFICATE_PATH", "CLIENT_CERTIFICATE_PATH")
+    ] = None
+    client_certificate_thumbprint: Annotated[
+        str, _alias("BLOCKWATCH_CLIENT_CERTIFICATE_THUMBPRINT", "CLIENT_CERTIFICATE_THUMBPRINT")
+    ] = ""
+    managed_identity: Annotated[ManagedIdentity | None, _alias("BLOCKWATCH_MANAGED_IDENTITY")] = (
+        None
+    )
+    # The simulated tenant even with a bot identity set (try the Azure Bot and Teams first).
+    demo_forced: Annotated[bool, _alias("DEMO")] = False
     authority_url: Annotated[str, _alias("AUTHORITY_URL")] = "https://login.microsoftonline.com"
     graph_base_url: Annotated[str, _alias("GRAPH_BASE_URL")] = "https://graph.microsoft.com"
     exchange_base_url: Annotated[str, _alias("EXCHANGE_BASE_URL")] = "https://outlook.office365.com"
@@ -160,10 +218,54 @@ class Settings(BaseSettings):
     def _level_in_capitals(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
 
+    @field_validator("managed_identity", mode="before")
+    @classmethod
+    def _identity_in_lower_case(cls, value: Any) -> Any:
+        return (value.strip().lower() or None) if isinstance(value, str) else value
+
     @property
     def demo(self) -> bool:
-        """Demo mode: no tenant setting at all, so the simulated tenant stands in."""
-        return not self._tenant_settings_given()
+        """Demo mode: DEMO=true, or neither a tenant-access setting nor a bot identity (whose
+        app registration would otherwise serve for the tenant too)."""
+        return self.demo_forced or not (self._tenant_settings_given() or self.app_id)
+
+    @property
+    def tenant_login(self) -> TenantLogin | None:
+        """How to reach the real tenant (None in demo mode)."""
+        if self.demo:
+            return None
+        if not self._tenant_settings_given():
+            return self._bot_login()
+        if self.managed_identity is not None:
+            return TenantLogin(self.tenant_id, self.client_id, Credential.MANAGED_IDENTITY)
+        if self.client_certificate_path is not None:
+            return TenantLogin(
+                self.tenant_id,
+                self.client_id,
+                Credential.CERTIFICATE,
+                certificate_path=self.client_certificate_path,
+                thumbprint=self.client_certificate_thumbprint,
+            )
+        return TenantLogin(
+            self.tenant_id, self.client_id, Credential.SECRET, secret=self.client_secret
+        )
+
+    def _bot_login(self) -> TenantLogin:
+        """The bot's app registration (or its user-assigned managed identity) for the tenant."""
+        if self.app_type is AppType.USER_ASSIGNED_MSI:
+            return TenantLogin(
+                self.app_tenant_id,
+                self.app_id,
+                Credential.MANAGED_IDENTITY,
+                borrowed_from_bot=True,
+            )
+        return TenantLogin(
+            self.app_tenant_id,
+            self.app_id,
+            Credential.SECRET,
+            secret=self.app_password,
+            borrowed_from_bot=True,
+        )
 
     def _tenant_settings_given(self) -> list[str]:
         values = (
@@ -172,6 +274,7 @@ class Settings(BaseSettings):
             self.client_secret.get_secret_value(),
             self.client_certificate_path,
             self.client_certificate_thumbprint,
+            self.managed_identity,
         )
         return [name for name, value in zip(TENANT_SETTINGS, values, strict=True) if value]
 
@@ -259,46 +362,68 @@ class Settings(BaseSettings):
 
     def _tenant_problems(self) -> list[str]:
         given = self._tenant_settings_given()
+        if self.demo_forced:
+            if given:
+                return [
+                    f"DEMO=true runs the simulated tenant, but {', '.join(given)} name a real "
+                    "one: remove DEMO or those settings"
+                ]
+            return []
         if not given:
-            return []  # demo mode
+            return []  # demo mode, or the bot's own identity (checked with the bot identity)
         found: list[str] = []
-        missing = [
-            n for n, v in (("TENANT_ID", self.tenant_id), ("CLIENT_ID", self.client_id)) if not v
-        ]
+        needed = [("BLOCKWATCH_TENANT_ID", self.tenant_id)]
+        if self.managed_identity is not ManagedIdentity.SYSTEM:
+            needed.append(("BLOCKWATCH_CLIENT_ID", self.client_id))
+        missing = [name for name, value in needed if not value]
         if missing:
             found.append(
                 f"{' and '.join(missing)} missing: {', '.join(given)} set means a real tenant, "
-                "which needs TENANT_ID, CLIENT_ID and a secret or certificate (set none of them "
-                "for demo mode)"
+                "which needs BLOCKWATCH_TENANT_ID, BLOCKWATCH_CLIENT_ID and a secret, a "
+                "certificate or BLOCKWATCH_MANAGED_IDENTITY (set none of them to use the bot's "
+                "own identity, or for demo mode)"
             )
         if self.tenant_id and not (
             GUID.fullmatch(self.tenant_id) or DOMAIN.fullmatch(self.tenant_id)
         ):
             found.append(
-                f"TENANT_ID must be the directory (tenant) id, a GUID, or a domain of the "
-                f"tenant such as contoso.onmicrosoft.com; got {self.tenant_id!r}"
+                f"BLOCKWATCH_TENANT_ID must be the directory (tenant) id, a GUID, or a domain of "
+                f"the tenant such as contoso.onmicrosoft.com; got {self.tenant_id!r}"
             )
         if self.client_id and not GUID.fullmatch(self.client_id):
             found.append(
-                "CLIENT_ID must be the application (client) id of the app registration, a "
-                f"GUID; got {self.client_id!r}"
+                "BLOCKWATCH_CLIENT_ID must be the application (client) id of the app "
+                f"registration or managed identity, a GUID; got {self.client_id!r}"
             )
+        found.extend(self._credential_problems())
+        return found
+
+    def _credential_problems(self) -> list[str]:
+        found: list[str] = []
         has_secret = bool(self.client_secret.get_secret_value())
         cert = self.client_certificate_path
-        if has_secret == (cert is not None):
+        kinds = sum((has_secret, cert is not None, self.managed_identity is not None))
+        if kinds != 1:
             found.append(
-                "set exactly one of CLIENT_SECRET or CLIENT_CERTIFICATE_PATH "
-                "(with CLIENT_CERTIFICATE_THUMBPRINT)"
+                "set exactly one of BLOCKWATCH_CLIENT_SECRET, BLOCKWATCH_CLIENT_CERTIFICATE_PATH "
+                "(with BLOCKWATCH_CLIENT_CERTIFICATE_THUMBPRINT) or BLOCKWATCH_MANAGED_IDENTITY"
+            )
+        if self.managed_identity is ManagedIdentity.SYSTEM and self.client_id:
+            found.append(
+                "BLOCKWATCH_MANAGED_IDENTITY=system takes no BLOCKWATCH_CLIENT_ID (for a "
+                "user-assigned identity set BLOCKWATCH_MANAGED_IDENTITY=user and its client id)"
             )
         if cert is not None and not cert.is_file():
-            found.append(f"CLIENT_CERTIFICATE_PATH: no file at {str(cert)!r}")
+            found.append(f"BLOCKWATCH_CLIENT_CERTIFICATE_PATH: no file at {str(cert)!r}")
         thumbprint = self.client_certificate_thumbprint.replace(":", "").replace(" ", "")
         if cert is not None and not thumbprint:
-            found.append("CLIENT_CERTIFICATE_PATH needs CLIENT_CERTIFICATE_THUMBPRINT")
+            found.append(
+                "BLOCKWATCH_CLIENT_CERTIFICATE_PATH needs BLOCKWATCH_CLIENT_CERTIFICATE_THUMBPRINT"
+            )
         elif thumbprint and not THUMBPRINT.fullmatch(thumbprint):
             found.append(
-                "CLIENT_CERTIFICATE_THUMBPRINT must be the certificate's SHA-1 (40) or SHA-256 "
-                "(64) thumbprint in hex, as Entra shows it"
+                "BLOCKWATCH_CLIENT_CERTIFICATE_THUMBPRINT must be the certificate's SHA-1 (40) or "
+                "SHA-256 (64) thumbprint in hex, as Entra shows it"
             )
         return found
 

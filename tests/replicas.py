@@ -79,7 +79,7 @@ class Processes:
         """Start `python app.py` against the shared tenant and database; (URL, process)."""
         port = free_port()
         env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE",)}
-        env.update({k: v for k, v in self.tenant.items() if k != "SIM_URL"})
+        env.update({k: v for k, v in self.tenant.items() if not k.startswith("SIM_")})
         env.setdefault("APPROVER_IDS", "00000000-0000-0000-0000-0000000000a1")
         env.update(
             DATABASE_URL=database,

@@ -79,6 +79,7 @@ async def openid() -> AsyncIterator[OpenIdServer]:
 
 
 AUTH_ON = {
+    "DEMO": "true",  # the simulated tenant, with the bot identity checking inbound tokens
     "MicrosoftAppId": APP_ID,
     "MicrosoftAppPassword": "not-used-offline",
     "MicrosoftAppType": "SingleTenant",

@@ -17,7 +17,11 @@ from tests.replicas import Processes
 
 TENANT = "5f1b6a8e-3c2d-4e7f-9a10-2b3c4d5e6f70"
 CLIENT = "3c1a7b52-9d4e-4f60-8a21-6b7c8d9e0f12"
-REAL = {"TENANT_ID": TENANT, "CLIENT_ID": CLIENT, "CLIENT_SECRET": "s3cret"}
+REAL = {
+    "BLOCKWATCH_TENANT_ID": TENANT,
+    "BLOCKWATCH_CLIENT_ID": CLIENT,
+    "BLOCKWATCH_CLIENT_SECRET": "s3cret",
+}
 
 
 def _files(tmp_path: Path) -> dict[str, str]:
@@ -47,31 +51,35 @@ MISTAKES: dict[str, tuple[dict[str, str], str]] = {
         "shape.json is not a scenario: 'domain' is missing",
     ),
     "tenant id": (
-        REAL | {"TENANT_ID": "not-a-guid"},
-        "TENANT_ID must be the directory (tenant) id, a GUID, or a domain",
+        REAL | {"BLOCKWATCH_TENANT_ID": "not-a-guid"},
+        "BLOCKWATCH_TENANT_ID must be the directory (tenant) id, a GUID, or a domain",
     ),
-    "client id": (REAL | {"CLIENT_ID": "my-app"}, "CLIENT_ID must be the application (client) id"),
+    "client id": (
+        REAL | {"BLOCKWATCH_CLIENT_ID": "my-app"},
+        "BLOCKWATCH_CLIENT_ID must be the application (client) id",
+    ),
     "certificate path": (
         {
-            "TENANT_ID": TENANT,
-            "CLIENT_ID": CLIENT,
-            "CLIENT_CERTIFICATE_PATH": "/nonexistent.pem",
-            "CLIENT_CERTIFICATE_THUMBPRINT": "A" * 40,
+            "BLOCKWATCH_TENANT_ID": TENANT,
+            "BLOCKWATCH_CLIENT_ID": CLIENT,
+            "BLOCKWATCH_CLIENT_CERTIFICATE_PATH": "/nonexistent.pem",
+            "BLOCKWATCH_CLIENT_CERTIFICATE_THUMBPRINT": "A" * 40,
         },
-        "CLIENT_CERTIFICATE_PATH: no file at '/nonexistent.pem'",
+        "BLOCKWATCH_CLIENT_CERTIFICATE_PATH: no file at '/nonexistent.pem'",
     ),
     "secret without tenant": (
-        {"CLIENT_SECRET": "s3cret"},
-        "TENANT_ID and CLIENT_ID missing: CLIENT_SECRET set means a real tenant",
+        {"BLOCKWATCH_CLIENT_SECRET": "s3cret"},
+        "BLOCKWATCH_TENANT_ID and BLOCKWATCH_CLIENT_ID missing: BLOCKWATCH_CLIENT_SECRET set means "
+        "a real tenant",
     ),
     "thumbprint": (
         {
-            "TENANT_ID": TENANT,
-            "CLIENT_ID": CLIENT,
-            "CLIENT_CERTIFICATE_PATH": __file__,
-            "CLIENT_CERTIFICATE_THUMBPRINT": "not-hex",
+            "BLOCKWATCH_TENANT_ID": TENANT,
+            "BLOCKWATCH_CLIENT_ID": CLIENT,
+            "BLOCKWATCH_CLIENT_CERTIFICATE_PATH": __file__,
+            "BLOCKWATCH_CLIENT_CERTIFICATE_THUMBPRINT": "not-hex",
         },
-        "CLIENT_CERTIFICATE_THUMBPRINT must be the certificate's SHA-1 (40) or SHA-256",
+        "BLOCKWATCH_CLIENT_CERTIFICATE_THUMBPRINT must be the certificate's SHA-1 (40) or SHA-256",
     ),
     "e-mail as a role id": (
         {"APPROVER_IDS": "alex@contoso.com"},
@@ -164,13 +172,13 @@ def tenant(tmp_path: Path) -> Iterator[dict[str, str]]:
 def test_maintenance_commands_run_with_the_readmes_real_tenant_env(
     tmp_path: Path, tenant: dict[str, str]
 ) -> None:
-    # README "Connecting a real tenant": TENANT_ID, CLIENT_ID, CLIENT_SECRET in .env (plus, for
-    # the stand-in tenant, where it is and the CA it uses), no HOST, no bot identity.
-    env_file = "\n".join(f"{k}={v}" for k, v in tenant.items() if k != "SIM_URL")
+    # README "Connecting a real tenant": BLOCKWATCH_TENANT_ID, _CLIENT_ID, _CLIENT_SECRET in .env
+    # (plus, for the stand-in tenant, where it is and the CA it uses), no HOST, no bot identity.
+    env_file = "\n".join(f"{k}={v}" for k, v in tenant.items() if not k.startswith("SIM_"))
     (tmp_path / ".env").write_text(env_file + "\n", encoding="utf-8")
     doctor = run_app(tmp_path, {}, "doctor")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
-    assert doctor.stdout.startswith(f"Checked: tenant {tenant['TENANT_ID']} as app ")
+    assert doctor.stdout.startswith(f"Checked: tenant {tenant['BLOCKWATCH_TENANT_ID']} as app ")
     assert doctor.stdout.strip().endswith("Everything required is in place.")
     migrate = run_app(tmp_path, {}, "migrate")
     assert migrate.returncode == 0, migrate.stderr
@@ -182,7 +190,7 @@ def test_maintenance_commands_run_with_the_readmes_real_tenant_env(
     assert serve.returncode == 2
     assert "refusing to listen on 0.0.0.0 with inbound authentication off" in serve.stderr
     for result in (doctor, migrate, export, serve):
-        assert tenant["CLIENT_SECRET"] not in result.stdout + result.stderr
+        assert tenant["BLOCKWATCH_CLIENT_SECRET"] not in result.stdout + result.stderr
 
 
 def test_doctor_in_demo_mode_says_it_checked_the_simulated_tenant(tmp_path: Path) -> None:
@@ -219,6 +227,7 @@ def test_the_banner_tells_the_truth(tmp_path: Path) -> None:
     with_identity = _first_line(
         tmp_path,
         {
+            "DEMO": "true",
             "MicrosoftAppId": CLIENT,
             "MicrosoftAppType": "UserAssignedMSI",
             "MicrosoftAppTenantId": TENANT,

@@ -20,7 +20,11 @@ def test_nothing_configured_is_demo_mode_on_loopback_with_auth_off() -> None:
 
 TENANT_GUID = "5f1b6a8e-3c2d-4e7f-9a10-2b3c4d5e6f70"
 CLIENT_GUID = "3c1a7b52-9d4e-4f60-8a21-6b7c8d9e0f12"
-REAL = {"TENANT_ID": TENANT_GUID, "CLIENT_ID": CLIENT_GUID, "CLIENT_SECRET": "s"}
+REAL = {
+    "BLOCKWATCH_TENANT_ID": TENANT_GUID,
+    "BLOCKWATCH_CLIENT_ID": CLIENT_GUID,
+    "BLOCKWATCH_CLIENT_SECRET": "s",
+}
 
 
 def test_demo_refuses_to_serve_on_a_non_loopback_address_with_auth_off() -> None:
@@ -77,7 +81,7 @@ def test_production_settings_are_accepted() -> None:
 
 
 def test_a_tenant_may_be_named_by_its_domain() -> None:
-    settings = load_settings(**(REAL | {"TENANT_ID": "contoso.onmicrosoft.com"}))
+    settings = load_settings(**(REAL | {"BLOCKWATCH_TENANT_ID": "contoso.onmicrosoft.com"}))
     assert settings.tenant_id == "contoso.onmicrosoft.com"
 
 
@@ -87,19 +91,26 @@ APP = {"MicrosoftAppId": CLIENT_GUID}
 @pytest.mark.parametrize(
     ("overrides", "problem"),
     [
-        ({"TENANT_ID": TENANT_GUID}, "CLIENT_ID missing: TENANT_ID set means a real tenant"),
         (
-            {"TENANT_ID": TENANT_GUID, "CLIENT_ID": CLIENT_GUID, "HOST": "::1"},
-            "set exactly one of CLIENT_SECRET or CLIENT_CERTIFICATE_PATH",
+            {"BLOCKWATCH_TENANT_ID": TENANT_GUID},
+            "BLOCKWATCH_CLIENT_ID missing: BLOCKWATCH_TENANT_ID set means a real tenant",
         ),
         (
             {
-                "TENANT_ID": TENANT_GUID,
-                "CLIENT_ID": CLIENT_GUID,
-                "HOST": "localhost",
-                "CLIENT_CERTIFICATE_PATH": __file__,
+                "BLOCKWATCH_TENANT_ID": TENANT_GUID,
+                "BLOCKWATCH_CLIENT_ID": CLIENT_GUID,
+                "HOST": "::1",
             },
-            "needs CLIENT_CERTIFICATE_THUMBPRINT",
+            "set exactly one of BLOCKWATCH_CLIENT_SECRET, BLOCKWATCH_CLIENT_CERTIFICATE_PATH",
+        ),
+        (
+            {
+                "BLOCKWATCH_TENANT_ID": TENANT_GUID,
+                "BLOCKWATCH_CLIENT_ID": CLIENT_GUID,
+                "HOST": "localhost",
+                "BLOCKWATCH_CLIENT_CERTIFICATE_PATH": __file__,
+            },
+            "needs BLOCKWATCH_CLIENT_CERTIFICATE_THUMBPRINT",
         ),
         ({"GRAPH_BASE_URL": "graph.microsoft.com"}, "GRAPH_BASE_URL must be an http(s) URL"),
         (APP, "MicrosoftAppId needs MicrosoftAppType"),

@@ -1,8 +1,9 @@
 """Run the simulated tenant on its own: `python -m bot.sim --scenario compromised --tls`.
 
-Prints one JSON line with the settings that point BlockWatch at it (TENANT_ID, CLIENT_ID,
-CLIENT_SECRET, AUTHORITY_URL, GRAPH_BASE_URL, EXCHANGE_BASE_URL, SSL_CERT_FILE), so several bot
-processes can share one tenant, or the production configuration can be tried locally.
+Prints one JSON line with the settings that point BlockWatch at it (BLOCKWATCH_TENANT_ID,
+BLOCKWATCH_CLIENT_ID, BLOCKWATCH_CLIENT_SECRET, AUTHORITY_URL, GRAPH_BASE_URL,
+EXCHANGE_BASE_URL, SSL_CERT_FILE; SIM_* for tests: its URL and managed-identity endpoint), so
+several bot processes can share one tenant, or the production configuration can be tried locally.
 """
 
 from __future__ import annotations
@@ -26,13 +27,16 @@ async def serve(scenario: str, port: int, tls: bool, workdir: Path) -> None:
     sim.state.app.secret = sim.state.app.secret or secrets.token_urlsafe(24)
     await sim.start(port=port)
     settings = {
-        "TENANT_ID": sim.state.tenant_id,
-        "CLIENT_ID": sim.state.app.client_id,
-        "CLIENT_SECRET": sim.state.app.secret,
+        "BLOCKWATCH_TENANT_ID": sim.state.tenant_id,
+        "BLOCKWATCH_CLIENT_ID": sim.state.app.client_id,
+        "BLOCKWATCH_CLIENT_SECRET": sim.state.app.secret,
         "AUTHORITY_URL": sim.authority_url,
         "GRAPH_BASE_URL": sim.graph_url,
         "EXCHANGE_BASE_URL": sim.exchange_url,
         "SIM_URL": sim.base_url,
+        # Where a managed identity would get its tokens (the App Service protocol msal speaks).
+        "SIM_IDENTITY_ENDPOINT": sim.managed_identity_env["IDENTITY_ENDPOINT"],
+        "SIM_IDENTITY_HEADER": sim.managed_identity_env["IDENTITY_HEADER"],
     }
     if sim.ca_file:
         settings["SSL_CERT_FILE"] = str(sim.ca_file)

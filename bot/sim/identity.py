@@ -85,6 +85,35 @@ class Identity:
             "access_token": token,
         }
 
+    def issue_managed(
+        self, resource: str, client_id: str | None, *, resources: dict[str, str]
+    ) -> dict[str, Any]:
+        """Answer a managed-identity token request: the resource is a URL without `/.default`,
+        a user-assigned identity is named by its client id (the app registration stands in for
+        the identity, roles included), a system-assigned one by nothing."""
+        if client_id and client_id != self.app.client_id:
+            raise TokenError(
+                "invalid_request",
+                f"No User Assigned or Delegated Managed Identity found for specified "
+                f"ClientId/ResourceId/PrincipalId ({client_id}).",
+            )
+        service = next((name for name, url in resources.items() if url == resource), None)
+        if service is None:
+            raise TokenError(
+                "invalid_resource",
+                f"AADSTS500011: The resource principal named {resource} was not "
+                "found in the tenant.",
+            )
+        roles = self.app.graph_roles if service == "graph" else self.app.exchange_roles
+        self.issued += 1
+        return {
+            "access_token": self.mint(resource, set(roles)),
+            "expires_on": str(int(time.time()) + TOKEN_LIFETIME),
+            "expires_in": str(TOKEN_LIFETIME),
+            "resource": resource,
+            "token_type": "Bearer",
+        }
+
     def mint(self, resource: str, roles: set[str]) -> str:
         """A token for `resource` with these roles: what the token endpoint issues, and the
         demo's in-process shortcut (no credential, no HTTP)."""

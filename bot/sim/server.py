@@ -56,6 +56,7 @@ class SimContext:
     faults: Faults = field(default_factory=Faults)
     log: list[RecordedRequest] = field(default_factory=list)
     resources: dict[str, str] = field(default_factory=dict)
+    identity_header: str = field(default_factory=lambda: secrets.token_urlsafe(16))
 
 
 SIM: web.AppKey[SimContext] = web.AppKey("sim", SimContext)
@@ -144,6 +145,43 @@ async def openid_configuration(request: web.Request) -> web.Response:
             "tenant_region_scope": "EU",
         }
     )
+
+
+async def managed_identity_token(request: web.Request) -> web.Response:
+    """A managed identity's token endpoint, in both protocols msal speaks: App Service and
+    Container Apps (`IDENTITY_ENDPOINT`, header `X-IDENTITY-HEADER`, answer with `expires_on`)
+    and the VM's IMDS (`/metadata/identity/oauth2/token`, header `Metadata: true`)."""
+    ctx = request.app[SIM]
+    imds = request.path.startswith("/metadata/")
+    header_ok = (
+        request.headers.get("Metadata") == "true"
+        if imds
+        else secrets.compare_digest(
+            request.headers.get("X-IDENTITY-HEADER", ""), ctx.identity_header
+        )
+    )
+    if not header_ok:
+        _record(ctx, request, "identity", "managed-identity", 401)
+        return web.json_response({"statusCode": 401, "message": "Unauthorized"}, status=401)
+    query = request.query
+    try:
+        answer = ctx.identity.issue_managed(
+            query.get("resource", ""), query.get("client_id"), resources=ctx.resources
+        )
+    except TokenError as err:
+        _record(ctx, request, "identity", "managed-identity", err.status)
+        body = (  # IMDS answers in OAuth's form, App Service in its own
+            {"error": err.code, "error_description": err.description}
+            if imds
+            else {"statusCode": err.status, "message": err.description}
+        )
+        return web.json_response(body, status=err.status)
+    _record(ctx, request, "identity", "managed-identity", 200)
+    if imds:
+        answer.pop("expires_on")
+    else:
+        answer.pop("expires_in")
+    return web.json_response(answer)
 
 
 async def token(request: web.Request) -> web.Response:
@@ -291,6 +329,8 @@ class SimulatedTenant:
             "/login/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration
         )
         self.app.router.add_post("/login/{tenant}/oauth2/v2.0/token", token)
+        self.app.router.add_get("/msi/token", managed_identity_token)
+        self.app.router.add_get("/metadata/identity/oauth2/token", managed_identity_token)
         self.app.router.add_post(EXCHANGE_ROOT + "/{tenant}/InvokeCommand", invoke_command)
         self.app.router.add_route("*", "/graph" + GRAPH_ROOT + "/{tail:.+}", graph)
         self.app.router.add_post("/_sim/restrict", sim_restrict)
@@ -317,6 +357,15 @@ class SimulatedTenant:
         """Give the app registration a fresh client secret (CLIENT_SECRET) and return it."""
         self.state.app.secret = secrets.token_urlsafe(24)
         return self.state.app.secret
+
+    @property
+    def managed_identity_env(self) -> dict[str, str]:
+        """The variables Azure App Service and Container Apps set for a managed identity,
+        pointing at this simulator (msal reads them)."""
+        return {
+            "IDENTITY_ENDPOINT": f"{self.base_url}/msi/token",
+            "IDENTITY_HEADER": self.context.identity_header,
+        }
 
     def restrict_someone(self, preferred: str = "") -> str | None:
         """Exchange restricts one more user (one whose UPN starts with `preferred` if there is

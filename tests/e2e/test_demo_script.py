@@ -151,11 +151,14 @@ def test_the_readmes_local_trial_of_a_real_tenant_starts(tmp_path: Path) -> None
     processes = Processes(tmp_path)
     try:
         tenant = processes.start_tenant("contoso")
-        settings = {k: v for k, v in tenant.items() if k != "SIM_URL"}
+        settings = {k: v for k, v in tenant.items() if not k.startswith("SIM_")}
         trial = {"HOST": "127.0.0.1", "DANGEROUSLY_ALLOW_UNAUTHENTICATED": "true"}
         with _demo(tmp_path, **settings, **trial) as proc:
             _lines_until(proc, URL_LINE, 300)
             banner = _lines_until(proc, "BlockWatch: tenant", 60)[-1]
-            assert banner.startswith(f"BlockWatch: tenant {tenant['TENANT_ID']}, INBOUND AUTH")
+            assert banner.startswith(
+                f"BlockWatch: tenant {tenant['BLOCKWATCH_TENANT_ID']} as app "
+                f"{tenant['BLOCKWATCH_CLIENT_ID']} with a client secret, INBOUND AUTH"
+            )
     finally:
         processes.stop_all()
