@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -29,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import demo
 from bot.alerts.delivery import Delivery
-from bot.alerts.watcher import AlertPolicy, Watcher
+from bot.alerts.watcher import AlertPolicy, Watcher, WatcherHealth
 from bot.cases.background import Background
 from bot.cases.service import CasePolicy, CaseService
 from bot.chat.access import PLAYGROUND_TENANT, PLAYGROUND_USER, AccessPolicy, Roles, ids
@@ -40,7 +41,7 @@ from bot.chat.limits import CommandLimit
 from bot.chat.pacing import PacedOutbox
 from bot.chat.router import Router, utcnow
 from bot.chat.views import CaseViews
-from bot.doctor import healthy, render, run_doctor
+from bot.doctor import Finding, Status, healthy, render, run_doctor
 from bot.settings import Credential, Settings
 from bot.store.audit import AuditTrail, to_csv
 from bot.store.budgets import SharedBudgets
@@ -182,6 +183,7 @@ async def export_audit(settings: Settings, days: int | None) -> str:
 async def check_tenant(settings: Settings) -> tuple[str, bool]:
     """Run doctor against the configured tenant (in demo mode: the simulated one, over TLS
     with a real msal token flow). Returns the report and whether everything required is OK."""
+    watcher = await _watcher_finding(settings)
     async with AsyncExitStack() as stack:
         checked = ""
         if settings.demo:
@@ -209,7 +211,31 @@ async def check_tenant(settings: Settings) -> tuple[str, bool]:
             graph_resource=access.graph_url,
             exchange_resource=access.exchange_url,
         )
+        findings.append(watcher)
         return f"{checked}\n\n{render(findings)}", healthy(findings)
+
+
+async def _watcher_finding(settings: Settings) -> Finding:
+    """Whether the deployment's alert watcher is polling, from the database every replica
+    shares; a database doctor cannot read says so (it is not taken for 'fine')."""
+    name = "Alert watcher (restricted list)"
+    sqlite_file = settings.database.removeprefix("sqlite+aiosqlite:///")
+    if sqlite_file != settings.database and not await asyncio.to_thread(Path(sqlite_file).is_file):
+        return Finding(name, True, Status.OK, "BlockWatch has not run here yet (no database)")
+    engine = open_engine(settings.database)
+    try:
+        if await current_revision(engine) is None:
+            return Finding(name, True, Status.OK, "BlockWatch has not run here yet")
+        last = await WatchedSenders(engine).last_poll()
+    except Exception as err:  # doctor reports what it could not read instead of failing
+        return Finding(
+            name, False, Status.FAILED, f"cannot read the database: {type(err).__name__}"
+        )
+    finally:
+        await engine.dispose()
+    health = WatcherHealth.of(last, datetime.now(UTC), settings.alert_poll_seconds)
+    status = Status.STALLED if health.stalled else Status.OK
+    return Finding(name, True, status, health.describe(settings.alert_poll_seconds))
 
 
 def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:

@@ -39,6 +39,7 @@ class Status(StrEnum):
     MISSING_EXCHANGE_ROLE = "missing Exchange role"
     LICENCE_MISSING = "licence missing"
     FAILED = "check failed"
+    STALLED = "stalled"
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,24 @@ _last_poll = [0.0]
 _SECONDS_SINCE.set_function(lambda: time.time() - _last_poll[0] if _last_poll[0] else -1.0)
 
 
+WATCHER_AGE = Gauge(
+    "blockwatch_alert_watcher_last_poll_age_seconds",
+    "Seconds since any replica last read the restricted list for alerts (-1: never).",
+    registry=REGISTRY,
+)
+WATCHER_STALLED = Gauge(
+    "blockwatch_alert_watcher_stalled",
+    "1 when no replica has read the restricted list for three poll periods.",
+    registry=REGISTRY,
+)
+
+
+def watcher_health(age_seconds: float | None, *, stalled: bool) -> None:
+    """The deployment's alert watcher, as this replica last read it from the database."""
+    WATCHER_AGE.set(-1.0 if age_seconds is None else age_seconds)
+    WATCHER_STALLED.set(1 if stalled else 0)
+
+
 def alert_polled() -> None:
     """This replica read the restricted list for alerts just now."""
     _last_poll[0] = time.time()

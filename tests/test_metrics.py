@@ -64,3 +64,47 @@ async def test_metrics_after_a_short_flow(start_bot: Any, recorder: Recorder) ->
     assert any(n == "blockwatch_investigations" for n, _ in after)
     assert not [n for n, ls in after if any("@" in v for _, v in ls)]  # no address in a label
     assert JOOST not in scraped.text
+
+
+async def test_a_stalled_alert_watcher_shows_in_metrics_on_every_replica_and_in_doctor(
+    start_bot: Any, tmp_path: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.compose import _watcher_finding
+    from bot.doctor import Status
+    from bot.settings import load_settings
+    from bot.store.watched import WatchedSenders
+
+    database = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    quiet = {"ALERT_POLL_SECONDS": "60", "DEMO_RESTRICT_AFTER_SECONDS": "0"}
+    settings = load_settings(DATABASE_URL=database, **quiet)
+    before = await _watcher_finding(settings)
+    assert (before.status, before.detail) == (
+        Status.OK,
+        "BlockWatch has not run here yet (no database)",
+    )
+    bot = await start_bot(DATABASE_URL=database, **quiet)
+    watcher = bot.runtime.watcher
+    await watcher.poll_once()
+    health = await watcher.health()
+    assert health.age_seconds is not None
+    assert health.age_seconds < 5
+    assert not health.stalled
+    polling = await _watcher_finding(settings)
+    assert polling.status is Status.OK
+    assert polling.detail.startswith("last read the restricted")
+    # The poller stops polling (Exchange down, a wedged replica): three periods later ...
+    await WatchedSenders(bot.runtime.engine).record_poll(datetime.now(UTC) - timedelta(hours=1))
+    await watcher._publish_health()  # each replica's watcher loop does this every period
+    after = _samples((await bot.client.get("/metrics")).text)
+    assert _value(after, "blockwatch_alert_watcher_stalled") == 1
+    assert _value(after, "blockwatch_alert_watcher_last_poll_age_seconds") >= 3600
+    stalled = await _watcher_finding(settings)
+    assert stalled.status is Status.STALLED
+    assert stalled.required
+    assert "expected every 60 s: no alerts are arriving" in stalled.detail
+    await watcher.poll_once()
+    await watcher._publish_health()
+    again = _samples((await bot.client.get("/metrics")).text)
+    assert _value(again, "blockwatch_alert_watcher_stalled") == 0

@@ -28,6 +28,7 @@ from bot.tenant.senders import RestrictedSenders
 log = logging.getLogger(__name__)
 ALERT_TITLE = "User restricted from sending email"
 POLLER = "alert-poller"
+STALLED_AFTER_POLLS = 3
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,36 @@ class AlertPolicy:
 
     poll_seconds: float = 60.0
     digest_threshold: int = 10
+
+
+@dataclass(frozen=True)
+class WatcherHealth:
+    """Whether the deployment's alert watcher is polling (whichever replica holds the lease)."""
+
+    last_poll: datetime | None
+    age_seconds: float | None
+    stalled: bool
+
+    @staticmethod
+    def of(last_poll: datetime | None, now: datetime, poll_seconds: float) -> WatcherHealth:
+        """Stalled: no successful poll for STALLED_AFTER_POLLS periods (a dead poller's lease
+        passes on within two)."""
+        if last_poll is None:
+            return WatcherHealth(None, None, stalled=False)
+        age = max(0.0, (now - last_poll).total_seconds())
+        return WatcherHealth(last_poll, age, stalled=age > STALLED_AFTER_POLLS * poll_seconds)
+
+    def describe(self, poll_seconds: float) -> str:
+        """One line for doctor."""
+        if self.age_seconds is None:
+            return "has not read the restricted list yet (BlockWatch has not run here)"
+        when = f"last read the restricted list {self.age_seconds:.0f} s ago"
+        if not self.stalled:
+            return f"{when} (every {poll_seconds:.0f} s)"
+        return (
+            f"{when}, expected every {poll_seconds:.0f} s: no alerts are arriving. Look for "
+            "'alert poll failed' or 'cannot read the restricted list' in the logs"
+        )
 
 
 @dataclass
@@ -85,12 +116,27 @@ class Watcher:
                     await self._delivery.deliver_pending()
             except Exception:
                 log.exception("alert poll failed; trying again next round")
+            await self._publish_health()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), timeout=self.policy.poll_seconds)
         try:  # a graceful stop hands the poller on at once, not after the lease runs out
             await self._leases.give_up(POLLER, self._holder)
         except Exception:
             log.exception("could not give up the alert poller lease; it lapses by itself")
+
+    async def health(self) -> WatcherHealth:
+        """The deployment's watcher as the database tells it."""
+        last = await self._watched.last_poll()
+        return WatcherHealth.of(last, datetime.now(UTC), self.policy.poll_seconds)
+
+    async def _publish_health(self) -> None:
+        """Every replica shows in /metrics whether the deployment's watcher is stalled."""
+        try:
+            health = await self.health()
+        except Exception:
+            log.exception("could not read when the restricted list was last polled")
+            return
+        metrics.watcher_health(health.age_seconds, stalled=health.stalled)
 
     async def poll_once(self) -> PollResult:
         """Compare the restricted list with the stored view and act on the differences."""
@@ -101,6 +147,7 @@ class Watcher:
             log.warning("cannot read the restricted list", extra={"error": str(err)})
             return result
         metrics.alert_polled()
+        await self._watched.record_poll(datetime.now(UTC))
         for upn in await self._defender_upns(set(listed)):
             sender = await self._exchange.restricted_sender(upn)
             if sender is not None:

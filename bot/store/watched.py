@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.store.schema import watched_senders, watcher_state
 
 BASELINE = "baseline"
+LAST_POLL = "last-poll"
 
 
 class WatchedSenders:
@@ -48,6 +49,33 @@ class WatchedSenders:
         except IntegrityError:
             return False
         return True
+
+    async def record_poll(self, when: datetime) -> None:
+        """The restricted list was read just now (by whichever replica polls)."""
+        row = {"value": when.isoformat(), "updated_at": when}
+        async with self._engine.begin() as conn:
+            done = await conn.execute(
+                watcher_state.update().where(watcher_state.c.name == LAST_POLL).values(**row)
+            )
+            if done.rowcount:
+                return
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(watcher_state.insert().values(name=LAST_POLL, **row))
+        except IntegrityError:
+            pass  # another replica wrote it first: it polled just as recently
+
+    async def last_poll(self) -> datetime | None:
+        """When any replica last read the restricted list successfully (None: never)."""
+        async with self._engine.connect() as conn:
+            found = (
+                await conn.execute(
+                    sa.select(watcher_state.c.updated_at).where(watcher_state.c.name == LAST_POLL)
+                )
+            ).scalar()
+        if not isinstance(found, datetime):
+            return None
+        return found if found.tzinfo else found.replace(tzinfo=UTC)
 
     async def seen(self) -> dict[str, datetime | None]:
         """UPN → restricted-since of everyone in the stored view."""
