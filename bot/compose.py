@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import demo
+from bot import demo, tracing
 from bot.alerts.delivery import Delivery
 from bot.alerts.watcher import AlertPolicy, Watcher, WatcherHealth
 from bot.cases.background import Background
@@ -105,10 +105,12 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
     if settings.ca_bundle:
         verify = ssl.create_default_context(cafile=settings.ca_bundle)
     limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
+    transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(verify=verify, limits=limits)
+    if tracing.active is not None:  # a client span per call to Microsoft
+        transport = tracing.TracedTransport(transport, tracing.active.tracer)
     return httpx.AsyncClient(
-        verify=verify,
+        transport=transport,
         timeout=httpx.Timeout(30.0),
-        limits=limits,
         event_hooks=request_ids.EVENT_HOOKS,  # client-request-id out, Microsoft's ids logged
     )
 
@@ -274,6 +276,7 @@ async def start_runtime(
 ) -> Runtime:
     """Open the database, connect the tenant, build services and the Teams endpoint."""
     now = clock or utcnow
+    await _start_tracing(stack)
     if settings.demo_database is not None and not settings.demo_keep_state:
         demo.start_afresh(settings.demo_database)
     engine = open_engine(settings.database)
@@ -372,6 +375,20 @@ async def start_runtime(
         delivery,
         gate.foreign,
     )
+
+
+async def _start_tracing(stack: AsyncExitStack) -> None:
+    """OpenTelemetry traces when the OTEL_* variables ask for them; flushed at the very end."""
+    tracing.active = tracing.from_environment()
+    if tracing.active is None:
+        return
+
+    async def stop() -> None:
+        if tracing.active is not None:
+            await tracing.active.shutdown()
+        tracing.active = None
+
+    stack.push_async_callback(stop)
 
 
 def access_policy(settings: Settings, *, access_tenant: str) -> AccessPolicy:

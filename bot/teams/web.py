@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiohttp import web
+from opentelemetry import context as otel_context
+from opentelemetry.trace import Span, SpanKind, StatusCode, set_span_in_context
 
-from bot import metrics, untrusted
+from bot import metrics, tracing, untrusted
 from bot.logs import correlation_id
 
 log = logging.getLogger(__name__)
@@ -137,6 +139,12 @@ async def access_log(
     started = time.perf_counter()
     correlation_id.set("")
     status = 500
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "other"
+    span = _server_span(request.method, route)
+    # Calls to Microsoft made while answering (and the background work started) are its
+    # children: the span is in the context the handler runs in.
+    entered = otel_context.attach(set_span_in_context(span)) if span is not None else None
     try:
         response = await handler(request)
         status = response.status
@@ -145,8 +153,14 @@ async def access_log(
         status = err.status
         raise
     finally:
-        resource = request.match_info.route.resource
-        route = resource.canonical if resource is not None else "other"
+        if span is not None:
+            span.set_attribute("http.response.status_code", status)
+            span.set_attribute("blockwatch.correlation_id", correlation_id.get()[:64])
+            if status >= 500:
+                span.set_status(StatusCode.ERROR)
+            span.end()
+        if entered is not None:
+            otel_context.detach(entered)
         metrics.HTTP_REQUESTS.labels(route, str(status)).inc()
         log.info(
             "request",
@@ -157,6 +171,17 @@ async def access_log(
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1),
             },  # the JSON formatter adds the correlation id
         )
+
+
+def _server_span(method: str, route: str) -> Span | None:
+    """A server span for this request when OpenTelemetry is on (bot/tracing.py)."""
+    if tracing.active is None:
+        return None
+    return tracing.active.tracer.start_span(
+        f"{method} {route}",
+        kind=SpanKind.SERVER,
+        attributes={"http.request.method": method, "http.route": route},
+    )
 
 
 def build_web_app() -> web.Application:
