@@ -99,6 +99,10 @@ MISTAKES: dict[str, tuple[dict[str, str], str]] = {
         "SSL_CERT_FILE: '{not-a-ca}' is not a PEM CA bundle",
     ),
     "database URL": ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+    "libpq's sslmode in the database URL": (
+        {"DATABASE_URL": "postgresql+asyncpg://u@db.example/b?sslmode=require"},
+        "DATABASE_URL: asyncpg takes ?ssl=require (or verify-full), not libpq's sslmode=",
+    ),
 }
 
 

@@ -27,6 +27,11 @@ def check_url(url: str) -> str | None:
             f"DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://, "
             f"got {scheme}://"
         )
+    if scheme == "postgresql+asyncpg" and "sslmode=" in url.partition("?")[2]:
+        return (
+            "DATABASE_URL: asyncpg takes ?ssl=require (or verify-full), not libpq's sslmode=; "
+            "Azure Database for PostgreSQL needs ?ssl=require"
+        )
     return None
 
 
