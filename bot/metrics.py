@@ -38,8 +38,9 @@ TURN_SECONDS = Histogram(
 )
 UPSTREAM_CALLS = Counter(
     "blockwatch_upstream_calls",
-    "Calls to Microsoft by service, method and HTTP status.",
-    ["service", "method", "status"],
+    "Calls to Microsoft by service, operation (Exchange cmdlet, Graph route with {id} for ids, "
+    "token), method and HTTP status.",
+    ["service", "operation", "method", "status"],
     registry=REGISTRY,
 )
 UPSTREAM_RETRIES = Counter(

@@ -51,6 +51,14 @@ async def test_metrics_after_a_short_flow(start_bot: Any, recorder: Recorder) ->
     assert moved("blockwatch_upstream_calls_total", service="exchange", status="200") > 0
     assert moved("blockwatch_upstream_calls_total", service="graph", status="200") > 0
     assert moved("blockwatch_upstream_calls_total", service="exchange", status="429") == 1
+    throttled = {"operation": "Get-BlockedSenderAddress", "status": "429"}
+    assert moved("blockwatch_upstream_calls_total", service="exchange", **throttled) == 1
+    revoke = "v1.0/users/{id}/revokeSignInSessions"  # the user's id is not in the label
+    assert moved("blockwatch_upstream_calls_total", operation=revoke, status="200") == 1
+    assert moved("blockwatch_upstream_calls_total", operation="v1.0/$batch") >= 1
+    operations = {dict(ls).get("operation") for n, ls in after if n.startswith("blockwatch_up")}
+    assert "Get-InboxRule" in operations
+    assert all(op is None or ("@" not in op and len(op) <= 80) for op in operations)
     assert moved("blockwatch_upstream_retries_total", service="Exchange Online") >= 1
     assert moved("blockwatch_step_outcomes_total", step="revoke_sessions", outcome="done") == 1
     assert _value(after, "blockwatch_cases", state="remediating") == 1

@@ -10,7 +10,9 @@ case asks for.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +24,10 @@ from bot import metrics
 log = logging.getLogger(__name__)
 
 UPSTREAM_HEADERS = ("request-id", "client-request-id", "x-ms-ags-diagnostic")
+CMDLET = re.compile(r"[A-Z][a-z]+-[A-Za-z]{2,40}")
+# A path segment kept in a route label: a name (users, oauth2PermissionGrants, $batch,
+# alerts_v2); anything else (a GUID, an address, an assignment id) becomes {id}.
+LITERAL = re.compile(r"\$?[A-Za-z][A-Za-z0-9]{0,40}(?:_v\d)?")
 
 
 async def tag_request(request: httpx.Request) -> None:
@@ -41,12 +47,33 @@ def service_of(request: httpx.Request) -> str:
     return "graph"
 
 
+def operation_of(request: httpx.Request, service: str) -> str:
+    """What was called, as a bounded metrics label: the Exchange cmdlet, the Graph route with
+    ids (and addresses) replaced by {id}, or the identity endpoint."""
+    if service == "identity":
+        return "token" if "/oauth2/" in request.url.path else "discovery"
+    if service == "exchange":
+        try:
+            name = json.loads(request.content)["CmdletInput"]["CmdletName"]
+        except (ValueError, KeyError, TypeError):
+            return "other"
+        return name if isinstance(name, str) and CMDLET.fullmatch(name) else "other"
+    segments = request.url.path.split("/")
+    start = next((i for i, s in enumerate(segments) if s in ("v1.0", "beta")), None)
+    if start is None:
+        return "other"
+    kept = [s if LITERAL.fullmatch(s) else "{id}" for s in segments[start + 1 :]]
+    route = "/".join([segments[start], *kept])
+    return route if len(route) <= 80 else "other"
+
+
 async def log_failure(response: httpx.Response) -> None:
     """httpx response hook: every answer counted; an error answer is logged with Microsoft's
     ids."""
     request = response.request
+    service = service_of(request)
     metrics.UPSTREAM_CALLS.labels(
-        service_of(request), request.method, str(response.status_code)
+        service, operation_of(request, service), request.method, str(response.status_code)
     ).inc()
     if response.status_code < 400:
         return
