@@ -143,9 +143,13 @@ async def test_kill_9_during_a_step_then_restart(
         proc.wait(timeout=10)
         survivor, _ = processes.start_bot(database, "survivor")
         interrupted = await wait_for(lambda: _step_status(store, case.id, StepStatus.INTERRUPTED))
-        actions = [e.action for e in await AuditTrail(engine).events(case_id=case.id)]
+
+        async def audited() -> list[str] | None:  # the audit row follows the state change
+            actions = [e.action for e in await AuditTrail(engine).events(case_id=case.id)]
+            return actions if "step_interrupted:revoke_sessions" in actions else None
+
+        actions = await wait_for(audited)
         assert "step_started:revoke_sessions" in actions
-        assert "step_interrupted:revoke_sessions" in actions
         card = await press(
             survivor,
             "refresh_case",
