@@ -294,8 +294,19 @@ async def start_runtime(
         stack.push_async_callback(_stop, warming)
     outbox = PacedOutbox(channel.outbox)
     background = Background()
+    roles = Roles(
+        access_policy(settings, access_tenant=access.tenant_id),
+        graph.users,
+        cache_seconds=settings.role_cache_seconds,
+    )
     views = CaseViews(
-        store, conversations, outbox, background, clock=now, budget=settings.card_budget_bytes
+        store,
+        conversations,
+        outbox,
+        background,
+        clock=now,
+        budget=settings.card_budget_bytes,
+        role_of=roles.role_of,
     )
     runner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     cases = CaseService(
@@ -320,11 +331,6 @@ async def start_runtime(
     )
     senders = RestrictedSenders(exchange, graph, fresh_seconds=settings.list_fresh_seconds)
     services = Services(senders, cases, views, audit, conversations, settings.card_budget_bytes)
-    roles = Roles(
-        access_policy(settings, access_tenant=access.tenant_id),
-        graph.users,
-        cache_seconds=settings.role_cache_seconds,
-    )
     gate = Gate(
         roles,
         CommandLimit(settings.commands_per_minute, 60.0),

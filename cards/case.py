@@ -3,6 +3,13 @@
 `render_case` is a pure function of the case (with its evidence), the viewer's role, language
 and time. What the case allows (which steps can run, whether it can be released) is asked of
 `Case`; this module only decides how it looks.
+
+User-specific views (Teams Universal Actions): every case card carries a `refresh` action, so
+Teams asks BlockWatch for each viewer's own card (`adaptiveCard/action`, trigger automatic) in
+conversations of up to 60 members. The card a conversation holds for everyone is the
+role-neutral one (`Role.NONE`): no action buttons, and "Refresh for my view" for larger
+conversations. Each role's view shows what that role may do; the server checks every action
+again regardless.
 """
 
 from __future__ import annotations
@@ -237,6 +244,12 @@ def _show_card(title: str, body: list[Card], actions: list[Card]) -> Card:
     return {"type": "Action.ShowCard", "title": title, "card": card}
 
 
+def refresh_action(case: Case, t: Texts) -> Card:
+    """The card-level `refresh`: Teams fetches each viewer's own card with it."""
+    data = {"case": case.id, "version": case.version, "lang": t.lang}
+    return {"action": {"type": "Action.Execute", "verb": "refresh_case", "data": data}}
+
+
 def _step_buttons(case: Case, step: StepName, t: Texts) -> list[Card]:
     if not case.can_start(step):
         return []
@@ -329,7 +342,7 @@ def _release_problem(case: Case, t: Texts) -> list[Card]:
 
 
 def _release_offer(
-    case: Case, t: Texts, role: Role, now: datetime
+    case: Case, t: Texts, role: Role, now: datetime, viewer: frozenset[str]
 ) -> tuple[list[Card], list[Card]]:
     """The release part of an open case: its text and, for an approver, its buttons."""
     approver = role >= Role.APPROVER
@@ -345,7 +358,9 @@ def _release_offer(
         name = shown(case.release_requested_name or "?")
         requested = t("release.requested", actor=name, override=override, ago=when)
         blocks.append(text(requested, color="Warning"))
-        if approver:
+        if case.requested_by(set(viewer)):  # four eyes: the asker cannot approve their own
+            blocks.append(ours(t("release.waiting_second"), isSubtle=True))
+        elif approver:
             actions.append(_action(t, t("button.approve"), "approve_release", case))
         return blocks, actions
     ready = case.release_ready
@@ -376,7 +391,7 @@ def _release_offer(
     return blocks, [*actions, release, override_card]
 
 
-def _release(case: Case, t: Texts, now: datetime, role: Role) -> list[Card]:
+def _release(case: Case, t: Texts, now: datetime, role: Role, viewer: frozenset[str]) -> list[Card]:
     blocks: list[Card] = [ours(t("release.title"), weight="Bolder", separator=True)]
     actions: list[Card] = []
     released_by = shown(case.released_by_name) if case.released_by_name else t("release.someone")
@@ -391,9 +406,10 @@ def _release(case: Case, t: Texts, now: datetime, role: Role) -> list[Card]:
             blocks.append(ours(t("release.late"), color="Attention"))
             actions.append(_support_link(t))
     elif case.is_open:
-        offer, actions = _release_offer(case, t, role, now)
+        offer, actions = _release_offer(case, t, role, now, viewer)
         blocks.extend(offer)
-    actions.append(_action(t, t("button.refresh"), "refresh_case", case))
+    label = "button.refresh_mine" if role is Role.NONE else "button.refresh"
+    actions.append(_action(t, t(label), "refresh_case", case))
     blocks.append({"type": "ActionSet", "actions": actions})
     return blocks
 
@@ -403,17 +419,20 @@ def render_case(
     *,
     t: Texts,
     now: datetime,
-    role: Role = Role.APPROVER,
+    role: Role = Role.NONE,
+    viewer: frozenset[str] = frozenset(),
     notice: Notice | None = None,
     previous_opened: datetime | None = None,
     budget: int = DEFAULT_BUDGET,
 ) -> Card:
-    """The whole case as `role` may act on it: who, why, evidence, checklist, release; within
-    `budget` bytes (UTF-16), showing fewer findings per section (suspicious ones first) when
-    the evidence is large."""
+    """The whole case as `role` may act on it (`Role.NONE`: the role-neutral card everyone in
+    a conversation shares), for the admin whose ids are `viewer`: who, why, evidence,
+    checklist, release; within `budget` bytes (UTF-16), showing fewer findings per section
+    (suspicious ones first) when the evidence is large."""
     card: Card = {}
     for limit in FINDINGS_PER_SECTION:
-        card = _case_card(case, t, now, role, notice, previous_opened, limit)
+        card = _case_card(case, t, now, role, viewer, notice, previous_opened, limit)
+        card["refresh"] = refresh_action(case, t)
         if utf16_size(card) <= budget:
             break
     return card
@@ -424,6 +443,7 @@ def _case_card(
     t: Texts,
     now: datetime,
     role: Role,
+    viewer: frozenset[str],
     notice: Notice | None,
     previous_opened: datetime | None,
     limit: int,
@@ -452,5 +472,6 @@ def _case_card(
         body.append(ours(t("case.previous", ago=t.ago(previous_opened, now)), color="Warning"))
     if notice is not None:
         body.append(ours(t(notice.value), color="Accent", weight="Bolder"))
-    body += _evidence(case, t, limit) + _checklist(case, t, role) + _release(case, t, now, role)
+    body += _evidence(case, t, limit) + _checklist(case, t, role)
+    body += _release(case, t, now, role, viewer)
     return adaptive_card(body)

@@ -42,8 +42,11 @@ def _kind_words(sender: RestrictedSender, t: Texts) -> str:
     return t("sender.temporary") if sender.temporary else t("sender.permanent")
 
 
-def sender_row(sender: RestrictedSender, t: Texts, now: datetime) -> Card:
-    """One sender in the list: who, why, since when, and an Open button."""
+def sender_row(
+    sender: RestrictedSender, t: Texts, now: datetime, *, page: int = 1, opened: bool = False
+) -> Card:
+    """One sender in the list: who, why, since when, and an Open button ("Opened" once its
+    case card was posted below; pressing it again posts it again)."""
     details = [
         text(shown(sender.name), weight="Bolder"),
         text(address(sender.upn, t), isSubtle=True, spacing="None", size="Small"),
@@ -58,7 +61,13 @@ def sender_row(sender: RestrictedSender, t: Texts, now: datetime) -> Card:
     ]
     button = {
         "type": "ActionSet",
-        "actions": [execute(t("list.open"), "open_case", {"upn": sender.upn, "lang": t.lang})],
+        "actions": [
+            execute(
+                t("list.opened" if opened else "list.open"),
+                "open_case",
+                {"upn": sender.upn, "lang": t.lang, "page": page},
+            )
+        ],
     }
     return {
         "type": "Container",
@@ -131,17 +140,30 @@ def restricted_list_card(
     now: datetime,
     budget: int,
     as_of: datetime | None = None,
+    opened: frozenset[str] = frozenset(),
 ) -> Card:
     """Page `page` (1-based, clamped) of the restricted-senders list as read at `as_of`
-    (default: now), within `budget` bytes."""
+    (default: now), within `budget` bytes; rows of `opened` (lower-case UPNs) marked."""
     when = as_of or now
-    rows = [sender_row(s, t, now) for s in senders]
+    rows = [sender_row(s, t, now, page=99_999) for s in senders]  # the widest page number
     empty = _list_card([], count=len(senders), page=999, pages=999, t=t, as_of=when)
     pages = paginate(rows, frame=utf16_size(empty), budget=budget - ENVELOPE_ALLOWANCE)
     current = min(max(page, 1), len(pages))
+    shown_rows = [
+        sender_row(s, t, now, page=current, opened=s.upn.lower() in opened)
+        for s in _on_page(senders, pages, current)
+    ]
     return _list_card(
-        pages[current - 1], count=len(senders), page=current, pages=len(pages), t=t, as_of=when
+        shown_rows, count=len(senders), page=current, pages=len(pages), t=t, as_of=when
     )
+
+
+def _on_page(
+    senders: list[RestrictedSender], pages: list[list[Card]], current: int
+) -> list[RestrictedSender]:
+    """The senders whose rows are on page `current`."""
+    start = sum(len(p) for p in pages[: current - 1])
+    return senders[start : start + len(pages[current - 1])]
 
 
 def sender_gone_card(upn: str, *, t: Texts) -> Card:

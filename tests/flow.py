@@ -33,9 +33,10 @@ async def click(
     user: tuple[str, str] = ALEX,
     activity_id: str | None = None,
     scope: str = "personal",
+    trigger: str = "manual",
 ) -> dict[str, Any]:
     """Press a button as `user`; returns the card the invoke answered with."""
-    body = invoke(verb, data, service_url=recorder.url)
+    body = invoke(verb, data, service_url=recorder.url, trigger=trigger)
     body["from"] = {
         "id": user[0],
         "name": "Alex" if user is ALEX else "Megan",
@@ -51,6 +52,17 @@ async def click(
     assert all(c.size_utf16 < 30_000 for c in recorder.calls)
     card: dict[str, Any] = response.json()["value"]
     return card
+
+
+async def view_as(
+    bot: BotUnderTest, recorder: Recorder, card: dict[str, Any], user: tuple[str, str], **kw: Any
+) -> dict[str, Any]:
+    """`user`'s own view of a card, as Teams fetches it when they look at it: the card's
+    `refresh` action, sent as an automatic invoke."""
+    refresh = card["refresh"]["action"]
+    return await click(
+        bot, recorder, refresh["verb"], refresh["data"], user=user, trigger="automatic", **kw
+    )
 
 
 def action(card: dict[str, Any], verb: str, step: str | None = None) -> dict[str, Any]:

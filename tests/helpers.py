@@ -211,15 +211,17 @@ def invoke(
     locale: str = "en-US",
     reply_to: str = "act-1",
     tenant: str = TENANT,
+    trigger: str = "manual",
 ) -> dict[str, Any]:
-    """An `adaptiveCard/action` invoke, as Teams sends for an Action.Execute click."""
+    """An `adaptiveCard/action` invoke, as Teams sends for an Action.Execute click (trigger
+    manual) or for a card's `refresh` when a user views it (trigger automatic)."""
     body = activity("", service_url=service_url, locale=locale, reply_to=reply_to, tenant=tenant)
     body.update(
         type="invoke",
         name="adaptiveCard/action",
         value={
             "action": {"type": "Action.Execute", "verb": verb, "data": data},
-            "trigger": "manual",
+            "trigger": trigger,
         },
     )
     body.pop("text")

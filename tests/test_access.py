@@ -63,8 +63,13 @@ async def test_viewer_cannot_run_a_step_and_responder_cannot_release(
     await bot.runtime.cases.idle()
     case = await bot.runtime.cases.open_for(JOOST)
     assert case is not None
-    card = await _press(
+    viewed = await _press(
         bot, recorder, "refresh_case", {"case": case.id, "version": case.version}, VIEWER
+    )
+    assert {a["verb"] for a in actions_of(viewed)} == {"refresh_case"}  # the viewer's view
+    # An approver's buttons, replayed by a viewer and a responder: refused on the server.
+    card = await _press(
+        bot, recorder, "refresh_case", {"case": case.id, "version": case.version}, APPROVER
     )
     step = next(a["data"] for a in actions_of(card) if a["data"].get("step") == "revoke_sessions")
     assert NOT_ALLOWED in texts_of(await _press(bot, recorder, "run_step", step, VIEWER))

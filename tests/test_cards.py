@@ -10,6 +10,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
+from bot.cases.model import Role
 from bot.i18n import Texts
 from bot.tenant.models import RestrictedSender
 from bot.tenant.parse import parse_reason
@@ -206,16 +207,31 @@ def _case(**overrides: Any) -> Any:
     return Case(**base)
 
 
+# What each role's view of an open case offers (the server checks every action regardless).
+STEPS = {"run_step", "skip_step", "run_recommended"}
+ROLE_VERBS = {
+    Role.NONE: {"refresh_case"},  # the card a conversation shares: "Refresh for my view"
+    Role.VIEWER: {"refresh_case"},
+    Role.RESPONDER: STEPS | {"refresh_case"},
+    Role.APPROVER: STEPS | {"release", "refresh_case"},
+}
+
+
+@pytest.mark.parametrize("role", list(ROLE_VERBS), ids=lambda r: r.name.lower())
 @pytest.mark.parametrize("t", LANGS, ids=lambda t: t.lang)
-def test_case_card(t: Texts, snapshot_json: SnapshotAssertion) -> None:
+def test_case_card(t: Texts, role: Role, snapshot_json: SnapshotAssertion) -> None:
     from bot.cases.model import Notice
     from cards.case import render_case
 
-    card = render_case(_case(), t=t, now=NOW, notice=Notice.STALE)
+    card = render_case(_case(), t=t, now=NOW, role=role, notice=Notice.STALE)
     assert card == snapshot_json
     assert utf16_size(card) < BUDGET - 2_000
     verbs = {a["verb"] for a in actions_of(card)}
-    assert verbs == {"run_step", "skip_step", "run_recommended", "release", "refresh_case"}
+    assert verbs == ROLE_VERBS[role]
+    refresh = card["refresh"]["action"]  # Teams asks for each viewer's own card with it
+    assert (refresh["type"], refresh["verb"]) == ("Action.Execute", "refresh_case")
+    assert refresh["data"]["case"] == "8f1d9c8e-0000-4000-8000-000000000001"
+    assert "userIds" not in card["refresh"]  # every member of a conversation up to 60
     assert all(
         a["data"]["case"] == "8f1d9c8e-0000-4000-8000-000000000001" for a in actions_of(card)
     )

@@ -22,7 +22,7 @@ from bot.i18n import Texts
 from bot.sim.evidence import SimRule
 from cards.case import render_case
 from tests.conftest import exchange_client
-from tests.flow import JOOST, MEGAN, action, click, compromised_bot, open_joost
+from tests.flow import JOOST, MEGAN, action, click, compromised_bot, open_joost, view_as
 from tests.helpers import Recorder, Sent, actions_of, activity, invoke, serve_demo, texts_of
 
 PASSWORD_LINE = re.compile(r"^Temporary password for \S+: (.+)$", re.M)
@@ -135,7 +135,8 @@ async def test_the_release_names_the_admin_and_status_shows_the_closed_case(
     card = await open_joost(bot, recorder)
     override = dict(action(card, "release"), override_reason="confirmed by phone")
     card = await click(bot, recorder, "release", override)
-    await click(bot, recorder, "approve_release", action(card, "approve_release"), user=MEGAN)
+    megans = await view_as(bot, recorder, card, MEGAN)
+    await click(bot, recorder, "approve_release", action(megans, "approve_release"), user=MEGAN)
     case = await bot.runtime.cases.open_for(JOOST)
     assert case is not None
     assert case.released_by_name == "Megan"

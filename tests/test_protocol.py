@@ -101,22 +101,35 @@ async def test_hulp_gives_dutch_help(bot: BotUnderTest, recorder: Recorder) -> N
     assert any(line.startswith("• wie is geblokkeerd") for line in texts_of(card))
 
 
-async def test_open_case_invoke_answers_with_the_case_card(
+async def test_open_posts_the_case_card_and_keeps_the_list(
     bot: BotUnderTest, recorder: Recorder
 ) -> None:
-    response = await bot.post(
-        invoke(
-            "open_case", {"upn": "zoe.angstrom@contoso.onmicrosoft.com"}, service_url=recorder.url
-        )
-    )
+    zoe = "zoe.angstrom@contoso.onmicrosoft.com"
+    listed = await _ask(bot, recorder, "who is blocked")
+    opens = {a["data"]["upn"]: a["data"] for a in actions_of(listed) if a["verb"] == "open_case"}
+    recorder.calls.clear()
+    response = await bot.post(invoke("open_case", opens[zoe], service_url=recorder.url))
     assert response.status_code == 200
     body = response.json()
     assert body["statusCode"] == 200
     assert body["type"] == "application/vnd.microsoft.card.adaptive"
-    lines = texts_of(body["value"])
+    # The answer is the list again, Zoë's row marked as opened; the other rows as they were.
+    still = body["value"]
+    assert texts_of(still)[0] == "Restricted senders"
+    titles = {a["data"]["upn"]: a["title"] for a in actions_of(still) if a["verb"] == "open_case"}
+    assert titles[zoe] == "Opened ✓"
+    assert {t for u, t in titles.items() if u != zoe} == {"Open"}
+    # The case card went out as a message of its own, in the conversation clicked in.
+    (posted,) = [c for c in recorder.calls if c.method == "POST" and c.body.get("attachments")]
+    lines = texts_of(posted.body["attachments"][0]["content"])
     assert lines[0] == "Zoë Ångström-Núñez"
     assert lines[1] == "zoe.angstrom@contoso.onmicrosoft.com · Investigating…"
     assert "Gathering evidence… this card updates itself." in lines
+    # Opening it again (or another admin opening it here) posts no second card: the one
+    # there is kept true.
+    await bot.post(invoke("open_case", opens[zoe], service_url=recorder.url))
+    posts = [c for c in recorder.calls if c.method == "POST" and c.body.get("attachments")]
+    assert len(posts) == 1
 
 
 async def test_open_case_for_released_sender_says_so(bot: BotUnderTest, recorder: Recorder) -> None:
@@ -158,10 +171,13 @@ async def test_submit_fallback_updates_the_card_in_place(
     )
     response = await bot.post(body)
     assert response.status_code == 201
+    # The case card is posted, and the list message is updated in place (row marked).
+    posted = [c for c in recorder.calls if c.method == "POST" and c.body.get("attachments")]
+    assert texts_of(posted[-1].body["attachments"][0]["content"])[0] == "Joost van den Bergh"
     call = recorder.calls[-1]
     assert call.method == "PUT"
     assert call.path.endswith("/activities/act-77")
-    assert texts_of(recorder.cards()[-1])[0] == "Joost van den Bergh"
+    assert texts_of(recorder.cards()[-1])[0] == "Restricted senders"
 
 
 async def test_250_restricted_senders_are_paged_under_30kb(

@@ -55,7 +55,7 @@ class Delivery:
             if case is None:
                 return False
             async with turns:
-                card = await self._views.card_for(case, conversation.address.locale)
+                card = await self._views.card_for(case, conversation.address)
                 activity_id = await self._send(conversation, card)
             if activity_id is None:
                 await self._conversations.alert_failed(case_id, conversation.id)

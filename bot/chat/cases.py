@@ -21,47 +21,73 @@ from bot.chat.context import (
     InvalidAction,
     Verb,
     case_id,
+    int_field,
     step,
     text_field,
     upn_arg,
     version,
 )
 from bot.chat.messages import Reply
+from bot.errors import BlockWatchError
+from bot.tenant.senders import LISTED_SECONDS
 from cards.common import adaptive_card, text
 from cards.history import history_card
-from cards.senders import sender_gone_card
+from cards.senders import restricted_list_card, sender_gone_card
 
 
 async def _answer(ctx: Context, answer: Answer) -> Reply:
-    return await ctx.services.views.reply(answer.case, ctx.t, notice=answer.notice)
+    return await ctx.services.views.reply(
+        answer.case, ctx.t, viewer=ctx.viewer, notice=answer.notice
+    )
 
 
 async def open_case(ctx: Context) -> Reply:
-    """Open (or show) the case of a sender from the list card."""
+    """Open (or show) the case of a sender from the list card: the case card is posted as a
+    message of its own (in a channel, in the list's thread), and the list stays where it was,
+    its row marked as opened."""
     cases = ctx.services.cases
     if "case" in ctx.data:
         case = await cases.get(case_id(ctx.data))
         if case is None:
             raise InvalidAction("no such case")
         return await ctx.services.views.reply(
-            await cases.ensure_investigation(case, ctx.actor), ctx.t
+            await cases.ensure_investigation(case, ctx.actor), ctx.t, viewer=ctx.viewer
         )
     upn = ctx.data.get("upn")
     if not isinstance(upn, str) or not UPN.match(upn):
         raise InvalidAction("open_case needs a valid upn")
+    page = int_field(ctx.data, "page", low=1, high=10_000)
     # From the database and the list the admin clicked in when they have it: the click
     # answers at once, and the investigation reads the tenant in the background.
-    existing = await cases.open_for(upn)
-    if existing is not None:
-        return await ctx.services.views.reply(
-            await cases.ensure_investigation(existing, ctx.actor), ctx.t
-        )
-    sender = ctx.services.senders.listed(upn)
-    if sender is None:
-        sender, _ = await ctx.services.senders.one(upn)
-    if sender is None:
-        return Reply(card=sender_gone_card(upn, t=ctx.t))
-    return await ctx.services.views.reply(await cases.open(sender, ctx.actor), ctx.t)
+    case = await cases.open_for(upn)
+    if case is not None:
+        case = await cases.ensure_investigation(case, ctx.actor)
+    else:
+        sender = ctx.services.senders.listed(upn)
+        if sender is None:
+            sender, _ = await ctx.services.senders.one(upn)
+        if sender is None:
+            return Reply(card=sender_gone_card(upn, t=ctx.t))
+        case = await cases.open(sender, ctx.actor)
+    views = ctx.services.views
+    posted = None
+    if await views.claim_post(case.id, ctx.where):
+        posted = await views.reply(case, ctx.t, viewer=ctx.post_viewer)
+    try:
+        view = await ctx.services.senders.view(LISTED_SECONDS)
+    except BlockWatchError:  # the list cannot be drawn again now: the case card answers
+        answer = await views.reply(case, ctx.t, viewer=ctx.viewer)
+        return Reply(card=answer.card, posted=posted)
+    listed = restricted_list_card(
+        view.senders,
+        page=page,
+        t=ctx.t,
+        now=ctx.now,
+        budget=ctx.services.card_budget,
+        as_of=view.at,
+        opened=frozenset({upn.lower()}),
+    )
+    return Reply(card=listed, posted=posted)
 
 
 def _private_text(ctx: Context) -> str:
@@ -138,7 +164,7 @@ async def refresh_case(ctx: Context) -> Reply:
     case = await ctx.services.cases.get(case_id(ctx.data))
     if case is None:
         raise InvalidAction("no such case")
-    return await ctx.services.views.reply(case, ctx.t)
+    return await ctx.services.views.reply(case, ctx.t, viewer=ctx.viewer)
 
 
 async def status(ctx: Context) -> Reply:
@@ -148,14 +174,14 @@ async def status(ctx: Context) -> Reply:
         return Reply(card=adaptive_card([text(ctx.t("usage.status"))]))
     existing = await ctx.services.cases.open_for(upn)
     if existing is not None:
-        return await ctx.services.views.reply(existing, ctx.t)
+        return await ctx.services.views.reply(existing, ctx.t, viewer=ctx.viewer)
     sender, _ = await ctx.services.senders.one(upn)
     if sender is not None:
         case = await ctx.services.cases.open(sender, ctx.actor)
-        return await ctx.services.views.reply(case, ctx.t)
+        return await ctx.services.views.reply(case, ctx.t, viewer=ctx.viewer)
     earlier = await ctx.services.cases.history(upn)
     if earlier:  # not restricted now: the last case, closed
-        return await ctx.services.views.reply(earlier[0], ctx.t)
+        return await ctx.services.views.reply(earlier[0], ctx.t, viewer=ctx.viewer)
     return Reply(card=adaptive_card([text(ctx.t("status.none", upn=upn))]))
 
 

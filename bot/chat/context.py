@@ -18,7 +18,7 @@ from datetime import datetime
 from bot.cases.model import Role, StepName
 from bot.cases.service import CaseService
 from bot.chat.messages import Actor, Address, CardData, Origin, Reply, Where
-from bot.chat.views import CaseViews
+from bot.chat.views import CaseViews, Viewer
 from bot.i18n import Texts
 from bot.store.audit import AuditTrail
 from bot.store.conversations import ConversationStore
@@ -51,8 +51,27 @@ class Context:
     t: Texts
     now: datetime
     origin: Origin
+    role: Role = Role.NONE
     args: str = ""
     data: CardData = field(default_factory=dict)
+    answered_in_place: bool = False  # the answer replaces the card for the asker only
+
+    @property
+    def viewer(self) -> Viewer | None:
+        """Who alone sees the answer, when only the asker does (a card replaced for them, a
+        1:1 chat); None when the answer is posted where others see it too."""
+        if self.answered_in_place or self.origin.address.personal:
+            return self._asker()
+        return None
+
+    @property
+    def post_viewer(self) -> Viewer | None:
+        """Who reads a message posted here: the admin of a 1:1 chat; None anywhere shared."""
+        return self._asker() if self.origin.address.personal else None
+
+    def _asker(self) -> Viewer:
+        actor = self.origin.actor
+        return Viewer(self.role, frozenset(i for i in (actor.aad_object_id, actor.id) if i))
 
     @property
     def actor(self) -> Actor:

@@ -59,10 +59,10 @@ class Gate:
             await self.refused(origin, action, f"over {self._limit.limit} a minute")
         return Slowdown(self._limit.limit, max(1, round(verdict.retry_after)))
 
-    async def admit(self, origin: Origin, needed: Role, action: str) -> bool:
-        """Whether the tenant and the actor's role allow `action`; a refusal is audited, an
-        admitted asker's conversation remembered when they hold a BlockWatch role (so nobody
-        without one can redirect where alerts and card updates go)."""
+    async def admit(self, origin: Origin, needed: Role, action: str) -> Role | None:
+        """The actor's role when the tenant and that role allow `action`, else None; a refusal
+        is audited, an admitted asker's conversation remembered when they hold a BlockWatch
+        role (so nobody without one can redirect where alerts and card updates go)."""
         actor, where = origin.actor, origin.where
         if not self._roles.policy.tenant_allowed(where.tenant_id):
             log.warning(
@@ -70,14 +70,14 @@ class Gate:
                 extra={"tenant": where.tenant_id[:64], "action": action[:64]},
             )
             await self.refused(origin, action, "foreign tenant")
-            return False
+            return None
         role = await self._roles.role_of(actor.aad_object_id)
         if role < needed:
             await self.refused(origin, action, f"needs role {needed.name.lower()}")
-            return False
+            return None
         if role >= Role.VIEWER:  # `help` is for anyone; where alerts go is not
             await self._remember(where, origin.address)
-        return True
+        return role
 
     async def refused(self, origin: Origin, action: str, reason: str) -> None:
         """Audit a refusal (also of forged card data and unknown verbs); another tenant's is

@@ -55,6 +55,12 @@ class Address:
     user_id: str = ""
     user_name: str = ""
     locale: str | None = None
+    user_aad_id: str = ""  # the user's Entra object id (a personal chat's one member)
+
+    @property
+    def personal(self) -> bool:
+        """A 1:1 chat: whatever is posted here is seen by one user only."""
+        return self.conversation_type == "personal" and not self.is_group
 
 
 @dataclass(frozen=True)
@@ -78,11 +84,14 @@ class Message:
 
 @dataclass(frozen=True)
 class CardClick:
-    """A card button press: the verb and the card's (untrusted) data."""
+    """A card button press: the verb and the card's (untrusted) data. `in_place`: answered
+    by replacing the card for the clicking user only (an `Action.Execute` invoke), not by
+    changing the message everyone sees (an `Action.Submit` fallback)."""
 
     verb: str
     data: CardData
     origin: Origin
+    in_place: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,9 +105,11 @@ class CaseRef:
 @dataclass(frozen=True)
 class Reply:
     """What to show: a card (and/or plain text), and the case it shows, if any. A reply
-    `for_asker_only` (a refusal or an error) never replaces a card others see."""
+    `for_asker_only` (a refusal or an error) never replaces a card others see; `posted` goes
+    out as a message of its own (in a channel, into the thread of the card clicked)."""
 
     card: Card | None = None
     text: str | None = None
     shows: CaseRef | None = None
     for_asker_only: bool = False
+    posted: Reply | None = None  # a new message to post as well (Open: the case card)

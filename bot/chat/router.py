@@ -78,9 +78,10 @@ class Router:
         # follow the locale (an nl-NL admin typing "who is blocked" gets Dutch).
         t = _texts(origin, asked_in if asked_in != "en" else None)
         log.info("command", extra={"command": command.name, "lang": t.lang})
-        if not await self._gate.admit(origin, command.role, command.name):
+        role = await self._gate.admit(origin, command.role, command.name)
+        if role is None:
             return _error(t("error.not_allowed"), t)
-        ctx = Context(self._services, t, self._clock(), origin, args=argument)
+        ctx = Context(self._services, t, self._clock(), origin, role=role, args=argument)
         return await self._guarded(lambda: command.handler(ctx), t)
 
     async def _on_card_click(self, click: CardClick) -> Reply:
@@ -95,9 +96,18 @@ class Router:
             await self._gate.refused(origin, click.verb, "unknown action")
             return _error(t("error.bad_action"), t)
         log.info("card action", extra={"verb": click.verb, "lang": t.lang})
-        if not await self._gate.admit(origin, verb.role, verb.name):
+        role = await self._gate.admit(origin, verb.role, verb.name)
+        if role is None:
             return _error(t("error.not_allowed"), t)
-        ctx = Context(self._services, t, self._clock(), origin, data=click.data)
+        ctx = Context(
+            self._services,
+            t,
+            self._clock(),
+            origin,
+            role=role,
+            data=click.data,
+            answered_in_place=click.in_place,
+        )
         return await self._guarded(lambda: verb.handler(ctx), t, click)
 
     async def delivered(self, reply: Reply, where: Where, message_id: str | None) -> None:

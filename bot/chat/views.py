@@ -1,4 +1,9 @@
-"""Case cards as admins see them: rendered per language (and role), and kept true on every copy.
+"""Case cards as admins see them: rendered per language and viewer, and kept true on every copy.
+
+What a conversation holds for everyone is the role-neutral card; Teams asks for each viewer's
+own (`refresh`, cards/case.py), and `Viewer` says whose. A 1:1 chat has one viewer, known from
+its address, so its copies are drawn for that admin's role directly (clients without
+user-specific views, such as the Agents Playground, show the buttons too).
 
 Every change of a case is announced here (`case_changed`, by bot/cases/ledger.py). One redraw
 per case runs at a time and repeats until every copy shows the latest version, so a burst of
@@ -10,12 +15,14 @@ caught up by the upkeep loop (`catch_up`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.cases.background import Background
 from bot.cases.model import Case, Notice, Role
-from bot.chat.messages import CaseRef, Reply, Where
+from bot.chat.messages import Address, CaseRef, Reply, Where
 from bot.chat.outbox import Outbox, SendFailed
 from bot.i18n import Texts, language_of
 from bot.store.cases import CaseStore
@@ -26,7 +33,22 @@ from cards.common import Card
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+RoleOf = Callable[[str], Awaitable[Role]]  # an Entra object id's BlockWatch role
 CATCH_UP_AFTER = timedelta(seconds=30)  # a copy still behind after this is redrawn by upkeep
+POST_CLAIM_SECONDS = 30.0  # a case card being posted to a conversation holds it this long
+MAX_POST_CLAIMS = 1_000
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The one admin a card is drawn for: their role and ids (Entra object id, Teams id)."""
+
+    role: Role
+    ids: frozenset[str] = frozenset()
+
+
+async def _nobody(_object_id: str) -> Role:
+    return Role.NONE
 
 
 class CaseViews:
@@ -41,8 +63,10 @@ class CaseViews:
         *,
         clock: Clock,
         budget: int,
+        role_of: RoleOf = _nobody,
     ) -> None:
         self._cases = cases
+        self._role_of = role_of
         self._conversations = conversations
         self._outbox = outbox
         self._background = background
@@ -50,11 +74,13 @@ class CaseViews:
         self._budget = budget
         self._redrawing: set[str] = set()
         self._again: set[str] = set()
+        self._posting: dict[tuple[str, str], float] = {}
 
     async def card(
-        self, case: Case, t: Texts, *, role: Role = Role.APPROVER, notice: Notice | None = None
+        self, case: Case, t: Texts, *, viewer: Viewer | None = None, notice: Notice | None = None
     ) -> Card:
-        """The case card as someone with `role` and language `t` sees it now."""
+        """The case card in language `t` as `viewer` sees it now (None: the role-neutral card
+        a conversation shares)."""
         previous = None
         if case.previous_case_id:
             earlier = await self._cases.get(case.previous_case_id)
@@ -63,26 +89,51 @@ class CaseViews:
             case,
             t=t,
             now=self._clock(),
-            role=role,
+            role=viewer.role if viewer else Role.NONE,
+            viewer=viewer.ids if viewer else frozenset(),
             notice=notice,
             previous_opened=previous,
             budget=self._budget - 2_000,  # room for the activity around the card
         )
 
-    async def reply(self, case: Case, t: Texts, *, notice: Notice | None = None) -> Reply:
-        """A reply showing the case card (remembered as a copy once it is sent)."""
-        card = await self.card(case, t, notice=notice)
+    async def reply(
+        self, case: Case, t: Texts, *, viewer: Viewer | None, notice: Notice | None = None
+    ) -> Reply:
+        """A reply showing the case card, drawn for `viewer` when only they see it (remembered
+        as a copy once it is posted)."""
+        card = await self.card(case, t, viewer=viewer, notice=notice)
         return Reply(card=card, shows=CaseRef(case.id, case.version))
 
-    async def card_for(self, case: Case, locale: str | None) -> Card:
-        """The card for a conversation whose language is `locale` (alerts, copies)."""
-        return await self.card(case, Texts(language_of(locale)))
+    async def card_for(self, case: Case, address: Address) -> Card:
+        """The card to post or update in a conversation (alerts, copies): for a 1:1 chat its
+        admin's view, anywhere else the role-neutral card, in the conversation's language."""
+        viewer = None
+        if address.personal and address.user_aad_id:
+            role = await self._role_of(address.user_aad_id)
+            viewer = Viewer(role, frozenset({address.user_aad_id, address.user_id} - {""}))
+        return await self.card(case, Texts(language_of(address.locale)), viewer=viewer)
+
+    async def claim_post(self, case_id: str, where: Where) -> bool:
+        """Whether to post the case card in `where`: not when a message there already shows
+        the case (it is kept true), nor while another click is posting it (five admins
+        opening one sender in a channel get one card, not five)."""
+        key = (case_id, where.conversation_id)
+        now = time.monotonic()
+        if self._posting.get(key, 0.0) > now:
+            return False
+        if await self._conversations.has_copy(case_id, where.conversation_id):
+            return False
+        if len(self._posting) >= MAX_POST_CLAIMS:
+            self._posting = {k: v for k, v in self._posting.items() if v > now}
+        self._posting[key] = now + POST_CLAIM_SECONDS
+        return True
 
     async def shown(self, ref: CaseRef, where: Where, message_id: str) -> None:
         """Message `message_id` in `where` now shows the case (at `ref.version`)."""
         await self._conversations.show_case(
             ref.case_id, where.conversation_id, message_id, ref.version
         )
+        self._posting.pop((ref.case_id, where.conversation_id), None)
 
     def case_changed(self, case_id: str) -> None:
         """The case changed: redraw its copies soon (one redraw per case at a time)."""
@@ -117,7 +168,7 @@ class CaseViews:
 
     async def _update(self, case: Case, copy: Copy) -> None:
         conversation = copy.conversation
-        card = await self.card_for(case, conversation.address.locale)
+        card = await self.card_for(case, conversation.address)
         try:
             await self._outbox.update(conversation.address, copy.activity_id, card)
         except SendFailed as err:

@@ -443,7 +443,11 @@ def address_json(address: Address) -> Json:
         "serviceUrl": address.service_url,
         "locale": address.locale,
         "bot": {"id": address.bot_id, "name": address.bot_name},
-        "user": {"id": address.user_id, "name": address.user_name},
+        "user": {
+            "id": address.user_id,
+            "name": address.user_name,
+            **({"aadObjectId": address.user_aad_id} if address.user_aad_id else {}),
+        },
         "conversation": {k: v for k, v in conversation.items() if v is not None},
     }
 
@@ -465,6 +469,7 @@ def address_from_json(raw: Any) -> Address:
         bot_name=_str(bot.get("name")),
         user_id=_str(user.get("id")),
         user_name=_str(user.get("name")),
+        user_aad_id=_str(user.get("aadObjectId")),
         locale=data.get("locale") if isinstance(data.get("locale"), str) else None,
     )
 

@@ -274,6 +274,19 @@ class ConversationStore:
                     )
                 )
 
+    async def has_copy(self, case_id: str, conversation_id: str) -> bool:
+        """Whether a message in this conversation already shows the case."""
+        async with self._engine.connect() as conn:
+            found = await conn.execute(
+                sa.select(case_copies.c.activity_id)
+                .where(
+                    case_copies.c.case_id == case_id,
+                    case_copies.c.conversation_id == conversation_id,
+                )
+                .limit(1)
+            )
+            return found.first() is not None
+
     async def copies(self, case_id: str) -> list[Copy]:
         """Every message showing the case."""
         async with self._engine.connect() as conn:

@@ -143,6 +143,7 @@ def address_of(activity: Activity) -> Address:
         user_id=str(getattr(user, "id", "") or ""),
         user_name=str(getattr(user, "name", "") or ""),
         locale=reference.locale if isinstance(reference.locale, str) else None,
+        user_aad_id=str(getattr(user, "aad_object_id", "") or ""),
     )
 
 
@@ -188,10 +189,12 @@ def message_of(activity: Activity, text: str) -> Message:
     return Message(text, origin_of(activity))
 
 
-def click_of(activity: Activity, data: CardData, *, verb: str | None = None) -> CardClick:
+def click_of(
+    activity: Activity, data: CardData, *, verb: str | None = None, in_place: bool = False
+) -> CardClick:
     """A card button press for the router."""
     verb = verb if verb is not None else str(data.get("verb", ""))
-    return CardClick(verb, data, origin_of(activity))
+    return CardClick(verb, data, origin_of(activity), in_place=in_place)
 
 
 def card_activity(card: Card) -> Activity:

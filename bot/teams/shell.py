@@ -45,6 +45,8 @@ class TeamsShell(TeamsActivityHandler):  # type: ignore[misc]
             if reply.for_asker_only:  # never replaces the card everyone else sees
                 await self._answer_asker(turn_context, click.origin, reply)
                 return
+            if reply.posted is not None:
+                await self._post(turn_context, reply.posted)
             updated = reply_activity(reply)
             if activity.reply_to_id:
                 updated.id = activity.reply_to_id
@@ -59,6 +61,12 @@ class TeamsShell(TeamsActivityHandler):  # type: ignore[misc]
             return
         reply = await self._router.on_message(message_of(activity, text))
         sent = await turn_context.send_activity(reply_activity(reply))
+        await self._router.delivered(reply, where, getattr(sent, "id", None))
+
+    async def _post(self, turn_context: TurnContext, reply: Reply) -> None:
+        """Post a reply as a message of its own in the conversation (a channel's thread)."""
+        sent = await turn_context.send_activity(reply_activity(reply))
+        where = where_of(turn_context.activity)
         await self._router.delivered(reply, where, getattr(sent, "id", None))
 
     async def _answer_asker(self, turn_context: TurnContext, origin: Origin, reply: Reply) -> None:
@@ -85,8 +93,12 @@ class TeamsShell(TeamsActivityHandler):  # type: ignore[misc]
         verb = action.get("verb")
         if not isinstance(verb, str):
             verb = str(data.get("verb", ""))
-        reply = await self._router.on_card_click(click_of(activity, data, verb=verb))
-        await self._router.delivered(reply, where_of(activity), activity.reply_to_id)
+        reply = await self._router.on_card_click(click_of(activity, data, verb=verb, in_place=True))
+        if reply.posted is not None:
+            await self._post(turn_context, reply.posted)
+        # The answer replaces the card for the clicking user only: the message everyone sees
+        # is unchanged (the case's redraw updates it), so it is not recorded as showing the
+        # answer's version.
         # botbuilder 4.17 serialises a dict body a second time and fails (HTTP 500); the msrest
         # model is what its serializer expects (botbuilder-python PR #2226, teams-sdk #2547).
         body = CardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=reply.card)

@@ -58,19 +58,31 @@ async def test_personal_chat_list_then_open(playground: PlaygroundClient) -> Non
     zoe = next(a for a in actions_of(card) if a["data"].get("upn", "").startswith("zoe"))
     answer = await playground.click(chat, str(message["messageId"]), "open_case", zoe["data"])
     assert answer["type"] == "application/vnd.microsoft.card.adaptive"
-    details = texts_of(answer["value"])
+    # The list stays where it was, Zoë's row marked as opened ...
+    still = answer["value"]
+    assert texts_of(still)[0] == "Restricted senders"
+    titles = {a["data"]["upn"]: a["title"] for a in actions_of(still) if a["verb"] == "open_case"}
+    assert titles["zoe.angstrom@contoso.onmicrosoft.com"] == "Opened ✓"
+    # ... and the case card arrives as a message of its own.
+    posted = await playground.next_card(chat)
+    assert posted["messageId"] != message["messageId"]
+    details = texts_of(_card(posted))
     assert details[0] == "Zoë Ångström-Núñez"
     assert details[1] == "zoe.angstrom@contoso.onmicrosoft.com · Investigating…"
-    # The investigation finishes in the background and the bot updates the same message (every
-    # change of the case reaches it: wait for the one that carries the evidence).
+    # The investigation finishes in the background and the bot updates that message (every
+    # change of the case reaches it: wait for the one that carries the evidence). A 1:1
+    # chat's copy is drawn for its admin, so the Playground (no user-specific views) shows
+    # the buttons too.
     for _ in range(5):
         updated = await playground.next_card(chat)
-        assert updated["messageId"] == message["messageId"]
+        assert updated["messageId"] == posted["messageId"]
         filled = texts_of(_card(updated))
         if "Inbox rules" in filled:
             break
     assert "Inbox rules" in filled
     assert "Gathering evidence… this card updates itself." not in filled
+    verbs = {a["verb"] for a in actions_of(_card(updated))}
+    assert {"run_recommended", "release"} <= verbs
 
 
 async def test_group_chat_with_mention_in_dutch(playground: PlaygroundClient) -> None:
