@@ -59,6 +59,7 @@ from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
 from bot.tenant.senders import RestrictedSenders
 from bot.tenant.tokens import ClientCredential, ManagedIdentityTokens, MsalTokens
+from cards.portals import cloud_of
 
 if TYPE_CHECKING:
     from bot.sim.server import SimulatedTenant
@@ -307,6 +308,7 @@ async def start_runtime(
         clock=now,
         budget=settings.card_budget_bytes,
         role_of=roles.role_of,
+        cloud=cloud_of(settings.graph_base_url),
     )
     runner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     cases = CaseService(

@@ -60,6 +60,7 @@ from cards.common import (
     text,
     utf16_size,
 )
+from cards.portals import Cloud, portal_links
 
 SUPPORT_URL = "https://admin.microsoft.com/#/support"
 _STATE_COLOR = {
@@ -424,6 +425,7 @@ def render_case(
     notice: Notice | None = None,
     previous_opened: datetime | None = None,
     budget: int = DEFAULT_BUDGET,
+    cloud: Cloud = Cloud.PUBLIC,
 ) -> Card:
     """The whole case as `role` may act on it (`Role.NONE`: the role-neutral card everyone in
     a conversation shares), for the admin whose ids are `viewer`: who, why, evidence,
@@ -431,10 +433,13 @@ def render_case(
     (suspicious ones first) when the evidence is large."""
     card: Card = {}
     for limit in FINDINGS_PER_SECTION:
-        card = _case_card(case, t, now, role, viewer, notice, previous_opened, limit)
-        card["refresh"] = refresh_action(case, t)
-        if utf16_size(card) <= budget:
-            break
+        for links in (True, False):  # the evidence matters more than the portal links
+            card = _case_card(
+                case, t, now, role, viewer, notice, previous_opened, limit, cloud if links else None
+            )
+            card["refresh"] = refresh_action(case, t)
+            if utf16_size(card) <= budget:
+                return card
     return card
 
 
@@ -447,6 +452,7 @@ def _case_card(
     notice: Notice | None,
     previous_opened: datetime | None,
     limit: int,
+    cloud: Cloud | None,
 ) -> Card:
     reason = parse_reason(case.reason)
     since = t.ago(case.restricted_since, now) if case.restricted_since else "?"
@@ -468,6 +474,8 @@ def _case_card(
             size="Small",
         ),
     ]
+    if cloud is not None and (links := portal_links(cloud, case.user_id, t)):
+        body.append({"type": "ActionSet", "actions": links, "spacing": "Small"})
     if previous_opened is not None:
         body.append(ours(t("case.previous", ago=t.ago(previous_opened, now)), color="Warning"))
     if notice is not None:

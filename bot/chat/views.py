@@ -29,6 +29,7 @@ from bot.store.cases import CaseStore
 from bot.store.conversations import ConversationStore, Copy
 from cards.case import render_case
 from cards.common import Card
+from cards.portals import Cloud
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,9 @@ class CaseViews:
         clock: Clock,
         budget: int,
         role_of: RoleOf = _nobody,
+        cloud: Cloud = Cloud.PUBLIC,
     ) -> None:
+        self._cloud = cloud
         self._cases = cases
         self._role_of = role_of
         self._conversations = conversations
@@ -94,6 +97,7 @@ class CaseViews:
             notice=notice,
             previous_opened=previous,
             budget=self._budget - 2_000,  # room for the activity around the card
+            cloud=self._cloud,
         )
 
     async def reply(
