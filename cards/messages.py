@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.i18n import Texts
-from cards.common import Card, adaptive_card, ours, shown, text, title
+from cards.common import Card, adaptive_card, execute, ours, shown, text, title
 
 
 def help_card(lines: list[str], *, t: Texts, unknown: str | None = None) -> Card:
@@ -30,3 +30,30 @@ def error_card(message: str, *, t: Texts, correlation_id: str) -> Card:
             )
         )
     return adaptive_card(body)
+
+
+def pick_sender_card(
+    kind: str, senders: list[tuple[str, str]], *, t: Texts, typed_example: str
+) -> Card:
+    """`status` or `history` typed without an address: pick a sender with a case, or type one."""
+    body: list[Card] = [title(t(f"pick.{kind}.title"))]
+    if not senders:
+        body.append(ours(t(f"pick.{kind}.none"), isSubtle=True))
+        body.append(ours(t("pick.type", example=typed_example), isSubtle=True, size="Small"))
+        return adaptive_card(body)
+    choices = [
+        {"title": shown(f"{name} ({upn})" if name else upn, 120), "value": upn}
+        for upn, name in senders
+    ]
+    body.append(
+        {
+            "type": "Input.ChoiceSet",
+            "id": "upn",
+            "style": "compact",
+            "value": senders[0][0],
+            "label": t("pick.label"),
+            "choices": choices,
+        }
+    )
+    body.append(ours(t("pick.type", example=typed_example), isSubtle=True, size="Small"))
+    return adaptive_card(body, [execute(t("pick.show"), f"pick_{kind}", {"lang": t.lang})])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -292,12 +293,35 @@ async def test_status_history_and_audit_commands(start_bot: Any, recorder: Recor
     audit_lines = texts_of(recorder.cards()[-1])
     assert audit_lines[0] == "Audit trail, last 7 days"
     assert any("investigation_finished" in line for line in audit_lines)
-    await bot.post(activity("status nobody", service_url=recorder.url))
-    assert texts_of(recorder.cards()[-1]) == ["Usage: status <user@domain>"]
-    # What Teams' command menu sends: the bare command, answered with how to use it.
-    for bare, usage in (("status", "Usage: status <user@domain>"), ("history", "Usage: history")):
-        await bot.post(activity(bare, service_url=recorder.url))
-        assert texts_of(recorder.cards()[-1])[0].startswith(usage), bare
+    # What Teams' command menu sends: the bare command (or one without an address), answered
+    # with a picker of the senders that have a case, and a real example to type.
+    for typed, heading in (
+        ("status nobody", "Whose case card?"),
+        ("status", "Whose case card?"),
+        ("history", "Whose history?"),
+    ):
+        await bot.post(activity(typed, service_url=recorder.url))
+        picker = recorder.cards()[-1]
+        lines = texts_of(picker)
+        assert lines[0] == heading, typed
+        (choice,) = [b for b in picker["body"] if b["type"] == "Input.ChoiceSet"]
+        assert [c["value"] for c in choice["choices"]] == [JOOST]
+        assert any(line.startswith("Or type, for example: ") and JOOST in line for line in lines)
+        assert "<" not in json.dumps(picker)  # nothing Teams would take for a tag
+    shown = await click(bot, recorder, "pick_status", {"lang": "en", "upn": JOOST})
+    assert texts_of(shown)[0] == "Joost van den Bergh"
+    picked = await click(bot, recorder, "pick_history", {"lang": "en", "upn": JOOST})
+    assert texts_of(picked)[0] == f"History of {JOOST}"
+    forged = await click(bot, recorder, "pick_status", {"lang": "en", "upn": "<script>"})
+    assert texts_of(forged)[0] == "That didn't work"
+    await bot.post(activity("geschiedenis", service_url=recorder.url))
+    assert texts_of(recorder.cards()[-1])[0] == "Wiens geschiedenis?"
+    await bot.post(activity("help", service_url=recorder.url))
+    help_lines = texts_of(recorder.cards()[-1])
+    assert "• status megan@contoso.com — the case card of a sender (status alone: pick one)" in (
+        help_lines
+    )
+    assert not [line for line in help_lines if "<" in line]
 
 
 async def test_review_mfa_removes_the_flagged_method(start_bot: Any, recorder: Recorder) -> None:

@@ -49,6 +49,10 @@ class CaseLedger:
         """Every case of the sender, newest first."""
         return await self._store.history(upn)
 
+    async def senders(self, *, open_only: bool, limit: int) -> list[tuple[str, str]]:
+        """(UPN, display name) of senders with a case, most recent first."""
+        return await self._store.senders(open_only=open_only, limit=limit)
+
     async def open_cases(self) -> list[Case]:
         """Every case that is not closed."""
         return await self._store.open_cases()

@@ -111,6 +111,10 @@ class CaseService:
         """Every case of the sender, newest first."""
         return await self._ledger.history(upn)
 
+    async def senders(self, *, open_only: bool, limit: int = 50) -> list[tuple[str, str]]:
+        """(UPN, display name) of senders with a case, most recent first (for pickers)."""
+        return await self._ledger.senders(open_only=open_only, limit=limit)
+
     async def idle(self) -> None:
         """Wait until no background work runs but the read-only daemons (tests, benchmarks)."""
         await self._background.idle()

@@ -32,6 +32,7 @@ from bot.errors import BlockWatchError
 from bot.tenant.senders import LISTED_SECONDS
 from cards.common import adaptive_card, text
 from cards.history import history_card
+from cards.messages import pick_sender_card
 from cards.senders import restricted_list_card, sender_gone_card
 
 
@@ -167,11 +168,35 @@ async def refresh_case(ctx: Context) -> Reply:
     return await ctx.services.views.reply(case, ctx.t, viewer=ctx.viewer)
 
 
+EXAMPLE_UPN = "megan@contoso.com"  # help and pickers show a real address: Teams eats <upn>
+
+
+async def _picker(ctx: Context, kind: str) -> Reply:
+    """`status` / `history` without an address: a picker of the senders with a case."""
+    senders = await ctx.services.cases.senders(open_only=kind == "status")
+    example = f"{ctx.t(f'pick.{kind}.command')} {senders[0][0] if senders else EXAMPLE_UPN}"
+    return Reply(card=pick_sender_card(kind, senders, t=ctx.t, typed_example=example))
+
+
+def _picked(ctx: Context) -> str:
+    upn = ctx.data.get("upn")
+    if not isinstance(upn, str) or not UPN.match(upn.strip()):
+        raise InvalidAction("pick a sender")
+    return upn.strip()
+
+
 async def status(ctx: Context) -> Reply:
     """The case card of a sender (opening a case if the sender is restricted)."""
     upn = upn_arg(ctx)
-    if upn is None:
-        return Reply(card=adaptive_card([text(ctx.t("usage.status"))]))
+    return await _picker(ctx, "status") if upn is None else await _status_of(ctx, upn)
+
+
+async def pick_status(ctx: Context) -> Reply:
+    """The sender picked in the `status` picker."""
+    return await _status_of(ctx, _picked(ctx))
+
+
+async def _status_of(ctx: Context, upn: str) -> Reply:
     existing = await ctx.services.cases.open_for(upn)
     if existing is not None:
         return await ctx.services.views.reply(existing, ctx.t, viewer=ctx.viewer)
@@ -188,8 +213,15 @@ async def status(ctx: Context) -> Reply:
 async def history(ctx: Context) -> Reply:
     """Past cases of a sender and what happened in each."""
     upn = upn_arg(ctx)
-    if upn is None:
-        return Reply(card=adaptive_card([text(ctx.t("usage.history"))]))
+    return await _picker(ctx, "history") if upn is None else await _history_of(ctx, upn)
+
+
+async def pick_history(ctx: Context) -> Reply:
+    """The sender picked in the `history` picker."""
+    return await _history_of(ctx, _picked(ctx))
+
+
+async def _history_of(ctx: Context, upn: str) -> Reply:
     cases = await ctx.services.cases.history(upn)
     entries = [
         (case, await ctx.services.audit.events(case_id=case.id, limit=30)) for case in cases[:10]
@@ -208,8 +240,9 @@ FEATURE = Feature(
             status,
             Role.VIEWER,
             {
-                "en": "status <upn> — the case card of a sender",
-                "nl": "toestand <gebruiker@domein> — de zaakkaart van een afzender",
+                "en": f"status {EXAMPLE_UPN} — the case card of a sender (status alone: pick one)",
+                "nl": f"toestand {EXAMPLE_UPN} — de zaakkaart van een afzender (toestand alleen: "
+                "kies er een)",
             },
             with_argument=True,
         ),
@@ -222,8 +255,8 @@ FEATURE = Feature(
             history,
             Role.VIEWER,
             {
-                "en": "history <upn> — past cases and actions for a sender",
-                "nl": "geschiedenis <gebruiker@domein> — eerdere zaken en acties van een afzender",
+                "en": f"history {EXAMPLE_UPN} — past cases and actions for a sender",
+                "nl": f"geschiedenis {EXAMPLE_UPN} — eerdere zaken en acties van een afzender",
             },
             with_argument=True,
         ),
@@ -236,5 +269,7 @@ FEATURE = Feature(
         Verb("skip_step", skip_step, Role.RESPONDER),
         Verb("release", release, Role.APPROVER),
         Verb("approve_release", approve_release, Role.APPROVER),
+        Verb("pick_status", pick_status, Role.VIEWER),
+        Verb("pick_history", pick_history, Role.VIEWER),
     ),
 )

@@ -164,6 +164,21 @@ class CaseStore:
         found = [await self.get(i) for i in ids]
         return [c for c in found if c is not None]
 
+    async def senders(self, *, open_only: bool, limit: int) -> list[tuple[str, str]]:
+        """(UPN, display name) of the senders with a case (open ones only, or any), the most
+        recently opened first, each once."""
+        query = sa.select(cases.c.upn, cases.c.display_name, cases.c.opened_at)
+        if open_only:
+            query = query.where(cases.c.closed_at.is_(None))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query.order_by(cases.c.opened_at.desc()).limit(500))).all()
+        found: dict[str, str] = {}
+        for row in rows:
+            upn = str(row.upn).lower()
+            if upn not in found and len(found) < limit:
+                found[upn] = str(row.display_name or "")
+        return list(found.items())
+
     async def open_cases(self) -> list[Case]:
         """Every open case."""
         async with self._engine.connect() as conn:
