@@ -28,12 +28,13 @@ from bot.chat.context import (
     version,
 )
 from bot.chat.messages import Reply
+from bot.chat.senders import list_card
 from bot.errors import BlockWatchError
 from bot.tenant.senders import LISTED_SECONDS
 from cards.common import adaptive_card, text
 from cards.history import history_card
 from cards.messages import pick_sender_card
-from cards.senders import restricted_list_card, sender_gone_card
+from cards.senders import sender_gone_card
 
 
 async def _answer(ctx: Context, answer: Answer) -> Reply:
@@ -79,15 +80,7 @@ async def open_case(ctx: Context) -> Reply:
     except BlockWatchError:  # the list cannot be drawn again now: the case card answers
         answer = await views.reply(case, ctx.t, viewer=ctx.viewer)
         return Reply(card=answer.card, posted=posted)
-    listed = restricted_list_card(
-        view.senders,
-        page=page,
-        t=ctx.t,
-        now=ctx.now,
-        budget=ctx.services.card_budget,
-        as_of=view.at,
-        opened=frozenset({upn.lower()}),
-    )
+    listed = list_card(ctx, view, page, opened=frozenset({upn.lower()}))
     return Reply(card=listed, posted=posted)
 
 

@@ -7,7 +7,8 @@ import re
 from bot.cases.model import Role
 from bot.chat.context import Command, Context, Feature, Verb, int_field
 from bot.chat.messages import Reply
-from bot.tenant.senders import LISTED_SECONDS
+from bot.tenant.senders import LISTED_SECONDS, SendersView
+from cards.common import Card
 from cards.senders import restricted_list_card
 
 
@@ -28,15 +29,22 @@ async def list_page(ctx: Context) -> Reply:
 async def _page(ctx: Context, page: int, *, live: bool, max_age: float | None = None) -> Reply:
     senders = ctx.services.senders
     view = await (senders.read() if live else senders.view(max_age))
-    card = restricted_list_card(
+    return Reply(card=list_card(ctx, view, page))
+
+
+def list_card(
+    ctx: Context, view: SendersView, page: int, *, opened: frozenset[str] = frozenset()
+) -> Card:
+    """Page `page` of the list as read in `view`, in the admin's language, `opened` marked."""
+    return restricted_list_card(
         view.senders,
         page=page,
         t=ctx.t,
         now=ctx.now,
         budget=ctx.services.card_budget,
         as_of=view.at,
+        opened=opened,
     )
-    return Reply(card=card)
 
 
 FEATURE = Feature(

@@ -67,7 +67,16 @@ class Identity:
             )
         self._check_credential(form)
         scope = form.get("scope", "").split(" ")[0]
-        resource = scope.removesuffix("/.default")
+        token = self._token_for(scope.removesuffix("/.default"), resources)
+        return {
+            "token_type": "Bearer",
+            "expires_in": TOKEN_LIFETIME,
+            "ext_expires_in": TOKEN_LIFETIME,
+            "access_token": token,
+        }
+
+    def _token_for(self, resource: str, resources: dict[str, str]) -> str:
+        """A token for one of the tenant's resources, with the app's roles for it."""
         service = next((name for name, url in resources.items() if url == resource), None)
         if service is None:
             raise TokenError(
@@ -77,13 +86,7 @@ class Identity:
             )
         roles = self.app.graph_roles if service == "graph" else self.app.exchange_roles
         self.issued += 1
-        token = self.mint(resource, set(roles))
-        return {
-            "token_type": "Bearer",
-            "expires_in": TOKEN_LIFETIME,
-            "ext_expires_in": TOKEN_LIFETIME,
-            "access_token": token,
-        }
+        return self.mint(resource, set(roles))
 
     def issue_managed(
         self, resource: str, client_id: str | None, *, resources: dict[str, str]
@@ -97,17 +100,8 @@ class Identity:
                 f"No User Assigned or Delegated Managed Identity found for specified "
                 f"ClientId/ResourceId/PrincipalId ({client_id}).",
             )
-        service = next((name for name, url in resources.items() if url == resource), None)
-        if service is None:
-            raise TokenError(
-                "invalid_resource",
-                f"AADSTS500011: The resource principal named {resource} was not "
-                "found in the tenant.",
-            )
-        roles = self.app.graph_roles if service == "graph" else self.app.exchange_roles
-        self.issued += 1
         return {
-            "access_token": self.mint(resource, set(roles)),
+            "access_token": self._token_for(resource, resources),
             "expires_on": str(int(time.time()) + TOKEN_LIFETIME),
             "expires_in": str(TOKEN_LIFETIME),
             "resource": resource,
