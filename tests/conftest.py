@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.compose import RUNTIME, Runtime, build_app
-from bot.settings import load_settings
+from bot.settings import TENANT_SETTINGS, load_settings
 from bot.sim.server import SimulatedTenant
 from bot.sim.state import load_scenario
 from bot.store.db import migrate, open_engine
@@ -44,12 +44,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
         "CLIENT_SECRET",
         "CLIENT_CERTIFICATE_PATH",
         "CLIENT_CERTIFICATE_THUMBPRINT",
-        "BLOCKWATCH_TENANT_ID",
-        "BLOCKWATCH_CLIENT_ID",
-        "BLOCKWATCH_CLIENT_SECRET",
-        "BLOCKWATCH_CLIENT_CERTIFICATE_PATH",
-        "BLOCKWATCH_CLIENT_CERTIFICATE_THUMBPRINT",
-        "BLOCKWATCH_MANAGED_IDENTITY",
+        *TENANT_SETTINGS,
         "DEMO",
         "IDENTITY_ENDPOINT",
         "IDENTITY_HEADER",
