@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.cases.model import Case
+from bot.cases.model import Case, CloseReason
 from bot.i18n import Texts
 from bot.store.audit import AuditEvent
 from cards.common import (
@@ -22,13 +22,42 @@ AUDIT_SHOWN = 40
 CASES_SHOWN = 10
 
 
+DETAIL_SHOWN = 300  # characters of an event's detail (a note, a close comment) on a line
+
+
+def _said(event: AuditEvent, t: Texts) -> str:
+    """What an event carries beyond its action: a note's text, whom a case was taken from,
+    a close reason and its comment, a step's outcome."""
+    said = shown(event.detail, DETAIL_SHOWN) if event.detail else ""
+    reason = event.parameters.get("reason")
+    if event.action == "close_reason" and isinstance(reason, str):
+        known = reason in {r.value for r in CloseReason}
+        given = t("close." + reason) if known else shown(reason, 40)
+        return f"{given}: {said}" if said else given
+    return said
+
+
 def _line(event: AuditEvent, t: Texts, *, target: bool) -> str:
     assert event.at is not None
     who = shown(event.actor_name or event.actor_id, 60)
     parts = [t.when(event.at), who, shown(event.action, 80)]
     if target:
         parts.append(address(event.target, t))
-    return " · ".join([*parts, shown(event.result, 40)])
+    parts.append(shown(event.result, 40))
+    if said := _said(event, t):
+        parts.append(said)
+    return " · ".join(parts)
+
+
+def _case_line(case: Case, t: Texts) -> str:
+    """A case's heading in its history: opened when, how it stands, who owns it, why it ended."""
+    state = t("case.state." + case.state.value)
+    parts = [t("history.case", opened=t.when(case.opened_at), state=state)]
+    if case.owner_id:
+        parts.append(t("owner.is", owner=shown(case.owner_name or case.owner_id, 80)))
+    if case.close_reason is not None:
+        parts.append(t("close.given", reason=t("close." + case.close_reason.value)))
+    return " · ".join(parts)
 
 
 def _fit(body: list[Card], lines: list[Card], *, budget: int, reserve: int) -> int:
@@ -52,9 +81,7 @@ def history_card(
         body.append(text(t("history.none", upn=who)))
     lines: list[Card] = []
     for case, events in cases[:CASES_SHOWN]:
-        state = t("case.state." + case.state.value)
-        opened = t("history.case", opened=t.when(case.opened_at), state=state)
-        lines.append(ours(opened, weight="Bolder", separator=True))
+        lines.append(text(_case_line(case, t), weight="Bolder", separator=True))
         lines.extend(
             text(_line(e, t, target=False), size="Small", spacing="None") for e in events if e.at
         )

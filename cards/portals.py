@@ -69,4 +69,7 @@ def portal_links(cloud: Cloud, user_id: str | None, t: Texts) -> list[Card]:
         links.append(("portal.exchange", f"{exchange}/#/mailboxes"))
     if defender:
         links.append(("portal.defender", f"{defender}/restrictedentities"))
-    return [{"type": "Action.OpenUrl", "title": t(key), "url": url} for key, url in links]
+    return [
+        {"type": "Action.OpenUrl", "title": t(key), "tooltip": t(key + ".tip"), "url": url}
+        for key, url in links
+    ]

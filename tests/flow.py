@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import BotUnderTest
-from tests.helpers import Recorder, actions_of, activity, invoke, texts_of
+from tests.helpers import CARD_BUDGET, Recorder, actions_of, activity, invoke, texts_of
 
 JOOST = "joost.vandenbergh@contoso.onmicrosoft.com"
 ALEX = ("29:alex", "00000000-0000-0000-0000-0000000000a1")
@@ -48,8 +48,8 @@ async def click(
         body["id"] = activity_id
     response = await bot.post(body)
     assert response.status_code == 200, response.text
-    assert len(response.text.encode("utf-16-le")) < 30_000
-    assert all(c.size_utf16 < 30_000 for c in recorder.calls)
+    assert len(response.text.encode("utf-16-le")) < CARD_BUDGET
+    assert all(c.size_utf16 < CARD_BUDGET for c in recorder.calls)
     card: dict[str, Any] = response.json()["value"]
     return card
 

@@ -22,6 +22,8 @@ BOT_ID = "28:blockwatch-bot"
 TENANT = "5f1b6a8e-3c2d-4e7f-9a10-2b3c4d5e6f70"
 _ids = itertools.count(1)
 ROOT = Path(__file__).resolve().parents[1]
+# The CARD_BUDGET_BYTES default: no message BlockWatch sends or answers with is larger.
+CARD_BUDGET = 38_000
 
 
 class FakeClock:

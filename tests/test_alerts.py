@@ -11,7 +11,7 @@ from bot.sim.server import SimulatedTenant
 from bot.sim.state import load_scenario
 from bot.store.watched import WatchedSenders
 from tests.conftest import BotUnderTest
-from tests.helpers import Recorder, activity, texts_of
+from tests.helpers import CARD_BUDGET, Recorder, activity, texts_of
 
 MEGAN = "megan.bowen@contoso.onmicrosoft.com"
 QUIET = {"ALERT_POLL_SECONDS": "3600", "DEMO_RESTRICT_AFTER_SECONDS": "0"}
@@ -74,7 +74,7 @@ async def test_new_restriction_is_posted_to_the_subscribed_channel(
     assert len(posted) == 1
     card = posted[0].body["attachments"][0]["content"]
     assert texts_of(card)[0] == "Megan Bowen"
-    assert posted[0].size_utf16 < 30_000
+    assert posted[0].size_utf16 < CARD_BUDGET
     # The investigation finished (before the alert went out, or after it and the card was
     # updated in place): the alert message shows it.
     assert posted[0].answered is not None
@@ -256,3 +256,24 @@ async def test_uninstall_removes_the_subscription(start_bot: Any, recorder: Reco
     remove.pop("text")
     await bot.post(remove)
     assert await bot.runtime.conversations.subscriptions() == []
+
+
+async def test_alerts_asked_for_in_dutch_come_in_dutch(start_bot: Any, recorder: Recorder) -> None:
+    # "meldingen aan" typed in an English Teams client: the alerts, and their redraws, are
+    # Dutch, as the admin asked.
+    bot = await _ready(start_bot)
+    install = activity("", service_url=recorder.url, scope="channel")
+    install.update(type="installationUpdate", action="add")
+    install.pop("text")
+    assert (await bot.post(install)).status_code in (200, 201)
+    await bot.post(activity("meldingen aan", service_url=recorder.url, scope="channel"))
+    channel: str = install["conversation"]["id"]
+    recorder.calls.clear()
+    bot.sim.state.restrict(MEGAN, "ExceedingLimitType=External;ExternalRecipientCountToday=637")
+    await _poll(bot)
+    posted = _alerts(recorder, channel)
+    assert len(posted) == 1
+    alert = texts_of(posted[0].body["attachments"][0]["content"])
+    assert "Onderzoek" in alert
+    redraws = [c for c in recorder.calls if c.method == "PUT"]
+    assert all("Onderzoek" in texts_of(c.body["attachments"][0]["content"]) for c in redraws)

@@ -124,7 +124,7 @@ async def test_run_recommended_answers_with_step_1_running(
         texts_of(card)
     )
     card = await click(bot, recorder, "run_recommended", action(card, "run_recommended"))
-    assert "1. Reset password — running…" in texts_of(card)
+    assert "⏳ 1. Reset password — running…" in texts_of(card)
     assert "joost.vandenbergh@contoso.onmicrosoft.com · Remediating" in texts_of(card)
 
 

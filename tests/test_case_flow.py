@@ -31,17 +31,23 @@ async def test_open_investigate_remediate_release_verify(
     tenant = bot.sim.state
     card = await open_joost(bot, recorder)
     lines = texts_of(card)
-    evidence = "\n".join(lines)
     assert "⚠ . — deletes mail, matches words like invoice or payment, hidden rule" in lines
     assert "⚠ Archive updates → RSS Subscriptions — moves mail out of sight" in lines
-    assert "• Newsletter → Newsletters" in lines
+    # Every section is there; a long one shows its suspicious findings first and counts the
+    # rest ("… +N") when the card would not fit otherwise.
+    for section in (
+        "Inbox rules",
+        "Mailbox forwarding",
+        "Sign-in methods (MFA)",
+        "App consents (OAuth)",
+    ):
+        assert section in lines
     assert (
         "⚠ j.vandenbergh.backup@proton-mailbox.example — forwards to an external address" in lines
     )
     assert "⚠ svc-sync@contoso.onmicrosoft.com — someone else has access" in lines
     # Graph v1.0 gives phone methods no date: the directory audit log shows it is new.
     assert "⚠ +234 803 555 0199 — added in the last 7 days" in lines
-    assert "• iPhone 13" in evidence
     assert "⚠ high — flagged at risk" in lines
     assert any("impossible travel" in line for line in lines)
     assert "⚠ Mail Backup Pro — can read or send mail, unverified publisher" in lines
@@ -187,7 +193,7 @@ async def test_failing_step_shows_why_and_retry_works(start_bot: Any, recorder: 
     assert case.step(StepName.REVOKE_SESSIONS).status is StepStatus.FAILED
     card = await click(bot, recorder, "refresh_case", {"case": case.id, "version": case.version})
     lines = texts_of(card)
-    assert "2. Revoke sign-in sessions — failed" in lines
+    assert "❌ 2. Revoke sign-in sessions — failed" in lines
     assert any("Missing: User.RevokeSessions.All" in line for line in lines)
     retry = next(a for a in actions_of(card) if a["data"].get("step") == "revoke_sessions")
     assert retry["title"] == "Retry"
@@ -221,7 +227,7 @@ async def test_unblock_limit_says_open_a_support_case(start_bot: Any, recorder: 
     )
     assert any(line.startswith("This will not pass by itself.") for line in lines)
     links = [a for a in actions_of(card, any_kind=True) if a["type"] == "Action.OpenUrl"]
-    assert [a["title"] for a in links] == ["Open a Microsoft support case"]
+    assert "Open a Microsoft support case" in [a["title"] for a in links]
     events = await bot.runtime.audit.events(case_id=case.id)
     assert [(e.action, e.result) for e in events if e.action == "release"] == [
         ("release", "failed")
@@ -327,7 +333,9 @@ async def test_status_history_and_audit_commands(start_bot: Any, recorder: Recor
 async def test_review_mfa_removes_the_flagged_method(start_bot: Any, recorder: Recorder) -> None:
     bot = await compromised_bot(start_bot)
     card = await open_joost(bot, recorder)
-    review = next(a for a in actions_of(card, any_kind=True) if a.get("title") == "Review")
+    review = next(
+        a for a in actions_of(card, any_kind=True) if a.get("title") == "Review sign-in methods…"
+    )
     pick = review["card"]["body"][0]
     assert [c["title"] for c in pick["choices"]] == ["+234 803 555 0199"]
     data = dict(review["card"]["actions"][0]["data"], remove=pick["choices"][0]["value"])
@@ -363,7 +371,7 @@ async def test_skip_needs_a_reason_and_counts_for_release(
             reason="forwarding is our archive service",
         ),
     )
-    assert "3. Remove mailbox forwarding — skipped" in texts_of(skipped)
+    assert "⏭ 3. Remove mailbox forwarding — skipped" in texts_of(skipped)
     assert any("Skipped: forwarding is our archive service" in line for line in texts_of(skipped))
     assert bot.sim.state.evidence_of(JOOST).forwarding_smtp is not None
     events = await bot.runtime.audit.events(target=JOOST)

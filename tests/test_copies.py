@@ -69,8 +69,8 @@ async def test_every_transition_reaches_every_copy(
         data_of(await current(bot, recorder, cards[0]), "run_step", "revoke_sessions"),
         recorder.url,
     )
-    await joost.all_show("2. Revoke sign-in sessions — running…")
-    cards = await joost.all_show("2. Revoke sign-in sessions — done")
+    await joost.all_show("⏳ 2. Revoke sign-in sessions — running…")
+    cards = await joost.all_show("✅ 2. Revoke sign-in sessions — done")
 
     # A step fails.
     await sim_control(
@@ -84,7 +84,7 @@ async def test_every_transition_reaches_every_copy(
         data_of(await current(bot, recorder, cards[0]), "run_step", "remove_forwarding"),
         recorder.url,
     )
-    cards = await joost.all_show("3. Remove mailbox forwarding — failed")
+    cards = await joost.all_show("❌ 3. Remove mailbox forwarding — failed")
     await sim_control(processes, "/_sim/faults")
 
     # A step is skipped; the rest are run; the case becomes ready.
@@ -94,7 +94,7 @@ async def test_every_transition_reaches_every_copy(
         reason="archive service",
     )
     await press(bot, "skip_step", skip, recorder.url)
-    cards = await joost.all_show("3. Remove mailbox forwarding — skipped")
+    cards = await joost.all_show("⏭ 3. Remove mailbox forwarding — skipped")
     await press(
         bot,
         "run_recommended",

@@ -12,8 +12,9 @@ from bot.i18n import Texts
 from bot.settings import load_settings
 from cards.case import render_case
 from cards.portals import Cloud, cloud_of
+from tests.gallery import NOW
+from tests.gallery import case as _case
 from tests.helpers import actions_of
-from tests.test_cards import NOW, _case
 
 # GRAPH_BASE_URL per cloud (docs/permissions.md) → the portal hosts a case card links to.
 CLOUDS = {
@@ -60,4 +61,13 @@ def test_each_cloud_links_to_its_own_portals(graph: str) -> None:
 def test_no_user_id_no_entra_link_and_dutch_titles() -> None:
     case = dataclasses.replace(_case(), user_id=None)
     links = _links(render_case(case, t=Texts("nl"), now=NOW, cloud=Cloud.PUBLIC))
-    assert set(links) == {"Postvakken (Exchange)", "Beperkte entiteiten (Defender)"}
+    assert set(links) == {"Exchange", "Defender"}
+    tips = [
+        a["tooltip"]
+        for a in actions_of(render_case(case, t=Texts("nl"), now=NOW), any_kind=True)
+        if a["type"] == "Action.OpenUrl"
+    ]
+    assert tips == [
+        "Postvakken in het Exchange-beheercentrum",
+        "Beperkte entiteiten in Microsoft Defender",
+    ]

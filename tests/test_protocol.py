@@ -8,10 +8,7 @@ import sqlalchemy as sa
 
 from cards.common import utf16_size
 from tests.conftest import BotUnderTest
-from tests.helpers import Recorder, actions_of, activity, invoke, texts_of
-
-CARD_BUDGET = 30_000
-
+from tests.helpers import CARD_BUDGET, Recorder, actions_of, activity, invoke, texts_of
 
 FABRIKAM = "0c6f1e7a-9b8d-4f3e-a2c1-7d6e5f4a3b21"  # the tenant of the `large` scenario
 

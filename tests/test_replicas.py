@@ -156,7 +156,7 @@ async def test_kill_9_during_a_step_then_restart(
             {"case": case.id, "version": interrupted.version},
             recorder.url,
         )
-        assert "2. Revoke sign-in sessions — interrupted" in texts_of(card)
+        assert "⚠ 2. Revoke sign-in sessions — interrupted" in texts_of(card)
         retry = next(a for a in actions_of(card) if a["data"].get("step") == "revoke_sessions")
         assert retry["title"] == "Retry"
         async with processes.tenant_client() as client:

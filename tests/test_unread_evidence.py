@@ -184,9 +184,7 @@ async def test_a_rule_created_after_the_investigation_is_disabled_by_step_4(
     card = await open_joost(bot, recorder)
     late = SimRule("Late forward", forward_to=["payroll-copy@evil.example"])
     bot.sim.state.evidence_of(JOOST).rules.append(late)
-    picker = next(
-        a for a in actions_of(card, any_kind=True) if a.get("title") == "Run" and "card" in a
-    )
+    picker = next(a for a in actions_of(card, any_kind=True) if a.get("title") == "Choose rules…")
     shown = [c["title"] for c in picker["card"]["body"][0]["choices"]]
     assert "Late forward" not in shown  # the admin never saw it
     await click(bot, recorder, "run_recommended", action(card, "run_recommended"))
@@ -206,9 +204,7 @@ async def test_picked_rules_are_disabled_and_a_rule_the_admin_kept_stays(
 ) -> None:
     bot = await compromised_bot(start_bot, **LATER)
     card = await open_joost(bot, recorder)
-    picker = next(
-        a for a in actions_of(card, any_kind=True) if a.get("title") == "Run" and "card" in a
-    )
+    picker = next(a for a in actions_of(card, any_kind=True) if a.get("title") == "Choose rules…")
     choices = {c["title"]: c["value"] for c in picker["card"]["body"][0]["choices"]}
     data = dict(picker["card"]["actions"][0]["data"], rules=choices["Archive updates"])
     await click(bot, recorder, "run_step", data)
@@ -233,7 +229,9 @@ async def test_review_mfa_stops_when_a_method_appeared_that_the_admin_was_not_sh
     card = await open_joost(bot, recorder)
     methods = bot.sim.state.evidence_of(JOOST).methods
     methods.append(SimMethod("phone", "+1 555 0100", datetime.now(UTC)))
-    review = next(a for a in actions_of(card, any_kind=True) if a.get("title") == "Review")
+    review = next(
+        a for a in actions_of(card, any_kind=True) if a.get("title") == "Review sign-in methods…"
+    )
     await click(bot, recorder, "run_step", review["card"]["actions"][0]["data"])
     await bot.runtime.cases.idle()
     case = await bot.runtime.cases.open_for(JOOST)
@@ -244,7 +242,9 @@ async def test_review_mfa_stops_when_a_method_appeared_that_the_admin_was_not_sh
     assert step.detail.names == ("+1 555 0100",)
     assert len(bot.sim.state.evidence_of(JOOST).methods) == 4  # nothing removed
     card = await click(bot, recorder, "refresh_case", {"case": case.id, "version": case.version})
-    review = next(a for a in actions_of(card, any_kind=True) if a.get("title") == "Review")
+    review = next(
+        a for a in actions_of(card, any_kind=True) if a.get("title") == "Review sign-in methods…"
+    )
     assert "+1 555 0100" in [c["title"] for c in review["card"]["body"][0]["choices"]]
 
 

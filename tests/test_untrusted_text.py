@@ -35,7 +35,18 @@ from bot.cases.evidence import (
     TravelFinding,
     Why,
 )
-from bot.cases.model import Case, CaseState, Note, Notice, Role, Step, StepDetail, StepName
+from bot.cases.model import (
+    Case,
+    CaseNote,
+    CaseState,
+    CloseReason,
+    Note,
+    Notice,
+    Role,
+    Step,
+    StepDetail,
+    StepName,
+)
 from bot.cases.model import StepStatus as Status
 from bot.chat.registry import help_lines
 from bot.errors import Problem, ProblemKind
@@ -88,7 +99,11 @@ def hostile(value: Any, words: str) -> Any:
                 f.name: hostile(getattr(value, f.name), words)
                 for f in dataclasses.fields(value)
                 # ids are BlockWatch's (UUIDs) or Microsoft's, never typed by the attacker
-                if f.init and f.name != "id" and not f.name.endswith("_id")
+                if f.init
+                and f.name != "id"
+                and not f.name.endswith("_id")
+                # a section with no findings (unreadable, not applicable) keeps none
+                and not (f.name == "findings" and not getattr(value, f.name))
             }
             if "upn" in changes:  # Exchange holds addresses of at most 320 characters (RFC 5321)
                 changes["upn"] = words[:320]
@@ -173,6 +188,12 @@ def _case(state: CaseState, words: str) -> Case:
         release_problem=problem,
         evidence=_evidence(),
         steps=steps,
+        owner_id="id",
+        owner_name="name",
+        close_reason=CloseReason.OTHER,
+        close_comment="comment",
+        notes=(CaseNote("name", "note", NOW - timedelta(minutes=3), "id"),) * 4,
+        note_count=4,
     )
     return hostile(case, words)  # type: ignore[no-any-return]
 
@@ -247,7 +268,7 @@ def test_a_hostile_rule_name_cannot_crowd_out_the_other_findings() -> None:
     case = dataclasses.replace(case, evidence=dataclasses.replace(evidence, sections=sections))
     lines = texts_of(render_case(case, t=T, now=NOW))
     flagged = [line for line in lines if line.startswith("⚠ RRR")]
-    assert len(flagged) == 3  # every suspicious rule still shows, each cut short
+    assert len(flagged) == 3  # every suspicious rule still shows (in the summary), cut short
     assert all(line.endswith("— deletes mail") and "…" in line for line in flagged)
 
 

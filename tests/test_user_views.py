@@ -18,6 +18,7 @@ RESPONDER = ("29:rob", "00000000-0000-0000-0000-0000000000c2", "Rob")
 APPROVER = ("29:alex", "00000000-0000-0000-0000-0000000000a1", "Alex")
 ROLES = {"VIEWER_IDS": VIEWER[1], "RESPONDER_IDS": RESPONDER[1], "APPROVER_IDS": APPROVER[1]}
 STEPS = {"run_step", "skip_step", "run_recommended"}
+OWNING = {"take_case", "add_note"}  # a responder's and an approver's own bookkeeping
 
 
 async def _say(bot: Any, recorder: Recorder, text: str, scope: str = "channel") -> dict[str, Any]:
@@ -76,14 +77,14 @@ async def test_each_role_gets_its_own_view_of_one_shared_card(
         for who in (VIEWER, RESPONDER, APPROVER)
     }
     assert _verbs(views["Vera"]) == {"refresh_case"}
-    assert _verbs(views["Rob"]) == STEPS | {"refresh_case"}
-    assert _verbs(views["Alex"]) == STEPS | {"release", "refresh_case"}
+    assert _verbs(views["Rob"]) == STEPS | OWNING | {"refresh_case"}
+    assert _verbs(views["Alex"]) == STEPS | OWNING | {"release", "refresh_case"}
     for card in views.values():  # each view refreshes again when the message changes
         assert card["refresh"]["action"]["verb"] == "refresh_case"
     # The manual "Refresh for my view" button (conversations over 60 members) does the same.
     mine = next(a for a in actions_of(shared) if a["verb"] == "refresh_case")
     assert _verbs(await _invoke(bot, recorder, "refresh_case", mine["data"], RESPONDER)) == (
-        STEPS | {"refresh_case"}
+        STEPS | OWNING | {"refresh_case"}
     )
 
 
@@ -138,7 +139,7 @@ async def test_an_answer_to_a_click_does_not_count_as_the_shared_copy_being_curr
     await bot.runtime.cases.idle()
     updates = [c for c in recorder.calls if c.method == "PUT" and message_id in c.path]
     assert updates, [c.path for c in recorder.calls]
-    assert any("1. Reset password — skipped" in line for line in texts_of(recorder.cards()[-1]))
+    assert any("⏭ 1. Reset password — skipped" in line for line in texts_of(recorder.cards()[-1]))
 
 
 async def test_alert_to_released_in_two_clicks_with_every_copy_updated(
@@ -177,3 +178,23 @@ async def test_alert_to_released_in_two_clicks_with_every_copy_updated(
     assert latest
     final = latest[-1].body["attachments"][0]["content"]
     assert any("Released" in line for line in texts_of(final)), texts_of(final)
+
+
+async def test_a_card_asked_for_in_dutch_stays_dutch_on_every_redraw(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    # An English Teams client, a Dutch command: the card is Dutch, and so is every redraw of
+    # that message (the investigation finishing, a step), not the client's English.
+    bot = await start_bot(DEMO_SCENARIO="compromised", **ROLES)
+    body = activity(f"toestand {JOOST}", service_url=recorder.url, scope="channel", aad=APPROVER[1])
+    assert body.get("locale", "en-US").startswith("en")
+    assert (await bot.post(body)).status_code == 201
+    assert "Onderzoek" in texts_of(recorder.cards()[-1])
+    posted = [c for c in recorder.calls if c.method == "POST" and c.body.get("attachments")]
+    message_id = posted[-1].answered
+    await bot.runtime.cases.idle()
+    redraws = [c for c in recorder.calls if c.method == "PUT" and (message_id or "-") in c.path]
+    assert redraws
+    redrawn = texts_of(redraws[-1].body["attachments"][0]["content"])
+    assert "Onderzoek" in redrawn
+    assert "Investigation" not in redrawn

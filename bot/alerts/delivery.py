@@ -55,13 +55,15 @@ class Delivery:
             if case is None:
                 return False
             async with turns:
-                card = await self._views.card_for(case, conversation.address)
+                card = await self._views.card_for(
+                    case, conversation.address, conversation.alert_lang
+                )
                 activity_id = await self._send(conversation, card)
             if activity_id is None:
                 await self._conversations.alert_failed(case_id, conversation.id)
                 return False
             await self._conversations.alert_posted(
-                case_id, conversation.id, activity_id, case.version
+                case_id, conversation.id, activity_id, case.version, conversation.alert_lang
             )
             return True
 

@@ -123,6 +123,11 @@ class CaseLedger:
             self._announcer.case_changed(case_id)
         return skipped
 
+    async def add_note(self, case_id: str, text: str, actor: Actor) -> None:
+        """Add an admin's note to the case."""
+        await self._store.add_note(case_id, text, author_id=actor.key, author_name=actor.name)
+        self._announcer.case_changed(case_id)
+
     async def interrupt_running(self, *, except_runners: set[str]) -> list[tuple[str, str]]:
         """Mark steps of runners that are gone interrupted; (case id, step) of each."""
         interrupted = await self._store.interrupt_running(except_runners=except_runners)

@@ -219,6 +219,30 @@ class Step:
     undo: Undo | None = None
 
 
+class CloseReason(StrEnum):
+    """Why a case ended without a BlockWatch release (catalogue key `close.<value>`)."""
+
+    FALSE_POSITIVE = "false_positive"  # the account was not compromised
+    HANDLED_ELSEWHERE = "handled_elsewhere"  # released or dealt with in a portal or PowerShell
+    ACCOUNT_DISABLED = "account_disabled"  # the account is kept blocked (left, to be deleted)
+    OTHER = "other"
+
+
+NOTE_LIMIT = 1000  # characters of one note
+NOTES_LOADED = 20  # the newest notes a case carries; `note_count` says how many there are
+CLOSE_COMMENT_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class CaseNote:
+    """A note an admin added to a case."""
+
+    author_name: str
+    text: str
+    at: datetime
+    author_id: str = ""
+
+
 class Notice(StrEnum):
     """What the admin who clicked is told about their click (catalogue key)."""
 
@@ -232,6 +256,11 @@ class Notice(StrEnum):
     OWN_REQUEST = "notice.own_request"
     NOT_RELEASABLE = "notice.not_releasable"
     RELEASING = "notice.releasing"
+    OWNED = "notice.owned"  # another admin owns the case: only an approver can take it over
+    NOTE_EMPTY = "notice.note_empty"
+    NOTE_TOO_LONG = "notice.note_too_long"  # refused whole, never cut
+    REASON_SET = "notice.reason_set"  # a close reason was given: only an approver can change it
+    NOT_ENDED = "notice.not_ended"  # close reasons are for cases that ended without a release
 
 
 @dataclass(frozen=True)
@@ -268,6 +297,12 @@ class Case:
     release_problem: Problem | None = None
     evidence: Evidence | None = None
     steps: Mapping[StepName, Step] = field(default_factory=dict)
+    owner_id: str | None = None
+    owner_name: str | None = None
+    close_reason: CloseReason | None = None
+    close_comment: str | None = None
+    notes: tuple[CaseNote, ...] = ()  # newest first, at most NOTES_LOADED
+    note_count: int = 0
 
     def step(self, name: StepName) -> Step:
         """The step `name` (not run when it has no row yet)."""
@@ -369,6 +404,24 @@ class Case:
             and self.release_requested_at is not None
             and now - self.release_requested_at > after
         )
+
+    @property
+    def ended_without_release(self) -> bool:
+        """The case is over and BlockWatch never released the sender (released in a portal,
+        expired, or restricted again first): an admin says why in a close reason."""
+        return self.closed and not self.released_by
+
+    def can_take(self, actor_id: str, *, reassign: bool) -> bool:
+        """Whether this admin may become the owner: the case is not over, they do not own it
+        yet, and nobody else does (or they may reassign: approvers)."""
+        if self.closed or self.owner_id == actor_id:
+            return False
+        return self.owner_id is None or reassign
+
+    def can_give_close_reason(self, *, change: bool) -> bool:
+        """Whether a close reason may be given now: the case ended without a release, and none
+        was given yet (or it may be changed: approvers)."""
+        return self.ended_without_release and (self.close_reason is None or change)
 
     def follow_up_overdue(self, now: datetime) -> bool:
         """Released more than 24 hours ago and still not verified: time for Microsoft support."""

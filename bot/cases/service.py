@@ -1,7 +1,7 @@
 """Cases end to end, as the chat layer asks for them: open, investigate, run checklist steps,
 release with approvals, follow up; and the upkeep that gives every piece of work in flight a way
 out. The parts live beside this module: ledger.py (every change, audited and announced),
-investigator.py, checklist.py, release.py.
+investigator.py, checklist.py, release.py, ownership.py (take, notes, close reasons).
 
 Every effect is claimed in the database first (compare-and-set), so it happens once however
 many clicks, retries and replicas arrive. Slow work runs in the background; the click is
@@ -20,7 +20,8 @@ from bot.cases.checklist import Checklist, PrivateChannel
 from bot.cases.investigation import Sources
 from bot.cases.investigator import InvestigationLoad, Investigator
 from bot.cases.ledger import SYSTEM, CaseAnnouncer, CaseLedger
-from bot.cases.model import Answer, Case, CaseState, Notice, StepName
+from bot.cases.model import Answer, Case, CaseState, CloseReason, Notice, StepName
+from bot.cases.ownership import Ownership
 from bot.cases.release import Releases
 from bot.cases.steps import StepOptions
 from bot.chat.messages import Actor, Address
@@ -82,6 +83,7 @@ class CaseService:
         self._checklist = Checklist(
             self._ledger, self._investigator, exchange, graph, private, background, runner=runner
         )
+        self._ownership = Ownership(self._ledger)
         self._releases = Releases(
             self._ledger,
             exchange,
@@ -209,6 +211,24 @@ class CaseService:
     async def re_restricted(self, upn: str) -> None:
         """The sender was restricted again: close the old case (a new one will link it)."""
         await self._releases.re_restricted(upn)
+
+    # ---- ownership and notes -------------------------------------------------------------
+
+    async def take(self, case_id: str, actor: Actor, *, reassign: bool) -> Answer:
+        """Make `actor` the case's owner; another admin's case moves only when `reassign`."""
+        return await self._ownership.take(case_id, actor, reassign=reassign)
+
+    async def add_note(self, case_id: str, text: str, actor: Actor) -> Answer:
+        """Add a note to the case (open or ended)."""
+        return await self._ownership.add_note(case_id, text, actor)
+
+    async def give_close_reason(
+        self, case_id: str, reason: CloseReason, comment: str, actor: Actor, *, change: bool
+    ) -> Answer:
+        """Why the case ended without a release; once given, only `change` replaces it."""
+        return await self._ownership.give_close_reason(
+            case_id, reason, comment, actor, change=change
+        )
 
     # ---- upkeep -------------------------------------------------------------------------
 

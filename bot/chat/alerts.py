@@ -22,7 +22,7 @@ async def _where_lines(ctx: Context) -> list[str]:
 
 async def alerts_on(ctx: Context) -> Reply:
     """Subscribe this conversation to alerts."""
-    await ctx.services.conversations.subscribe(ctx.where.conversation_id, True)
+    await ctx.services.conversations.subscribe(ctx.where.conversation_id, True, ctx.t.lang)
     lines = await _where_lines(ctx)
     return Reply(card=subscriptions_card(lines, t=ctx.t, notice=ctx.t("alerts.on")))
 

@@ -1,5 +1,5 @@
-"""Feature: cases. The case card's buttons (open, run, skip, release, approve, refresh) and the
-`status` and `history` commands.
+"""Feature: cases. The case card's buttons (open, run, skip, release, approve, refresh, take,
+note, close reason) and the `status` and `history` commands.
 
 Card data is untrusted: it is validated here (a case id, a version, a known step — never a UPN
 to act on) and the case is always loaded fresh; the action is then checked against the case's
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from bot.cases.model import Role
+from bot.cases.model import CLOSE_COMMENT_LIMIT, NOTE_LIMIT, CloseReason, Role
 from bot.cases.service import Answer
 from bot.cases.steps import StepOptions
 from bot.chat.context import (
@@ -161,6 +161,37 @@ async def refresh_case(ctx: Context) -> Reply:
     return await ctx.services.views.reply(case, ctx.t, viewer=ctx.viewer)
 
 
+async def take_case(ctx: Context) -> Reply:
+    """Take the case (assign it to me). Taking over another admin's case is for approvers."""
+    answer = await ctx.services.cases.take(
+        case_id(ctx.data), ctx.actor, reassign=ctx.role >= Role.APPROVER
+    )
+    return await _answer(ctx, answer)
+
+
+async def add_note(ctx: Context) -> Reply:
+    """Add a note to the case."""
+    note = text_field(ctx.data, "note", NOTE_LIMIT + 1)  # one more: too long is refused
+    answer = await ctx.services.cases.add_note(case_id(ctx.data), note, ctx.actor)
+    return await _answer(ctx, answer)
+
+
+async def close_reason(ctx: Context) -> Reply:
+    """Say why a case ended without a release. Changing a reason given is for approvers."""
+    try:
+        reason = CloseReason(str(ctx.data.get("close_reason")))
+    except ValueError as err:
+        raise InvalidAction("unknown close reason") from err
+    answer = await ctx.services.cases.give_close_reason(
+        case_id(ctx.data),
+        reason,
+        text_field(ctx.data, "close_comment", CLOSE_COMMENT_LIMIT),
+        ctx.actor,
+        change=ctx.role >= Role.APPROVER,
+    )
+    return await _answer(ctx, answer)
+
+
 EXAMPLE_UPN = "megan@contoso.com"  # help and pickers show a real address: Teams eats <upn>
 
 
@@ -262,6 +293,9 @@ FEATURE = Feature(
         Verb("skip_step", skip_step, Role.RESPONDER),
         Verb("release", release, Role.APPROVER),
         Verb("approve_release", approve_release, Role.APPROVER),
+        Verb("take_case", take_case, Role.RESPONDER),
+        Verb("add_note", add_note, Role.RESPONDER),
+        Verb("close_reason", close_reason, Role.RESPONDER),
         Verb("pick_status", pick_status, Role.VIEWER),
         Verb("pick_history", pick_history, Role.VIEWER),
     ),

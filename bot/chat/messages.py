@@ -100,6 +100,7 @@ class CaseRef:
 
     case_id: str
     version: int
+    lang: str = ""  # the card's language
 
 
 @dataclass(frozen=True)

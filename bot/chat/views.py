@@ -24,11 +24,11 @@ from bot.cases.background import Background
 from bot.cases.model import Case, Notice, Role
 from bot.chat.messages import Address, CaseRef, Reply, Where
 from bot.chat.outbox import Outbox, SendFailed
-from bot.i18n import Texts, language_of
+from bot.i18n import LANGUAGES, Texts, language_of
 from bot.store.cases import CaseStore
 from bot.store.conversations import ConversationStore, Copy
 from cards.case import render_case
-from cards.common import Card
+from cards.common import ENVELOPE_ALLOWANCE, Card
 from cards.portals import Cloud
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class CaseViews:
             viewer=viewer.ids if viewer else frozenset(),
             notice=notice,
             previous_opened=previous,
-            budget=self._budget - 2_000,  # room for the activity around the card
+            budget=self._budget - ENVELOPE_ALLOWANCE,  # room for the activity around the card
             cloud=self._cloud,
         )
 
@@ -106,16 +106,18 @@ class CaseViews:
         """A reply showing the case card, drawn for `viewer` when only they see it (remembered
         as a copy once it is posted)."""
         card = await self.card(case, t, viewer=viewer, notice=notice)
-        return Reply(card=card, shows=CaseRef(case.id, case.version))
+        return Reply(card=card, shows=CaseRef(case.id, case.version, t.lang))
 
-    async def card_for(self, case: Case, address: Address) -> Card:
+    async def card_for(self, case: Case, address: Address, lang: str = "") -> Card:
         """The card to post or update in a conversation (alerts, copies): for a 1:1 chat its
-        admin's view, anywhere else the role-neutral card, in the conversation's language."""
+        admin's view, anywhere else the role-neutral card; in `lang` (the language the copy
+        was posted in) or else the conversation's."""
         viewer = None
         if address.personal and address.user_aad_id:
             role = await self._role_of(address.user_aad_id)
             viewer = Viewer(role, frozenset({address.user_aad_id, address.user_id} - {""}))
-        return await self.card(case, Texts(language_of(address.locale)), viewer=viewer)
+        language = lang if lang in LANGUAGES else language_of(address.locale)
+        return await self.card(case, Texts(language), viewer=viewer)
 
     async def claim_post(self, case_id: str, where: Where) -> bool:
         """Whether to post the case card in `where`: not when a message there already shows
@@ -135,7 +137,7 @@ class CaseViews:
     async def shown(self, ref: CaseRef, where: Where, message_id: str) -> None:
         """Message `message_id` in `where` now shows the case (at `ref.version`)."""
         await self._conversations.show_case(
-            ref.case_id, where.conversation_id, message_id, ref.version
+            ref.case_id, where.conversation_id, message_id, ref.version, ref.lang
         )
         self._posting.pop((ref.case_id, where.conversation_id), None)
 
@@ -172,7 +174,7 @@ class CaseViews:
 
     async def _update(self, case: Case, copy: Copy) -> None:
         conversation = copy.conversation
-        card = await self.card_for(case, conversation.address)
+        card = await self.card_for(case, conversation.address, copy.lang)
         try:
             await self._outbox.update(conversation.address, copy.activity_id, card)
         except SendFailed as err:

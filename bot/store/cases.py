@@ -15,9 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.cases.evidence import Evidence
 from bot.cases.model import (
+    NOTES_LOADED,
     STARTABLE,
     Case,
+    CaseNote,
     CaseState,
+    CloseReason,
     Note,
     Step,
     StepDetail,
@@ -36,7 +39,7 @@ from bot.store.codec import (
     undo_from_json,
     undo_json,
 )
-from bot.store.schema import case_steps, cases
+from bot.store.schema import case_notes, case_steps, cases
 
 
 class CaseChange(TypedDict, total=False):
@@ -56,6 +59,10 @@ class CaseChange(TypedDict, total=False):
     released_by_name: str
     release_runner: str | None
     release_problem: Problem | None
+    owner_id: str | None
+    owner_name: str | None
+    close_reason: CloseReason | None
+    close_comment: str | None
 
 
 def _columns(change: CaseChange) -> dict[str, Any]:
@@ -69,6 +76,8 @@ def _columns(change: CaseChange) -> dict[str, Any]:
     if "release_problem" in change:
         problem = change["release_problem"]
         values["release_problem"] = problem_json(problem) if problem is not None else None
+    if (reason := change.get("close_reason")) is not None:
+        values["close_reason"] = reason.value
     return values
 
 
@@ -133,7 +142,15 @@ class CaseStore:
             steps = (
                 await conn.execute(sa.select(case_steps).where(case_steps.c.case_id == case_id))
             ).all()
-        return _case(row._mapping, steps)
+            notes = (
+                await conn.execute(
+                    sa.select(case_notes, sa.func.count().over().label("total"))
+                    .where(case_notes.c.case_id == case_id)
+                    .order_by(case_notes.c.id.desc())
+                    .limit(NOTES_LOADED)
+                )
+            ).all()
+        return _case(row._mapping, steps, notes)
 
     async def open_for(self, upn: str) -> Case | None:
         """The sender's open case, if any."""
@@ -343,6 +360,20 @@ class CaseStore:
                 await self._bump(conn, case_id)
         return [(str(c), str(s)) for c, s in rows]
 
+    async def add_note(self, case_id: str, text: str, *, author_id: str, author_name: str) -> None:
+        """Add a note to the case (and bump its version, so every copy of its card shows it)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                case_notes.insert().values(
+                    case_id=case_id,
+                    at=_now(),
+                    author_id=author_id,
+                    author_name=author_name,
+                    text=text,
+                )
+            )
+            await self._bump(conn, case_id)
+
     async def purge_closed(self, before: datetime) -> int:
         """Delete closed cases closed before `before` (retention)."""
         async with self._engine.begin() as conn:
@@ -369,7 +400,7 @@ class CaseStore:
         return await self.get(found) if found else None
 
 
-def _case(row: RowMapping, steps: Sequence[Row[Any]]) -> Case:
+def _case(row: RowMapping, steps: Sequence[Row[Any]], notes: Sequence[Row[Any]]) -> Case:
     return Case(
         id=row["id"],
         upn=row["upn"],
@@ -404,4 +435,20 @@ def _case(row: RowMapping, steps: Sequence[Row[Any]]) -> Case:
             )
             for s in steps
         },
+        owner_id=row["owner_id"],
+        owner_name=row["owner_name"],
+        close_reason=_close_reason(row["close_reason"]),
+        close_comment=row["close_comment"],
+        notes=tuple(CaseNote(n.author_name or "", n.text, n.at, n.author_id) for n in notes),
+        note_count=int(notes[0].total) if notes else 0,
     )
+
+
+def _close_reason(value: str | None) -> CloseReason | None:
+    """A stored close reason (an unknown one, from a newer version, reads as "other")."""
+    if not value:
+        return None
+    try:
+        return CloseReason(value)
+    except ValueError:
+        return CloseReason.OTHER

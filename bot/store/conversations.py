@@ -35,6 +35,7 @@ class Conversation:
     address: Address
     subscribed: bool
     active: bool
+    alert_lang: str = ""  # alerts come in it; empty: the client's locale
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Copy:
     conversation: Conversation
     activity_id: str
     shown_version: int
+    lang: str = ""  # posted in; empty: the conversation's locale
 
 
 class ConversationStore:
@@ -94,13 +96,15 @@ class ConversationStore:
             ).first()
         return _conversation(row._mapping) if row else None
 
-    async def subscribe(self, conversation_id: str, on: bool) -> bool:
-        """Turn alerts on or off for a known conversation; False if it is unknown."""
+    async def subscribe(self, conversation_id: str, on: bool, lang: str = "") -> bool:
+        """Turn alerts on (in `lang`, when given) or off for a known conversation; False if
+        it is unknown."""
+        language = {"alert_lang": lang} if on and lang else {}
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 conversations.update()
                 .where(conversations.c.id == conversation_id)
-                .values(subscribed=on, active=True, updated_at=datetime.now(UTC))
+                .values(subscribed=on, active=True, updated_at=datetime.now(UTC), **language)
             )
         return bool(result.rowcount)
 
@@ -229,9 +233,10 @@ class ConversationStore:
             )
 
     async def alert_posted(
-        self, case_id: str, conversation_id: str, activity_id: str, version: int
+        self, case_id: str, conversation_id: str, activity_id: str, version: int, lang: str = ""
     ) -> None:
-        """A queued alert landed as message `activity_id` (a copy of the case from now on)."""
+        """A queued alert landed as message `activity_id` (a copy of the case from now on, in
+        `lang`)."""
         async with self._engine.begin() as conn:
             await conn.execute(
                 posted_cards.update()
@@ -243,13 +248,14 @@ class ConversationStore:
                     activity_id=activity_id, posted_version=version, updated_at=datetime.now(UTC)
                 )
             )
-        await self.show_case(case_id, conversation_id, activity_id, version)
+        await self.show_case(case_id, conversation_id, activity_id, version, lang)
 
     async def show_case(
-        self, case_id: str, conversation_id: str, activity_id: str, version: int
+        self, case_id: str, conversation_id: str, activity_id: str, version: int, lang: str = ""
     ) -> None:
-        """Remember that message `activity_id` shows the case at `version` (a copy). Never
-        lowers the version recorded: a late write of an older card does not hide a newer."""
+        """Remember that message `activity_id` shows the case at `version` (a copy), in `lang`
+        (when given; empty: as it was, or the conversation's locale). Never lowers the version
+        recorded: a late write of an older card does not hide a newer."""
         key = {
             "case_id": case_id,
             "conversation_id": conversation_id,
@@ -260,7 +266,11 @@ class ConversationStore:
             changed = await conn.execute(
                 case_copies.update()
                 .where(*where, case_copies.c.shown_version <= version)
-                .values(shown_version=version, updated_at=datetime.now(UTC))
+                .values(
+                    shown_version=version,
+                    updated_at=datetime.now(UTC),
+                    **({"lang": lang} if lang else {}),
+                )
             )
             if changed.rowcount:
                 return
@@ -270,7 +280,7 @@ class ConversationStore:
             async with self._engine.begin() as conn:
                 await conn.execute(
                     case_copies.insert().values(
-                        **key, shown_version=version, updated_at=datetime.now(UTC)
+                        **key, shown_version=version, updated_at=datetime.now(UTC), lang=lang
                     )
                 )
 
@@ -292,12 +302,20 @@ class ConversationStore:
         async with self._engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    sa.select(conversations, case_copies.c.activity_id, case_copies.c.shown_version)
+                    sa.select(
+                        conversations,
+                        case_copies.c.activity_id,
+                        case_copies.c.shown_version,
+                        case_copies.c.lang,
+                    )
                     .join(case_copies, case_copies.c.conversation_id == conversations.c.id)
                     .where(case_copies.c.case_id == case_id, conversations.c.active.is_(True))
                 )
             ).all()
-        return [Copy(_conversation(r._mapping), str(r.activity_id), r.shown_version) for r in rows]
+        return [
+            Copy(_conversation(r._mapping), str(r.activity_id), r.shown_version, r.lang or "")
+            for r in rows
+        ]
 
     async def stale_copies(self, before: datetime) -> list[str]:
         """Cases with a copy behind the case's version, not touched since `before`."""
@@ -351,4 +369,5 @@ def _conversation(row: RowMapping) -> Conversation:
         address_from_json(row["reference"]),
         bool(row["subscribed"]),
         bool(row["active"]),
+        row["alert_lang"] or "",
     )

@@ -70,6 +70,10 @@ cases = sa.Table(
     sa.Column("released_by", sa.String(64)),
     sa.Column("released_by_name", sa.String(256)),
     sa.Column("release_requested_at", Time),
+    sa.Column("owner_id", sa.String(64)),
+    sa.Column("owner_name", sa.String(256)),
+    sa.Column("close_reason", sa.String(32)),
+    sa.Column("close_comment", sa.Text),
 )
 # At most one open case per sender: a second "open" loses the race on this index.
 sa.Index(
@@ -98,6 +102,24 @@ case_steps = sa.Table(
     sa.Column("finished_at", Time),
 )
 
+# Notes admins add to a case (shown on its card newest first, and audited).
+case_notes = sa.Table(
+    "case_notes",
+    metadata,
+    sa.Column("id", SerialId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "case_id",
+        sa.String(36),
+        sa.ForeignKey("cases.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("at", Time, nullable=False),
+    sa.Column("author_id", sa.String(64), nullable=False),
+    sa.Column("author_name", sa.String(256), nullable=False, server_default=""),
+    sa.Column("text", sa.Text, nullable=False),
+)
+
 audit_events = sa.Table(
     "audit_events",
     metadata,
@@ -122,6 +144,8 @@ conversations = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("reference", sa.JSON, nullable=False),
     sa.Column("subscribed", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The language "alerts on" was asked in: alerts come in it (empty: the client's locale).
+    sa.Column("alert_lang", sa.String(8), nullable=False, server_default=""),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("updated_at", Time, nullable=False),
 )
@@ -156,6 +180,9 @@ case_copies = sa.Table(
     sa.Column("activity_id", sa.String(256), primary_key=True),
     sa.Column("shown_version", sa.Integer, nullable=False, server_default="0"),
     sa.Column("updated_at", Time, nullable=False),
+    # The language the message was posted in (a Dutch command in an English client gets a
+    # Dutch card, and its redraws stay Dutch); empty: the conversation's locale.
+    sa.Column("lang", sa.String(8), nullable=False, server_default=""),
 )
 
 watched_senders = sa.Table(

@@ -100,14 +100,29 @@ def _loopback(address: str) -> bool:
     return ip.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
+def _path_without(path: str, hidden: set[str], mirror: Path) -> str:
+    """`path` with the programs in `hidden` gone: a folder that holds one (such as /usr/bin,
+    where Debian's Chromium brings xdg-open) is replaced by a mirror of its other entries."""
+    folders = []
+    for number, folder in enumerate(Path(p) for p in path.split(os.pathsep) if p):
+        if not any((folder / name).exists() for name in hidden):
+            folders.append(str(folder))
+            continue
+        copy = mirror / str(number)
+        copy.mkdir(parents=True)
+        for entry in folder.iterdir():
+            if entry.name not in hidden:
+                (copy / entry.name).symlink_to(entry)
+        folders.append(str(copy))
+    return os.pathsep.join(folders)
+
+
 @contextmanager
 def _demo(tmp_path: Path, **settings: str) -> Iterator[subprocess.Popen[str]]:
     """`./scripts/demo` on a machine without a browser opener; stopped (all of it) afterwards."""
     env = dict(os.environ, PORT=str(free_port()), DATA_DIR=str(tmp_path), **settings)
     env.pop("TEAMSAPPTESTER_BROWSER", None)
-    env["PATH"] = os.pathsep.join(
-        p for p in env["PATH"].split(os.pathsep) if not (Path(p) / "xdg-open").exists()
-    )
+    env["PATH"] = _path_without(env["PATH"], {"xdg-open", "open"}, tmp_path / "path")
     with subprocess.Popen(
         [str(ROOT / "scripts" / "demo")],
         cwd=ROOT,
