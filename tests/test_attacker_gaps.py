@@ -341,9 +341,13 @@ async def test_a_crowd_of_open_clicks_investigates_a_few_at_a_time(
     assert load.running + load.waiting <= len(senders)  # a click on a running one joined it
     listed = activity("who is blocked", service_url=recorder.url, aad=APPROVER, tenant=FABRIKAM)
     assert (await bot.post(listed)).status_code == 201  # answered while they run
-    assert texts_of(recorder.cards()[-1])[0].startswith("Restricted senders"), texts_of(
-        recorder.cards()[-1]
+    # The reply to that message, not the last card: investigations finishing redraw cases.
+    reply = next(
+        c.body["attachments"][0]["content"]
+        for c in reversed(recorder.calls)
+        if c.method == "POST" and c.path.endswith(f"/activities/{listed['id']}")
     )
+    assert texts_of(reply)[0].startswith("Restricted senders"), texts_of(reply)
     await bot.runtime.cases.idle()
     assert load.peak == load.at_once == 4
     started = [e for e in await bot.runtime.audit.events() if e.action == "investigation_started"]
