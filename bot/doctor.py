@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.core.m365 import DirectoryUser
 from bot.errors import BlockWatchError, NotAvailableInTenant, TenantForbidden, TenantNotFound
 from bot.tenant.auth import TokenProvider
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
-from bot.tenant.models import DirectoryUser
 
 GRANT_GRAPH = (
     "Entra admin center > App registrations > your app > API permissions > Add a "

@@ -44,14 +44,14 @@ from bot.cases.model import (
     CloseReason,
     Note,
     Notice,
-    Role,
     Step,
     StepName,
     StepStatus,
 )
+from bot.core.m365 import parse_reason
+from bot.core.people import Role
 from bot.errors import Problem, ProblemKind
 from bot.i18n import Texts
-from bot.tenant.parse import parse_reason
 from cards.common import (
     Card,
     adaptive_card,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.core.m365 import RestrictedSender
 from bot.i18n import Texts
-from bot.tenant.models import RestrictedSender
 from cards.common import (
     ENVELOPE_ALLOWANCE,
     Card,

@@ -26,18 +26,17 @@ from bot.cases.model import (
     CloseReason,
     Note,
     Notice,
-    Role,
     Step,
     StepDetail,
     StepName,
     StepStatus,
 )
 from bot.chat.registry import help_lines
+from bot.core.m365 import RestrictedSender, parse_reason
+from bot.core.people import Role
 from bot.errors import Problem, ProblemKind
 from bot.i18n import Texts
 from bot.store.audit import AuditEvent
-from bot.tenant.models import RestrictedSender
-from bot.tenant.parse import parse_reason
 from cards.alerts import digest_card, subscriptions_card
 from cards.case import render_case
 from cards.common import Card

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.cases.model import Role
 from bot.chat.access import AccessPolicy, ids
+from bot.core.people import Role
 from tests.conftest import BotUnderTest
 from tests.helpers import Recorder, actions_of, activity, invoke, texts_of
 

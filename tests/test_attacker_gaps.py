@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from bot.chat.foreign import ForeignRefusals
-from bot.chat.messages import Actor
+from bot.core.people import Actor
 from bot.i18n import Texts, texts_for
 from bot.store.audit import AuditEvent, AuditTrail, to_csv
 from bot.store.db import migrate, open_engine

@@ -31,17 +31,8 @@ from bot.cases.evidence import (
     TravelFinding,
     Why,
 )
-from bot.cases.model import (
-    Case,
-    CaseState,
-    Note,
-    Notice,
-    Role,
-    Step,
-    StepDetail,
-    StepName,
-    StepStatus,
-)
+from bot.cases.model import Case, CaseState, Note, Notice, Step, StepDetail, StepName, StepStatus
+from bot.core.people import Role
 from bot.errors import Problem, ProblemKind
 from bot.i18n import Texts, catalogue
 from cards.case import render_case

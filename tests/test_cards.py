@@ -10,9 +10,9 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from bot.cases.model import Role
+from bot.core.m365 import RestrictedSender
+from bot.core.people import Role
 from bot.i18n import Texts
-from bot.tenant.models import RestrictedSender
 from cards.common import utf16_size
 from cards.messages import error_card, help_card
 from cards.senders import paginate, restricted_list_card, sender_gone_card

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.core.m365 import LimitType, parse_reason
 from bot.tenant.http import error_message
-from bot.tenant.models import LimitType
-from bot.tenant.parse import parse_reason, parse_time
+from bot.tenant.parse import parse_time
 
 
 def test_reason_is_parsed_into_limit_and_counts() -> None:

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bot.cases.model import Role
+from bot.core.people import Role
 from bot.i18n import Texts
 from bot.settings import load_settings
 from cards.case import render_case

@@ -17,12 +17,12 @@ from datetime import UTC, datetime, timedelta
 from bot import metrics
 from bot.alerts.delivery import Delivery
 from bot.cases.service import SYSTEM, CaseService
+from bot.core.m365 import RestrictedSender
 from bot.errors import BlockWatchError, TenantForbidden
 from bot.store.leases import Leases
 from bot.store.watched import WatchedSenders
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
-from bot.tenant.models import RestrictedSender
 from bot.tenant.senders import RestrictedSenders
 
 log = logging.getLogger(__name__)

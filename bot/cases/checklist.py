@@ -15,7 +15,7 @@ from bot.cases.investigator import Investigator
 from bot.cases.ledger import CaseLedger
 from bot.cases.model import RECOMMENDED, Case, CaseState, Note, StepDetail, StepName, StepStatus
 from bot.cases.steps import STEPS, Outcome, StepOptions, StepRun
-from bot.chat.messages import Actor, Address
+from bot.core.people import Actor, Address
 from bot.logs import correlation_id
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient

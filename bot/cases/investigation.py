@@ -32,10 +32,10 @@ from bot.cases.evidence import (
     TravelFinding,
     Why,
 )
+from bot.core.m365 import InboxRule, SignIn
 from bot.errors import BlockWatchError, NotAvailableInTenant, problem_of
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
-from bot.tenant.models import InboxRule, SignIn
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from bot.cases.evidence import Evidence, Section, SectionName
 from bot.cases.investigation import Sources, Subject, investigate, read_section
 from bot.cases.ledger import SYSTEM, CaseLedger
 from bot.cases.model import Case, CaseState
-from bot.chat.messages import Actor
+from bot.core.people import Actor
 from bot.errors import Problem
 from bot.logs import correlation_id
 

@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Protocol, Unpack
 
 from bot.cases.model import Case, CaseState, StepDetail, StepName, StepStatus, Undo
-from bot.chat.messages import Actor
+from bot.core.m365 import RestrictedSender
+from bot.core.people import Actor
 from bot.store.audit import AuditEvent, AuditTrail, Parameters
 from bot.store.cases import CaseChange, CaseStore
-from bot.tenant.models import RestrictedSender
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 
 from bot.cases.evidence import Evidence, Section, SectionName, SectionStatus
 from bot.errors import Problem, ProblemKind
@@ -26,20 +26,6 @@ PASSING = frozenset(
         ProblemKind.UNEXPECTED,
     }
 )
-
-
-class Role(IntEnum):
-    """What an admin may do; each role includes the ones below it.
-
-    viewer     list, status, history, audit, alerts (list), open a case
-    responder  + run, retry and skip checklist steps
-    approver   + release, override, approve, change alert subscriptions
-    """
-
-    NONE = 0
-    VIEWER = 1
-    RESPONDER = 2
-    APPROVER = 3
 
 
 class CaseState(StrEnum):

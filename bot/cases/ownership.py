@@ -19,7 +19,7 @@ from bot.cases.model import (
     CloseReason,
     Notice,
 )
-from bot.chat.messages import Actor
+from bot.core.people import Actor
 
 ATTEMPTS = 5  # compare-and-set rounds before giving up on a case that keeps changing
 

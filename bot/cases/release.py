@@ -18,7 +18,7 @@ from bot import errors
 from bot.cases.background import Background
 from bot.cases.ledger import SYSTEM, CaseLedger
 from bot.cases.model import OPEN_STATES, Answer, Case, CaseState, Notice
-from bot.chat.messages import Actor
+from bot.core.people import Actor
 from bot.errors import Problem, ProblemKind
 from bot.logs import correlation_id
 from bot.tenant.exchange import ExchangeClient

@@ -24,13 +24,13 @@ from bot.cases.model import Answer, Case, CaseState, CloseReason, Notice, StepNa
 from bot.cases.ownership import Ownership
 from bot.cases.release import Releases
 from bot.cases.steps import StepOptions
-from bot.chat.messages import Actor, Address
+from bot.core.m365 import RestrictedSender
+from bot.core.people import Actor, Address
 from bot.store.audit import AuditTrail
 from bot.store.cases import CaseStore
 from bot.store.leases import Leases
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
-from bot.tenant.models import RestrictedSender
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Who may do what: roles (bot.cases.model.Role) from Entra object ids or security groups in
+"""Who may do what: roles (bot.core.people.Role) from Entra object ids or security groups in
 settings, checked on the server for every command and card action, from the activity's
 `from.aadObjectId` (never from card data). The role each command and verb needs is declared
 beside it, in its feature module.
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.cases.model import Role
+from bot.core.people import Role
 from bot.errors import BlockWatchError
 
 log = logging.getLogger(__name__)

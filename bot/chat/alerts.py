@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from bot.cases.model import Role
 from bot.chat.context import Command, Context, Feature
 from bot.chat.messages import Reply
+from bot.core.people import Role
 from cards.alerts import subscriptions_card
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from bot.cases.model import Role
 from bot.chat.context import Command, Context, Feature
 from bot.chat.messages import Reply
+from bot.core.people import Role
 from cards.history import audit_card
 
 

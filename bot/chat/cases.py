@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from bot.cases.model import CLOSE_COMMENT_LIMIT, NOTE_LIMIT, CloseReason, Role
+from bot.cases.model import CLOSE_COMMENT_LIMIT, NOTE_LIMIT, CloseReason
 from bot.cases.service import Answer
 from bot.cases.steps import StepOptions
 from bot.chat.context import (
@@ -29,6 +29,7 @@ from bot.chat.context import (
 )
 from bot.chat.messages import Reply
 from bot.chat.senders import list_card
+from bot.core.people import Role
 from bot.errors import BlockWatchError
 from bot.tenant.senders import LISTED_SECONDS
 from cards.common import adaptive_card, text

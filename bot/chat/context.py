@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.cases.model import Role, StepName
+from bot.cases.model import StepName
 from bot.cases.service import CaseService
-from bot.chat.messages import Actor, Address, CardData, Origin, Reply, Where
+from bot.chat.messages import CardData, Origin, Reply, Where
 from bot.chat.views import CaseViews, Viewer
+from bot.core.people import Actor, Address, Role
 from bot.i18n import Texts
 from bot.store.audit import AuditTrail
 from bot.store.conversations import ConversationStore

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot.chat.messages import Actor
+from bot.core.people import Actor
 from bot.store.audit import AuditEvent, AuditTrail
 
 FOREIGN_WINDOW_SECONDS = 600.0

@@ -8,11 +8,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bot.cases.model import Role
 from bot.chat.access import Roles
 from bot.chat.foreign import ForeignRefusals
 from bot.chat.limits import CommandLimit
-from bot.chat.messages import Address, Origin, Where
+from bot.chat.messages import Origin, Where
+from bot.core.people import Address, Role
 from bot.store.audit import AuditEvent, AuditTrail
 from bot.store.conversations import ConversationStore
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.chat.messages import Actor, Address
+from bot.core.people import Actor, Address
 from cards.common import Card
 
 

@@ -15,8 +15,8 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from bot.chat.messages import Actor, Address
 from bot.chat.outbox import Outbox, SendFailed
+from bot.core.people import Actor, Address
 from cards.common import Card
 
 log = logging.getLogger(__name__)

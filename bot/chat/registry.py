@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 
-from bot.cases.model import Role
 from bot.chat import alerts, audit, cases, senders
 from bot.chat.context import Command, Context, Feature, Verb, normalise
 from bot.chat.messages import Reply
+from bot.core.people import Role
 from bot.i18n import Texts
 from cards.messages import help_card
 

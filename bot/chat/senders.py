@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from bot.cases.model import Role
 from bot.chat.context import Command, Context, Feature, Verb, int_field
 from bot.chat.messages import Reply
+from bot.core.people import Role
 from bot.tenant.senders import LISTED_SECONDS, SendersView
 from cards.common import Card
 from cards.senders import restricted_list_card

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.cases.background import Background
-from bot.cases.model import Case, Notice, Role
-from bot.chat.messages import Address, CaseRef, Reply, Where
+from bot.cases.model import Case, Notice
+from bot.chat.messages import CaseRef, Reply, Where
 from bot.chat.outbox import Outbox, SendFailed
+from bot.core.people import Address, Role
 from bot.i18n import LANGUAGES, Texts, language_of
 from bot.store.cases import CaseStore
 from bot.store.conversations import ConversationStore, Copy

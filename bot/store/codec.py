@@ -45,7 +45,7 @@ from bot.cases.model import (
     StepDetail,
     Undo,
 )
-from bot.chat.messages import Address
+from bot.core.people import Address
 from bot.errors import Problem, ProblemKind
 
 log = logging.getLogger(__name__)

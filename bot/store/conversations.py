@@ -17,7 +17,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.chat.messages import Address
+from bot.core.people import Address
 from bot.store.codec import address_from_json, address_json
 from bot.store.schema import case_copies, cases, conversations, pending_digests, posted_cards
 

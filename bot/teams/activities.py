@@ -19,17 +19,8 @@ from botbuilder.schema import (
 )
 from botbuilder.schema.teams import TeamsChannelData
 
-from bot.chat.messages import (
-    CONVERSATION_TYPES,
-    Actor,
-    Address,
-    CardClick,
-    CardData,
-    Message,
-    Origin,
-    Reply,
-    Where,
-)
+from bot.chat.messages import CONVERSATION_TYPES, CardClick, CardData, Message, Origin, Reply, Where
+from bot.core.people import Actor, Address
 from cards.common import Card
 
 _AT_TAG = re.compile(r"<at\b[^>]*>.*?</at>", re.IGNORECASE | re.DOTALL)

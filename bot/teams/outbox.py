@@ -11,8 +11,8 @@ from botbuilder.core import MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ChannelAccount, ConversationParameters
 
-from bot.chat.messages import Actor, Address
 from bot.chat.outbox import SendFailed
+from bot.core.people import Actor, Address
 from bot.teams.activities import card_activity, reference_of
 from cards.common import Card
 

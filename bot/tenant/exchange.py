@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 
+from bot.core.m365 import Delegate, InboxRule, MailboxForwarding, RestrictedSender
 from bot.errors import TenantForbidden, TenantNotFound, TenantRequestFailed
 from bot.tenant import parse
 from bot.tenant.http import Failure, JsonObject, RetryPolicy, collect, json_object, send, translate
-from bot.tenant.models import Delegate, InboxRule, MailboxForwarding, RestrictedSender
 
 SERVICE = "Exchange Online"
 SYSTEM_MAILBOX = "SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}"

@@ -1,4 +1,4 @@
-"""Wire → domain: Graph and Exchange JSON into the objects of bot.tenant.models."""
+"""Wire → domain: Graph and Exchange JSON into the objects of bot.core.m365."""
 
 from __future__ import annotations
 
@@ -6,14 +6,12 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.tenant.models import (
+from bot.core.m365 import (
     AuthMethod,
-    BlockReason,
     ConsentGrant,
     Delegate,
     DirectoryUser,
     InboxRule,
-    LimitType,
     MailboxForwarding,
     RestrictedSender,
     RiskState,
@@ -21,6 +19,7 @@ from bot.tenant.models import (
     SecurityAlert,
     SentMessage,
     SignIn,
+    parse_reason,
 )
 
 _SMTP = re.compile(r"(?i)\bsmtp:([^\s\]\"']+)")
@@ -212,39 +211,6 @@ def security_alert(row: dict[str, Any]) -> SecurityAlert:
         str(row.get("severity", "")),
         tuple(dict.fromkeys(upns)),
     )
-
-
-def parse_reason(raw: str | None) -> BlockReason:
-    """Parse Exchange's `Reason`, e.g. `EmailSendingLimitExceeded;InternalRecipientCountToday=3;
-    ExternalRecipientCountToday=812;ExceedingLimitType=External;Last MessagetraceId=…;` (a kind
-    token without `=`, keys that may contain spaces, a trailing `;`, other keys for other kinds
-    of block). Unknown parts are ignored; the raw text is kept."""
-    text = raw or ""
-    fields: dict[str, str] = {}
-    kind = ""
-    for part in text.split(";"):
-        key, sep, value = part.partition("=")
-        if sep:
-            fields[key.strip().lower()] = value.strip()
-        elif part.strip() and not kind:
-            kind = part.strip()
-    try:
-        limit = LimitType(fields.get("exceedinglimittype", "").capitalize())
-    except ValueError:
-        limit = LimitType.UNKNOWN
-    return BlockReason(
-        limit_type=limit,
-        internal_recipients=_count(fields.get("internalrecipientcounttoday")),
-        external_recipients=_count(fields.get("externalrecipientcounttoday")),
-        raw=text,
-        kind=kind[:64],
-    )
-
-
-def _count(value: str | None) -> int | None:
-    if value is None or not value.isdigit():
-        return None
-    return int(value)
 
 
 def restricted_sender(row: dict[str, Any]) -> RestrictedSender:

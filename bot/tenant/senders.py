@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bot.core.m365 import DirectoryUser, RestrictedSender
 from bot.errors import TenantForbidden, TenantNotFound
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
-from bot.tenant.models import DirectoryUser, RestrictedSender
 
 log = logging.getLogger(__name__)
 _EPOCH = datetime.min.replace(tzinfo=UTC)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from bot.core.m365 import ConsentGrant, RoleAssignment
 from bot.tenant import parse
 from bot.tenant.graph.api import GraphApi
-from bot.tenant.models import ConsentGrant, RoleAssignment
 
 
 class Access:

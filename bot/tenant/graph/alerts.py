@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.core.m365 import SecurityAlert
 from bot.tenant import parse
 from bot.tenant.graph.api import GraphApi
 from bot.tenant.graph.signins import iso
-from bot.tenant.models import SecurityAlert
 
 DEFENDER_FOR_OFFICE = "microsoftDefenderForOffice365"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import quote
 
+from bot.core.m365 import AuthMethod, RiskState, SignIn
 from bot.errors import TenantNotFound
 from bot.tenant import parse
 from bot.tenant.graph.api import GraphApi
-from bot.tenant.models import AuthMethod, RiskState, SignIn
 
 P1, P2 = "Microsoft Entra ID P1", "Microsoft Entra ID P2"
 _REGISTRATION_WORDS = {

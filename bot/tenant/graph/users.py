@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import quote
 
+from bot.core.m365 import DirectoryUser
 from bot.errors import TenantNotFound
 from bot.tenant import parse
 from bot.tenant.graph.api import GraphApi
-from bot.tenant.models import DirectoryUser
 
 _USER_FIELDS = "id,userPrincipalName,displayName,mail,accountEnabled"
 _READ = "User.Read.All"

@@ -1,5 +1,6 @@
 """What the tenant tells us, as frozen domain objects (no wire formats): the restricted
-senders, directory users and the evidence about a user's account."""
+senders, directory users and the evidence about a user's account. `bot/tenant/` builds them
+from Microsoft's answers; everything else reads them."""
 
 from __future__ import annotations
 
@@ -182,3 +183,36 @@ class SecurityAlert:
     status: str
     severity: str
     upns: tuple[str, ...]
+
+
+def parse_reason(raw: str | None) -> BlockReason:
+    """Parse Exchange's `Reason`, e.g. `EmailSendingLimitExceeded;InternalRecipientCountToday=3;
+    ExternalRecipientCountToday=812;ExceedingLimitType=External;Last MessagetraceId=…;` (a kind
+    token without `=`, keys that may contain spaces, a trailing `;`, other keys for other kinds
+    of block). Unknown parts are ignored; the raw text is kept."""
+    text = raw or ""
+    fields: dict[str, str] = {}
+    kind = ""
+    for part in text.split(";"):
+        key, sep, value = part.partition("=")
+        if sep:
+            fields[key.strip().lower()] = value.strip()
+        elif part.strip() and not kind:
+            kind = part.strip()
+    try:
+        limit = LimitType(fields.get("exceedinglimittype", "").capitalize())
+    except ValueError:
+        limit = LimitType.UNKNOWN
+    return BlockReason(
+        limit_type=limit,
+        internal_recipients=_count(fields.get("internalrecipientcounttoday")),
+        external_recipients=_count(fields.get("externalrecipientcounttoday")),
+        raw=text,
+        kind=kind[:64],
+    )
+
+
+def _count(value: str | None) -> int | None:
+    if value is None or not value.isdigit():
+        return None
+    return int(value)
