@@ -16,7 +16,7 @@ import socket
 import ssl
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +32,12 @@ from bot import demo, tracing
 from bot.alerts.delivery import Delivery
 from bot.alerts.watcher import AlertPolicy, Watcher, WatcherHealth
 from bot.cases.background import Background
+from bot.cases.checklist import Checklist
+from bot.cases.investigator import Investigator
+from bot.cases.ledger import CaseLedger
+from bot.cases.ownership import Ownership
+from bot.cases.ports import PrivateChannel, RunnerLeases, Tenant
+from bot.cases.release import Releases
 from bot.cases.service import CasePolicy, CaseService
 from bot.chat.access import PLAYGROUND_TENANT, PLAYGROUND_USER, AccessPolicy, Roles, ids
 from bot.chat.context import Services
@@ -39,7 +45,7 @@ from bot.chat.foreign import ForeignRefusals
 from bot.chat.gate import Gate
 from bot.chat.limits import CommandLimit
 from bot.chat.pacing import PacedOutbox
-from bot.chat.router import Router, utcnow
+from bot.chat.router import Router
 from bot.chat.views import CaseViews
 from bot.doctor import Finding, Status, healthy, render, run_doctor
 from bot.settings import Credential, Settings
@@ -57,6 +63,7 @@ from bot.tenant.auth import BearerAuth, TokenProvider
 from bot.tenant.budgets import Budgets
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
+from bot.tenant.port import M365Tenant
 from bot.tenant.senders import RestrictedSenders
 from bot.tenant.tokens import ClientCredential, ManagedIdentityTokens, MsalTokens
 from cards.portals import cloud_of
@@ -64,9 +71,10 @@ from cards.portals import cloud_of
 if TYPE_CHECKING:
     from bot.sim.server import SimulatedTenant
 
+from bot.core.clock import Clock, utcnow
+
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
 
@@ -272,6 +280,60 @@ async def _tenant(
     return TenantAccess(sim.tenant_id, sim.graph_url, sim.exchange_url, sim.tokens()), sim
 
 
+def case_policy(settings: Settings) -> CasePolicy:
+    """The workflow's rules, as configured."""
+    return CasePolicy(
+        settings.require_second_approver,
+        settings.follow_up_seconds,
+        settings.domains,
+        settings.runner_lease_seconds,
+        settings.evidence_retry_seconds,
+        settings.approval_expiry_seconds,
+        settings.investigations_at_once,
+    )
+
+
+def case_service(
+    policy: CasePolicy,
+    ledger: CaseLedger,
+    tenant: Tenant,
+    *,
+    leases: RunnerLeases,
+    private: PrivateChannel,
+    background: Background,
+    runner: str,
+) -> CaseService:
+    """The case workflow, every part built here from its ports."""
+    investigator = Investigator(
+        ledger,
+        tenant,
+        background,
+        internal_domains=policy.internal_domains,
+        retry_seconds=policy.evidence_retry_seconds,
+        at_once=policy.investigations_at_once,
+    )
+    releases = Releases(
+        ledger,
+        tenant,
+        background,
+        runner=runner,
+        require_second_approver=policy.require_second_approver,
+        follow_up_seconds=policy.follow_up_seconds,
+        approval_expiry=timedelta(seconds=policy.approval_expiry_seconds),
+    )
+    return CaseService(
+        ledger,
+        investigator,
+        Checklist(ledger, investigator, tenant, private, background, runner=runner),
+        releases,
+        Ownership(ledger),
+        leases=leases,
+        background=background,
+        policy=policy,
+        runner=runner,
+    )
+
+
 async def start_runtime(
     settings: Settings, stack: AsyncExitStack, *, clock: Clock | None = None
 ) -> Runtime:
@@ -311,24 +373,13 @@ async def start_runtime(
         cloud=cloud_of(settings.graph_base_url),
     )
     runner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    cases = CaseService(
-        store,
-        audit,
-        exchange,
-        graph,
+    cases = case_service(
+        case_policy(settings),
+        CaseLedger(store, audit, views, now),
+        M365Tenant(exchange, graph),
         leases=leases,
-        announcer=views,
         private=outbox,
         background=background,
-        policy=CasePolicy(
-            settings.require_second_approver,
-            settings.follow_up_seconds,
-            settings.domains,
-            settings.runner_lease_seconds,
-            settings.evidence_retry_seconds,
-            settings.approval_expiry_seconds,
-            settings.investigations_at_once,
-        ),
         runner=runner,
     )
     senders = RestrictedSenders(exchange, graph, fresh_seconds=settings.list_fresh_seconds)

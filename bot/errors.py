@@ -12,7 +12,8 @@
     ├── NotDelivered                 a private message to the admin could not be delivered
     ├── DeadlineExceeded             an operation ran out of its overall time budget
     │   └── ThrottledPastDeadline    (also a TenantThrottled) the wait asked for is too long
-    └── UnknownCase                  a card action names a case that does not exist (forged)
+    ├── UnknownCase                  a card action names a case that does not exist (forged)
+    └── CaseKeptChanging             a change lost its compare-and-set on every attempt
 
 `problem_of` turns a known error into a `Problem`, the typed form that step details, evidence
 sections and error cards store and show. The chat router turns a BlockWatchError into an error
@@ -111,6 +112,10 @@ class UnknownCase(BlockWatchError):
     """A card action named a case id the store does not hold: forged or from another install."""
 
 
+class CaseKeptChanging(BlockWatchError):
+    """Other changes of the case won every compare-and-set round: nothing was changed."""
+
+
 class ProblemKind(StrEnum):
     """What went wrong, in the words an admin is told (catalogue key `error.<kind>`)."""
 
@@ -166,6 +171,8 @@ def problem_of(err: BlockWatchError) -> Problem:
         return Problem(ProblemKind.NOT_FOUND, service)
     if isinstance(err, DeadlineExceeded):
         return Problem(ProblemKind.DEADLINE, service)
+    if isinstance(err, CaseKeptChanging):
+        return Problem(ProblemKind.BUSY, "BlockWatch")
     if isinstance(err, NotDelivered):
         return Problem(ProblemKind.NOT_DELIVERED, "Microsoft Teams", message=str(err)[:300])
     return Problem(ProblemKind.FAILED, service, message=said or str(err)[:300])

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.cases.model import Case, CloseReason
+from bot.core.audit import AuditEvent
 from bot.i18n import Texts
-from bot.store.audit import AuditEvent
 from cards.common import (
     ENVELOPE_ALLOWANCE,
     Card,

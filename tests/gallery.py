@@ -32,11 +32,11 @@ from bot.cases.model import (
     StepStatus,
 )
 from bot.chat.registry import help_lines
+from bot.core.audit import AuditEvent
 from bot.core.m365 import RestrictedSender, parse_reason
 from bot.core.people import Role
 from bot.errors import Problem, ProblemKind
 from bot.i18n import Texts
-from bot.store.audit import AuditEvent
 from cards.alerts import digest_card, subscriptions_card
 from cards.case import render_case
 from cards.common import Card

@@ -17,9 +17,10 @@ import httpx
 import pytest
 
 from bot.chat.foreign import ForeignRefusals
+from bot.core.audit import AuditEvent
 from bot.core.people import Actor
 from bot.i18n import Texts, texts_for
-from bot.store.audit import AuditEvent, AuditTrail, to_csv
+from bot.store.audit import AuditTrail, to_csv
 from bot.store.db import migrate, open_engine
 from bot.teams.activities import where_of
 from bot.teams.endpoint import loopback_host, loopback_url

@@ -18,9 +18,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bot import untrusted
+from bot.core.audit import AuditEvent
 from bot.errors import TenantUnavailable
 from bot.sim.server import SimulatedTenant
-from bot.store.audit import AuditEvent, AuditTrail
+from bot.store.audit import AuditTrail
 from bot.store.db import open_engine
 from bot.store.schema import audit_events
 from bot.tenant.http import json_object

@@ -272,12 +272,13 @@ async def test_a_call_that_would_wait_too_long_is_busy_and_its_section_reads_aga
     assert user is not None
     with pytest.raises(TenantBusy):
         await graph.signins.sign_ins(user.id, since=datetime.now(UTC) - timedelta(days=1))
-    from bot.cases.investigation import Sources, Subject, read_section
+    from bot.cases.investigation import Subject, read_section
+    from bot.tenant.port import M365Tenant
 
     section = await read_section(
         SectionName.SIGN_INS,
         Subject(JOOST, user.id, frozenset({"contoso.onmicrosoft.com"})),
-        Sources(exchange_client(sim, http), graph),
+        M365Tenant(exchange_client(sim, http), graph),
         datetime.now(UTC),
     )
     assert section.status is SectionStatus.UNREADABLE

@@ -11,9 +11,24 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.cases.model import CaseState, Note, RulesUndo, StepDetail, StepName, StepStatus
+from bot.cases.ledger import SYSTEM, CaseLedger
+from bot.cases.model import (
+    Case,
+    CaseState,
+    Note,
+    RulesUndo,
+    StepDetail,
+    StepName,
+    StepStatus,
+    Undo,
+)
+from bot.cases.ports import AuditAction, CaseChange, Change, Decide, Event, StepWrite
+from bot.core.audit import AuditEvent
+from bot.core.clock import utcnow
+from bot.core.m365 import RestrictedSender, parse_reason
+from bot.core.people import Actor
 from bot.errors import Problem, ProblemKind
-from bot.store.audit import AuditEvent, AuditTrail, to_csv
+from bot.store.audit import AuditTrail, to_csv
 from bot.store.cases import CaseStore
 from bot.store.db import current_revision, head_revision, migrate, open_engine
 from bot.store.schema import audit_events
@@ -21,15 +36,68 @@ from tests.conftest import _drop_schema, _postgres_schema
 from tests.helpers import run_app
 
 UPN = "joost.vandenbergh@contoso.onmicrosoft.com"
+ALEX = Actor("29:alex", "oid-alex", "Alex")
+OPENED = Event(AuditAction.CASE_OPENED, SYSTEM, "done")
 
 
-async def _open(store: CaseStore, upn: str = UPN):
-    return await store.open_case(
+class Announced:
+    """Remembers which cases were announced."""
+
+    def __init__(self) -> None:
+        self.cases: list[str] = []
+
+    def case_changed(self, case_id: str) -> None:
+        self.cases.append(case_id)
+
+
+def _sender(upn: str = UPN) -> RestrictedSender:
+    return RestrictedSender(
         upn,
-        display_name="Joost",
-        reason="ExceedingLimitType=External",
-        restricted_since=datetime.now(UTC) - timedelta(minutes=5),
+        "Joost",
+        parse_reason("ExceedingLimitType=External"),
+        datetime.now(UTC) - timedelta(minutes=5),
+        None,
+        False,
     )
+
+
+async def _open(store: CaseStore, upn: str = UPN) -> tuple[Case, bool]:
+    return await store.open_case(_sender(upn), OPENED, at=datetime.now(UTC))
+
+
+def _ledger(engine: AsyncEngine) -> CaseLedger:
+    return CaseLedger(CaseStore(engine), AuditTrail(engine), Announced(), utcnow)
+
+
+def _claim(step: StepName, runner: str) -> Decide:
+    def claim(case: Case) -> Change | None:
+        if not case.can_start(step):
+            return None
+        attempt = case.step(step).attempt + 1
+        running = StepWrite(step, StepStatus.RUNNING, runner=runner, actor=ALEX, attempt=attempt)
+        return Change(Event(AuditAction.STEP_STARTED, ALEX, "running", step), step=running)
+
+    return claim
+
+
+def _end(
+    step: StepName, status: StepStatus, detail: StepDetail, undo: Undo | None = None
+) -> Decide:
+    def end(case: Case) -> Change | None:
+        if case.step(step).status is not StepStatus.RUNNING:
+            return None
+        said = Event(AuditAction.STEP_FINISHED, ALEX, status.value, step)
+        return Change(said, step=StepWrite(step, status, detail, undo))
+
+    return end
+
+
+def _close(at: datetime) -> Decide:
+    def close(case: Case) -> Change:
+        said = Event(AuditAction.RELEASE_VERIFIED, ALEX, "done")
+        return Change(said, CaseChange(state=CaseState.VERIFIED, closed_at=at))
+
+    return close
 
 
 async def test_database_is_at_head(engine: AsyncEngine) -> None:
@@ -98,74 +166,70 @@ async def test_one_open_case_per_sender_even_when_opened_at_once(engine: AsyncEn
 async def test_compare_and_set_lets_exactly_one_writer_win(engine: AsyncEngine) -> None:
     store = CaseStore(engine)
     case, _ = await _open(store)
-    outcomes = await asyncio.gather(
-        *[
-            store.update(case, expect={CaseState.RESTRICTED}, state=CaseState.RELEASING)
-            for _ in range(20)
-        ]
+    releasing = Change(
+        Event(AuditAction.RELEASE_STARTED, ALEX, "running"), CaseChange(state=CaseState.RELEASING)
     )
+    now = datetime.now(UTC)
+    outcomes = await asyncio.gather(*[store.apply(case, releasing, at=now) for _ in range(20)])
     winners = [o for o in outcomes if o is not None]
     assert len(winners) == 1
     assert (winners[0].state, winners[0].version) == (CaseState.RELEASING, 2)
-    assert await store.update(case, state=CaseState.READY) is None  # stale version
+    ready = Change(Event(AuditAction.CASE_READY, ALEX, "done"), CaseChange(state=CaseState.READY))
+    assert await store.apply(case, ready, at=now) is None  # stale version
 
 
 async def test_a_step_is_claimed_once(engine: AsyncEngine) -> None:
-    store = CaseStore(engine)
-    case, _ = await _open(store)
+    ledger = _ledger(engine)
+    case = await ledger.open_case(_sender())
+    reset = StepName.RESET_PASSWORD
     claims = await asyncio.gather(
-        *[
-            store.start_step(
-                case.id, StepName.RESET_PASSWORD, runner=f"r{i}", actor_id="a", actor_name="Alex"
-            )
-            for i in range(20)
-        ]
+        *[ledger.change(case.id, _claim(reset, f"r{i}")) for i in range(20)]
     )
-    assert claims.count(True) == 1
+    assert [c.done for c in claims].count(True) == 1
     boom = StepDetail.failed(Problem(ProblemKind.FAILED, "Microsoft Graph", message="boom"))
-    await store.finish_step(case.id, StepName.RESET_PASSWORD, StepStatus.FAILED, boom)
-    assert await store.start_step(
-        case.id, StepName.RESET_PASSWORD, runner="r", actor_id="a", actor_name="Alex"
-    )  # a failed step can be retried
-    reset, undo = StepDetail(Note.PASSWORD_RESET), RulesUndo(("rule-1",))
-    await store.finish_step(case.id, StepName.RESET_PASSWORD, StepStatus.DONE, reset, undo=undo)
-    assert not await store.start_step(
-        case.id, StepName.RESET_PASSWORD, runner="r", actor_id="a", actor_name="Alex"
-    )
-    step = (await store.get(case.id)).step(StepName.RESET_PASSWORD)  # type: ignore[union-attr]
-    assert (step.status, step.detail, step.attempt, step.undo) == (StepStatus.DONE, reset, 2, undo)
+    await ledger.change(case.id, _end(reset, StepStatus.FAILED, boom))
+    assert (await ledger.change(case.id, _claim(reset, "r"))).done  # a failed step is retried
+    done, undo = StepDetail(Note.PASSWORD_RESET), RulesUndo(("rule-1",))
+    await ledger.change(case.id, _end(reset, StepStatus.DONE, done, undo))
+    assert not (await ledger.change(case.id, _claim(reset, "r"))).done
+    step = (await ledger.get(case.id)).step(reset)  # type: ignore[union-attr]
+    assert (step.status, step.detail, step.attempt, step.undo) == (StepStatus.DONE, done, 2, undo)
 
 
-async def test_skip_and_interrupt(engine: AsyncEngine) -> None:
-    store = CaseStore(engine)
-    case, _ = await _open(store)
-    assert await store.skip_step(
-        case.id, StepName.REMOVE_FORWARDING, "no forwarding set", actor_id="a", actor_name="Alex"
-    )
-    await store.start_step(
-        case.id, StepName.REVOKE_SESSIONS, runner="dead", actor_id="a", actor_name="Alex"
-    )
-    await store.start_step(
-        case.id, StepName.DISABLE_RULES, runner="alive", actor_id="a", actor_name="Alex"
-    )
-    assert await store.interrupt_running(runners={"dead"}) == [(case.id, "revoke_sessions")]
-    fresh = await store.get(case.id)
+async def test_skip_and_interrupt(engine: AsyncEngine, tmp_path: Path) -> None:
+    ledger = _ledger(engine)
+    case = await ledger.open_case(_sender())
+    why = StepDetail(Note.SKIPPED, reason="no forwarding set")
+    skip = StepWrite(StepName.REMOVE_FORWARDING, StepStatus.SKIPPED, why, actor=ALEX)
+    said = Event(AuditAction.STEP_SKIPPED, ALEX, "skipped", StepName.REMOVE_FORWARDING)
+    assert (await ledger.change(case.id, lambda _: Change(said, step=skip))).done
+    await ledger.change(case.id, _claim(StepName.REVOKE_SESSIONS, "dead"))
+    await ledger.change(case.id, _claim(StepName.DISABLE_RULES, "alive"))
+    running = await ledger.running_steps()
+    assert sorted(running) == [
+        (case.id, "disable_rules", "alive"),
+        (case.id, "revoke_sessions", "dead"),
+    ]
+    parked = StepDetail(Note.INTERRUPTED)
+    await ledger.change(case.id, _end(StepName.REVOKE_SESSIONS, StepStatus.INTERRUPTED, parked))
+    fresh = await ledger.get(case.id)
     assert fresh is not None
     assert fresh.step(StepName.REVOKE_SESSIONS).status is StepStatus.INTERRUPTED
     assert fresh.step(StepName.DISABLE_RULES).status is StepStatus.RUNNING
+    assert fresh.step(StepName.DISABLE_RULES).runner == "alive"
     assert fresh.step(StepName.REMOVE_FORWARDING).status is StepStatus.SKIPPED
     assert fresh.version > case.version
 
 
 async def test_a_new_restriction_links_the_closed_case(engine: AsyncEngine) -> None:
-    store = CaseStore(engine)
-    first, _ = await _open(store)
-    closed = await store.update(first, state=CaseState.VERIFIED, closed_at=datetime.now(UTC))
-    assert closed is not None
-    second, created = await _open(store)
-    assert created
+    ledger = _ledger(engine)
+    first = await ledger.open_case(_sender())
+    closed = await ledger.change(first.id, _close(datetime.now(UTC)))
+    assert closed.done
+    second = await ledger.open_case(_sender())
+    assert second.id != first.id
     assert second.previous_case_id == first.id
-    assert [c.id for c in await store.history(UPN)] == [second.id, first.id]
+    assert [c.id for c in await ledger.history(UPN)] == [second.id, first.id]
 
 
 async def test_audit_trail_is_append_only(engine: AsyncEngine) -> None:
@@ -199,13 +263,17 @@ async def test_retention_purges_only_old_events_and_closed_cases(engine: AsyncEn
     await trail.record(AuditEvent("oid", "Alex", "release", UPN, "done", at=old))
     await trail.record(AuditEvent("oid", "Alex", "release", UPN, "done"))
     case, _ = await _open(store)
-    await store.update(case, state=CaseState.VERIFIED, closed_at=old)
+    await _ledger(engine).change(case.id, _close(old))
     cutoff = datetime.now(UTC) - timedelta(days=400)
     exported = to_csv(await trail.events())
-    assert exported.count("release") == 2
+    assert exported.count('"release"') == 2
     assert await trail.purge(cutoff) == 1
     assert await store.purge_closed(cutoff) == 1
-    assert len(await trail.events()) == 1
+    assert [e.action for e in await trail.events()] == [
+        "release",
+        "case_opened",
+        "release_verified",
+    ]
     assert await store.get(case.id) is None
 
 

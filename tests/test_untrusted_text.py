@@ -48,11 +48,11 @@ from bot.cases.model import (
 )
 from bot.cases.model import StepStatus as Status
 from bot.chat.registry import help_lines
+from bot.core.audit import AuditEvent
 from bot.core.m365 import RestrictedSender, parse_reason
 from bot.core.people import Role
 from bot.errors import Problem, ProblemKind
 from bot.i18n import Texts
-from bot.store.audit import AuditEvent
 from bot.teams.endpoint import _reference
 from cards.alerts import digest_card, subscriptions_card
 from cards.case import DEFAULT_BUDGET, render_case

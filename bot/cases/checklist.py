@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
 
 from bot import errors, metrics
 from bot.cases.background import Background
@@ -14,21 +13,23 @@ from bot.cases.evidence import Section, SectionName
 from bot.cases.investigator import Investigator
 from bot.cases.ledger import CaseLedger
 from bot.cases.model import RECOMMENDED, Case, CaseState, Note, StepDetail, StepName, StepStatus
+from bot.cases.ports import (
+    AuditAction,
+    CaseChange,
+    Change,
+    Decide,
+    Event,
+    PrivateChannel,
+    StepWrite,
+    Tenant,
+)
 from bot.cases.steps import STEPS, Outcome, StepOptions, StepRun
 from bot.core.people import Actor, Address
 from bot.logs import correlation_id
-from bot.tenant.exchange import ExchangeClient
-from bot.tenant.graph import GraphClient
 
 log = logging.getLogger(__name__)
 
-
-class PrivateChannel(Protocol):
-    """Delivers a message to one admin only (a 1:1 chat), never to a group or channel."""
-
-    async def tell(self, actor: Actor, address: Address, text: str) -> None:
-        """Send `text` to `actor` privately (the click came from `address`)."""
-        ...
+BEFORE_STEPS = frozenset({CaseState.RESTRICTED, CaseState.INVESTIGATING, CaseState.INVESTIGATED})
 
 
 class Checklist:
@@ -38,8 +39,7 @@ class Checklist:
         self,
         ledger: CaseLedger,
         investigator: Investigator,
-        exchange: ExchangeClient,
-        graph: GraphClient,
+        tenant: Tenant,
         private: PrivateChannel,
         background: Background,
         *,
@@ -47,24 +47,32 @@ class Checklist:
     ) -> None:
         self._ledger = ledger
         self._investigator = investigator
-        self._exchange = exchange
-        self._graph = graph
+        self._tenant = tenant
         self._private = private
         self._background = background
         self.runner = runner
 
     async def claim(self, case: Case, step: StepName, actor: Actor, options: StepOptions) -> bool:
         """Claim `step` (one caller wins), audit the start and leave "investigated"."""
-        if not case.can_start(step):
-            return False
-        if not await self._ledger.start_step(case.id, step, runner=self.runner, actor=actor):
-            return False
-        await self._ledger.audit(
-            actor, f"step_started:{step.value}", case, "running", parameters=_picks(options)
-        )
-        if case.state in (CaseState.RESTRICTED, CaseState.INVESTIGATING, CaseState.INVESTIGATED):
-            await self._ledger.touch(case.id, state=CaseState.REMEDIATING)
-        return True
+        picks = _picks(options)
+
+        def start(current: Case) -> Change | None:
+            if not current.can_start(step):
+                return None
+            running = StepWrite(
+                step,
+                StepStatus.RUNNING,
+                runner=self.runner,
+                actor=actor,
+                attempt=current.step(step).attempt + 1,
+            )
+            fields = CaseChange()
+            if current.state in BEFORE_STEPS:
+                fields["state"] = CaseState.REMEDIATING
+            started = Event(AuditAction.STEP_STARTED, actor, "running", step, picks)
+            return Change(started, fields, running)
+
+        return (await self._ledger.change(case.id, start)).done
 
     def run(
         self,
@@ -84,7 +92,7 @@ class Checklist:
     ) -> None:
         """Claim the first recommended step now (the answer shows it running) and run steps
         1-4 in order in the background, stopping at the first one that does not finish."""
-        await self._ledger.audit(actor, "recommended_started", case, "running")
+        await self._ledger.record(case, Event(AuditAction.RECOMMENDED_STARTED, actor, "running"))
         first = next((s for s in RECOMMENDED if case.can_start(s)), None)
         if first is None or not await self.claim(case, first, actor, StepOptions()):
             return
@@ -109,10 +117,16 @@ class Checklist:
 
     async def skip(self, case: Case, step: StepName, reason: str, actor: Actor) -> None:
         """Skip a recommended step with a written reason (audited)."""
-        if step in case.skippable and await self._ledger.skip_step(case.id, step, reason, actor):
-            await self._ledger.audit(
-                actor, f"step_skipped:{step.value}", case, "skipped", parameters={"reason": reason}
-            )
+
+        def skip(current: Case) -> Change | None:
+            if step not in current.skippable:
+                return None
+            why = StepDetail(Note.SKIPPED, reason=reason)
+            skipped = StepWrite(step, StepStatus.SKIPPED, why, actor=actor)
+            said = Event(AuditAction.STEP_SKIPPED, actor, "skipped", step, {"reason": reason})
+            return Change(said, step=skipped)
+
+        await self._ledger.change(case.id, skip)
         await self._ledger.settle(case.id)
 
     async def _run(
@@ -142,19 +156,14 @@ class Checklist:
                 return await self._investigator.read(reading, name)
 
             current = await self._ledger.get(case_id) or case
-            run = StepRun(current, self._exchange, self._graph, options, tell_privately, read)
+            run = StepRun(current, self._tenant, options, tell_privately, read)
             outcome = await STEPS[step](run)
         except asyncio.CancelledError:
             # Shutting down past the grace period: park the step so a Retry is offered.
-            parked = StepDetail(Note.INTERRUPTED)
-            await self._ledger.finish_step(case_id, step, StepStatus.INTERRUPTED, parked)
-            await self._ledger.audit(
-                actor,
-                f"step_interrupted:{step.value}",
-                case,
-                "interrupted",
-                detail="BlockWatch shut down while this step ran",
-            )
+            parked = Outcome(StepStatus.INTERRUPTED, StepDetail(Note.INTERRUPTED))
+            why = "BlockWatch shut down while this step ran"
+            said = Event(AuditAction.STEP_INTERRUPTED, actor, "interrupted", step, detail=why)
+            await self._ledger.change(case_id, self._finish(step, parked, said))
             raise
         except errors.BlockWatchError as err:
             outcome = Outcome(StepStatus.FAILED, StepDetail.failed(errors.problem_of(err)))
@@ -165,20 +174,30 @@ class Checklist:
                 StepStatus.FAILED, StepDetail.failed(errors.unexpected(correlation_id.get()))
             )
             detail = f"{type(err).__name__} (see the log under this correlation id)"
-        await self._ledger.finish_step(
-            case_id, step, outcome.status, outcome.detail, undo=outcome.undo
-        )
-        metrics.STEP_OUTCOMES.labels(step.value, outcome.status.value).inc()
-        await self._ledger.audit(
+        said = Event(
+            AuditAction.STEP_FINISHED,
             actor,
-            f"step_finished:{step.value}",
-            case,
             outcome.status.value,
-            parameters=outcome.facts(),
-            detail=detail or _why(outcome),
+            step,
+            outcome.facts(),
+            detail or _why(outcome),
         )
+        await self._ledger.change(case_id, self._finish(step, outcome, said))
+        metrics.STEP_OUTCOMES.labels(step.value, outcome.status.value).inc()
         await self._ledger.settle(case_id)
         return outcome.status is StepStatus.DONE
+
+    def _finish(self, step: StepName, outcome: Outcome, said: Event) -> Decide:
+        """The change that records how this runner's run of `step` ended."""
+
+        def finish(case: Case) -> Change | None:
+            running = case.step(step)
+            if running.status is not StepStatus.RUNNING or running.runner != self.runner:
+                return None
+            ended = StepWrite(step, outcome.status, outcome.detail, outcome.undo)
+            return Change(said, step=ended)
+
+        return finish
 
 
 def _why(outcome: Outcome) -> str:

@@ -32,10 +32,9 @@ from bot.cases.evidence import (
     TravelFinding,
     Why,
 )
+from bot.cases.ports import TenantReads
 from bot.core.m365 import InboxRule, SignIn
 from bot.errors import BlockWatchError, NotAvailableInTenant, problem_of
-from bot.tenant.exchange import ExchangeClient
-from bot.tenant.graph import GraphClient
 
 log = logging.getLogger(__name__)
 
@@ -156,23 +155,15 @@ class Subject:
     domains: frozenset[str]
 
 
-@dataclass(frozen=True)
-class Sources:
-    """Where evidence is read from."""
-
-    exchange: ExchangeClient
-    graph: GraphClient
+Gather = Callable[[Subject, TenantReads, datetime], Awaitable[Findings]]
 
 
-Gather = Callable[[Subject, Sources, datetime], Awaitable[Findings]]
+async def _rules(who: Subject, at: TenantReads, now: datetime) -> Findings:
+    return rule_findings(await at.inbox_rules(who.upn), set(who.domains))
 
 
-async def _rules(who: Subject, at: Sources, now: datetime) -> Findings:
-    return rule_findings(await at.exchange.inbox_rules(who.upn), set(who.domains))
-
-
-async def _forwarding(who: Subject, at: Sources, now: datetime) -> Findings:
-    fwd = await at.exchange.mailbox_forwarding(who.upn)
+async def _forwarding(who: Subject, at: TenantReads, now: datetime) -> Findings:
+    fwd = await at.mailbox_forwarding(who.upn)
     found = []
     if fwd.smtp_address:
         why = (Why.FORWARDS_EXTERNAL,) if _external(fwd.smtp_address, set(who.domains)) else ()
@@ -182,22 +173,21 @@ async def _forwarding(who: Subject, at: Sources, now: datetime) -> Findings:
     return tuple(found)
 
 
-async def _delegates(who: Subject, at: Sources, now: datetime) -> Findings:
+async def _delegates(who: Subject, at: TenantReads, now: datetime) -> Findings:
     return tuple(
-        DelegateFinding(d.user, d.rights, (Why.DELEGATE,))
-        for d in await at.exchange.delegates(who.upn)
+        DelegateFinding(d.user, d.rights, (Why.DELEGATE,)) for d in await at.delegates(who.upn)
     )
 
 
-async def _mfa(who: Subject, at: Sources, now: datetime) -> Findings:
+async def _mfa(who: Subject, at: TenantReads, now: datetime) -> Findings:
     async def kinds_registered() -> set[str] | None:
         try:
-            return await at.graph.signins.registered_method_kinds(who.user_id, since=now - RECENT)
+            return await at.registered_method_kinds(who.user_id, since=now - RECENT)
         except BlockWatchError:
             return None  # when undated methods were added is then unknown, not "long ago"
 
     methods, registered = await asyncio.gather(
-        at.graph.signins.authentication_methods(who.user_id), kinds_registered()
+        at.authentication_methods(who.user_id), kinds_registered()
     )
     found = []
     for m in methods:
@@ -213,28 +203,28 @@ async def _mfa(who: Subject, at: Sources, now: datetime) -> Findings:
     return tuple(found)
 
 
-async def _roles(who: Subject, at: Sources, now: datetime) -> Findings:
+async def _roles(who: Subject, at: TenantReads, now: datetime) -> Findings:
     return tuple(
         RoleFinding(r.id, r.role_name, (Why.ADMIN_ROLE,), r.role_id, r.scope)
-        for r in await at.graph.access.role_assignments(who.user_id)
+        for r in await at.role_assignments(who.user_id)
     )
 
 
-async def _risk(who: Subject, at: Sources, now: datetime) -> Findings:
-    state = await at.graph.signins.risky_user(who.user_id)
+async def _risk(who: Subject, at: TenantReads, now: datetime) -> Findings:
+    state = await at.risky_user(who.user_id)
     if state is None:
         return ()
     why = (Why.RISKY,) if state.state in ("atRisk", "confirmedCompromised") else ()
     return (RiskFinding(state.level, state.state, why),)
 
 
-async def _sign_ins(who: Subject, at: Sources, now: datetime) -> Findings:
-    return sign_in_summary(await at.graph.signins.sign_ins(who.user_id, since=now - RECENT))
+async def _sign_ins(who: Subject, at: TenantReads, now: datetime) -> Findings:
+    return sign_in_summary(await at.sign_ins(who.user_id, since=now - RECENT))
 
 
-async def _consents(who: Subject, at: Sources, now: datetime) -> Findings:
+async def _consents(who: Subject, at: TenantReads, now: datetime) -> Findings:
     found = []
-    for g in await at.graph.access.consent_grants(who.user_id):
+    for g in await at.consent_grants(who.user_id):
         scopes = {s.lower() for s in g.scope.split()}
         why = []
         if scopes & RISKY_SCOPES:
@@ -245,8 +235,8 @@ async def _consents(who: Subject, at: Sources, now: datetime) -> Findings:
     return tuple(found)
 
 
-async def _sent(who: Subject, at: Sources, now: datetime) -> Findings:
-    messages = await at.graph.mail.sent_messages(who.upn, since=now - timedelta(hours=24))
+async def _sent(who: Subject, at: TenantReads, now: datetime) -> Findings:
+    messages = await at.sent_messages(who.upn, since=now - timedelta(hours=24))
     external = {m.recipient for m in messages if _external(m.recipient, set(who.domains))}
     why = (Why.HIGH_VOLUME,) if len(messages) >= 200 else ()
     recipients = len({m.recipient for m in messages})
@@ -266,7 +256,7 @@ GATHERERS: dict[SectionName, Gather] = {
 }
 
 
-async def read_section(name: SectionName, who: Subject, at: Sources, now: datetime) -> Section:
+async def read_section(name: SectionName, who: Subject, at: TenantReads, now: datetime) -> Section:
     """One section, read now: read (with findings), unreadable or not applicable."""
     try:
         return Section(name, SectionStatus.READ, await GATHERERS[name](who, at, now))
@@ -278,7 +268,10 @@ async def read_section(name: SectionName, who: Subject, at: Sources, now: dateti
 
 
 async def investigate(
-    who: Subject, at: Sources, now: datetime, names: tuple[SectionName, ...] = tuple(SectionName)
+    who: Subject,
+    at: TenantReads,
+    now: datetime,
+    names: tuple[SectionName, ...] = tuple(SectionName),
 ) -> tuple[Section, ...]:
     """The sections `names` (every one by default), read concurrently."""
     return tuple(await asyncio.gather(*[read_section(n, who, at, now) for n in names]))

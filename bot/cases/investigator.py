@@ -21,14 +21,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from bot import errors, metrics
 from bot.cases.background import Background
 from bot.cases.evidence import Evidence, Section, SectionName
-from bot.cases.investigation import Sources, Subject, investigate, read_section
-from bot.cases.ledger import SYSTEM, CaseLedger
+from bot.cases.investigation import Subject, investigate, read_section
+from bot.cases.ledger import SYSTEM, CaseLedger, settled_state
 from bot.cases.model import Case, CaseState
+from bot.cases.ports import AuditAction, CaseChange, Change, Event, TenantReads
 from bot.core.people import Actor
 from bot.errors import Problem
 from bot.logs import correlation_id
@@ -62,7 +62,7 @@ class Investigator:
     def __init__(
         self,
         ledger: CaseLedger,
-        sources: Sources,
+        tenant: TenantReads,
         background: Background,
         *,
         internal_domains: frozenset[str],
@@ -72,7 +72,7 @@ class Investigator:
         self.load = InvestigationLoad(at_once)
         self._turns = asyncio.Semaphore(at_once)
         self._ledger = ledger
-        self._sources = sources
+        self._tenant = tenant
         self._background = background
         self._domains = internal_domains
         self._retry_seconds = retry_seconds
@@ -81,14 +81,17 @@ class Investigator:
         """Start the investigation unless it ran or runs (one winner across replicas)."""
         if case.evidence is not None or case.state is not CaseState.RESTRICTED:
             return case
-        claimed = await self._ledger.update(
-            case, expect=frozenset({CaseState.RESTRICTED}), state=CaseState.INVESTIGATING
-        )
-        if claimed is None:
-            return await self._ledger.get(case.id) or case
-        await self._ledger.audit(actor, "investigation_started", claimed, "running")
-        self.spawn(claimed.id)
-        return claimed
+
+        def claim(current: Case) -> Change | None:
+            if current.evidence is not None or current.state is not CaseState.RESTRICTED:
+                return None
+            started = Event(AuditAction.INVESTIGATION_STARTED, actor, "running")
+            return Change(started, CaseChange(state=CaseState.INVESTIGATING))
+
+        claimed = await self._ledger.change(case.id, claim)
+        if claimed.done:
+            self.spawn(case.id)
+        return claimed.case
 
     def spawn(self, case_id: str) -> None:
         """Investigate in the background (also what a restart finds unfinished)."""
@@ -98,9 +101,9 @@ class Investigator:
         """How to read this case's evidence (looking the directory id up once if needed)."""
         user_id = case.user_id
         if user_id is None:
-            graph = self._sources.graph
-            user = await graph.users.user(case.upn)
-            await self._ledger.touch(case.id, user_id=user.id, display_name=user.display_name)
+            user = await self._tenant.user(case.upn)
+            named = CaseChange(user_id=user.id, display_name=user.display_name)
+            await self._ledger.change(case.id, lambda _: Change(fields=named))
             user_id = user.id
         domains = self._domains | {case.upn.rsplit("@", 1)[-1].lower()}
         return Reading(case.id, Subject(case.upn, user_id, domains))
@@ -108,7 +111,7 @@ class Investigator:
     async def read(self, reading: Reading, name: SectionName) -> Section:
         """One section, read now and recorded on the case (a failed read does not replace an
         earlier successful one: the card keeps what was last seen, the step still fails)."""
-        section = await read_section(name, reading.subject, self._sources, datetime.now(UTC))
+        section = await read_section(name, reading.subject, self._tenant, self._ledger.now())
         await self.record(reading.case_id, (section,), keep_reads=not section.read)
         return section
 
@@ -119,15 +122,15 @@ class Investigator:
         *,
         failure: Problem | None = None,
         keep_reads: bool = False,
-    ) -> Case | None:
+        finished: str | None = None,
+    ) -> Case:
         """Merge freshly read sections into the case's evidence (compare-and-set, retried on a
         concurrent change). With `keep_reads`, a section already read stays: a step's own read
-        is newer than an investigation that started before it."""
-        for _ in range(5):
-            case = await self._ledger.get(case_id)
-            if case is None:
-                return None
-            now = datetime.now(UTC)
+        is newer than an investigation that started before it. `finished` ends an
+        investigation with that result: the case settles and the end is audited with it."""
+        now = self._ledger.now()
+
+        def merge(case: Case) -> Change:
             evidence = case.evidence or Evidence(now)
             if failure is not None:
                 evidence = dataclasses.replace(evidence, failure=failure)
@@ -135,11 +138,16 @@ class Investigator:
                 current = evidence.section(section.name)
                 if not (keep_reads and current is not None and current.read):
                     evidence = evidence.with_section(section, now)
-            updated = await self._ledger.update(case, evidence=evidence)
-            if updated is not None:
-                return updated
-        log.warning("could not record evidence: the case kept changing", extra={"case": case_id})
-        return await self._ledger.get(case_id)
+            merged = dataclasses.replace(case, evidence=evidence)
+            fields = CaseChange(evidence=evidence)
+            if finished is None:
+                return Change(fields=fields)
+            if merged.is_open:
+                fields["state"] = settled_state(merged)
+            ended = Event(AuditAction.INVESTIGATION_FINISHED, SYSTEM, finished)
+            return Change(ended, fields)
+
+        return (await self._ledger.change(case_id, merge)).case
 
     def read_again_later(self, case: Case) -> None:
         """Read the sections that failed for a passing reason again, in the background."""
@@ -179,23 +187,19 @@ class Investigator:
         case = await self._ledger.get(case_id)
         if case is None:
             return
-        result = "done"
         names = case.evidence.missing if case.evidence is not None else tuple(SectionName)
         try:
             reading = await self.reader(case)
-            sections = await investigate(reading.subject, self._sources, datetime.now(UTC), names)
-            await self.record(case_id, sections, keep_reads=True)
+            sections = await investigate(reading.subject, self._tenant, self._ledger.now(), names)
+            done = await self.record(case_id, sections, keep_reads=True, finished="done")
         except errors.BlockWatchError as err:
-            await self.record(case_id, (), failure=errors.problem_of(err))
-            result = "failed"
+            failure = errors.problem_of(err)
+            done = await self.record(case_id, (), failure=failure, finished="failed")
         except Exception:
             log.exception("investigation failed unexpectedly", extra={"case": case_id})
-            await self.record(case_id, (), failure=errors.unexpected(correlation_id.get()))
-            result = "failed"
-        settled = await self._ledger.settle(case_id)
-        if settled is not None:
-            await self._ledger.audit(SYSTEM, "investigation_finished", settled, result)
-            self.read_again_later(settled)
+            failure = errors.unexpected(correlation_id.get())
+            done = await self.record(case_id, (), failure=failure, finished="failed")
+        self.read_again_later(done)
 
     async def _read_again(self, case_id: str) -> None:
         for attempt in itertools.count():
@@ -210,7 +214,7 @@ class Investigator:
                 async with self._turn():
                     reading = await self.reader(case)
                     sections = await investigate(
-                        reading.subject, self._sources, datetime.now(UTC), names
+                        reading.subject, self._tenant, self._ledger.now(), names
                     )
             except Exception as err:  # a read-only loop: never let it die, try again later
                 log.info("evidence not read again yet", extra={"case": case_id, "error": repr(err)})

@@ -203,6 +203,7 @@ class Step:
     attempt: int = 0
     finished_at: datetime | None = None
     undo: Undo | None = None
+    runner: str = ""  # the process running it (while running)
 
 
 class CloseReason(StrEnum):

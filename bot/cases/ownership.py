@@ -9,7 +9,6 @@ decided by the caller from the admin's role, on the server).
 
 from __future__ import annotations
 
-from bot import errors
 from bot.cases.ledger import CaseLedger
 from bot.cases.model import (
     CLOSE_COMMENT_LIMIT,
@@ -19,9 +18,8 @@ from bot.cases.model import (
     CloseReason,
     Notice,
 )
+from bot.cases.ports import AuditAction, CaseChange, Change, Event
 from bot.core.people import Actor
-
-ATTEMPTS = 5  # compare-and-set rounds before giving up on a case that keeps changing
 
 
 class Ownership:
@@ -30,65 +28,63 @@ class Ownership:
     def __init__(self, ledger: CaseLedger) -> None:
         self._ledger = ledger
 
-    async def _load(self, case_id: str) -> Case:
-        case = await self._ledger.get(case_id)
-        if case is None:
-            raise errors.UnknownCase("no such case")
-        return case
-
     async def take(self, case_id: str, actor: Actor, *, reassign: bool) -> Answer:
         """Make `actor` the owner of the case. Someone else's case moves only when `reassign`."""
-        for _ in range(ATTEMPTS):
-            case = await self._load(case_id)
+        refused: list[Notice] = []
+
+        def take(case: Case) -> Change | None:
+            refused.clear()
             if case.closed:
-                return Answer(case, Notice.CLOSED)
-            if case.owner_id == actor.key:
-                return Answer(case)
-            if not case.can_take(actor.key, reassign=reassign):
-                return Answer(case, Notice.OWNED)
-            taken = await self._ledger.update(case, owner_id=actor.key, owner_name=actor.name)
-            if taken is not None:
-                before = f"from {case.owner_name or case.owner_id}" if case.owner_id else ""
-                await self._ledger.audit(actor, "case_taken", taken, "done", detail=before)
-                return Answer(taken)
-        return Answer(await self._load(case_id), Notice.STALE)
+                refused.append(Notice.CLOSED)
+            elif case.owner_id != actor.key and not case.can_take(actor.key, reassign=reassign):
+                refused.append(Notice.OWNED)
+            if refused or case.owner_id == actor.key:
+                return None
+            before = f"from {case.owner_name or case.owner_id}" if case.owner_id else ""
+            taken = Event(AuditAction.CASE_TAKEN, actor, "done", detail=before)
+            return Change(taken, CaseChange(owner_id=actor.key, owner_name=actor.name))
+
+        taken = await self._ledger.change(case_id, take)
+        return Answer(taken.case, refused[0] if refused else None)
 
     async def add_note(self, case_id: str, text: str, actor: Actor) -> Answer:
         """Add a note (trimmed; empty or longer than NOTE_LIMIT characters is refused, never
         cut); audited with its text."""
-        case = await self._load(case_id)
         text = text.strip()
-        if not text:
-            return Answer(case, Notice.NOTE_EMPTY)
+        refusal = Notice.NOTE_EMPTY if not text else None
         if len(text) > NOTE_LIMIT:
-            return Answer(case, Notice.NOTE_TOO_LONG)
-        await self._ledger.add_note(case.id, text, actor)
-        noted = await self._load(case.id)
-        await self._ledger.audit(actor, "note_added", noted, "done", detail=text)
-        return Answer(noted)
+            refusal = Notice.NOTE_TOO_LONG
+        noted = Event(AuditAction.NOTE_ADDED, actor, "done", detail=text)
+
+        def note(_: Case) -> Change | None:
+            return None if refusal else Change(noted, note=text)
+
+        added = await self._ledger.change(case_id, note)
+        return Answer(added.case, refusal)
 
     async def give_close_reason(
         self, case_id: str, reason: CloseReason, comment: str, actor: Actor, *, change: bool
     ) -> Answer:
         """Say why a case ended without a release. Once given, only `change` replaces it."""
         comment = comment.strip()[:CLOSE_COMMENT_LIMIT]
-        for _ in range(ATTEMPTS):
-            case = await self._load(case_id)
+        refused: list[Notice] = []
+
+        def give(case: Case) -> Change | None:
+            refused.clear()
             if not case.ended_without_release:
-                return Answer(case, Notice.NOT_ENDED)
-            if not case.can_give_close_reason(change=change):
-                return Answer(case, Notice.REASON_SET)
-            given = await self._ledger.update(
-                case, close_reason=reason, close_comment=comment or None
+                refused.append(Notice.NOT_ENDED)
+            elif not case.can_give_close_reason(change=change):
+                refused.append(Notice.REASON_SET)
+            if refused:
+                return None
+            said = Event(
+                AuditAction.CLOSE_REASON,
+                actor,
+                "done",
+                parameters={"reason": reason.value},
+                detail=comment,
             )
-            if given is not None:
-                await self._ledger.audit(
-                    actor,
-                    "close_reason",
-                    given,
-                    "done",
-                    parameters={"reason": reason.value},
-                    detail=comment,
-                )
-                return Answer(given)
-        return Answer(await self._load(case_id), Notice.STALE)
+            return Change(said, CaseChange(close_reason=reason, close_comment=comment or None))
+
+        given = await self._ledger.change(case_id, give)
+        return Answer(given.case, refused[0] if refused else None)

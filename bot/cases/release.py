@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from bot import errors
 from bot.cases.background import Background
 from bot.cases.ledger import SYSTEM, CaseLedger
 from bot.cases.model import OPEN_STATES, Answer, Case, CaseState, Notice
+from bot.cases.ports import AuditAction, CaseChange, Change, Decide, Event, Tenant
+from bot.core.audit import Parameters
 from bot.core.people import Actor
 from bot.errors import Problem, ProblemKind
 from bot.logs import correlation_id
-from bot.tenant.exchange import ExchangeClient
 
 log = logging.getLogger(__name__)
-
-RELEASING = frozenset({CaseState.RELEASING})
 
 
 class Releases:
@@ -34,7 +33,7 @@ class Releases:
     def __init__(
         self,
         ledger: CaseLedger,
-        exchange: ExchangeClient,
+        tenant: Tenant,
         background: Background,
         *,
         runner: str,
@@ -43,7 +42,7 @@ class Releases:
         approval_expiry: timedelta,
     ) -> None:
         self._ledger = ledger
-        self._exchange = exchange
+        self._tenant = tenant
         self._background = background
         self._runner = runner
         self._four_eyes = require_second_approver
@@ -55,109 +54,131 @@ class Releases:
         if not case.is_open:
             return Answer(case, Notice.NOT_RELEASABLE)
         if not case.can_release(override=bool(override_reason)):
-            await self._ledger.audit(
-                actor,
-                "release_refused",
-                case,
-                "refused",
-                detail="checklist not done or evidence unread, and no override reason",
+            why = "checklist not done or evidence unread, and no override reason"
+            await self._ledger.record(
+                case, Event(AuditAction.RELEASE_REFUSED, actor, "refused", detail=why)
             )
             return Answer(case, Notice.CHECKLIST_FIRST)
         if not self._four_eyes:
-            return await self._start(case, actor, override_reason or None)
-        requested = await self._ledger.update(
-            case,
-            expect=OPEN_STATES,
-            release_requested_by=actor.key,
-            release_requested_name=actor.name,
-            release_requested_at=datetime.now(UTC),
-            override_reason=override_reason or None,
-        )
-        if requested is None:
-            return Answer(await self._ledger.get(case.id) or case, Notice.STALE)
-        parameters = {"override_reason": override_reason} if override_reason else {}
-        if override_reason and (missing := _missing_evidence(case)):
-            parameters["missing_evidence"] = missing
-        action = "override_requested" if override_reason else "release_requested"
-        await self._ledger.audit(actor, action, requested, "pending", parameters=parameters)
-        return Answer(requested, Notice.APPROVAL_NEEDED)
+            return await self._start(case, actor, override_reason or None, approved=False)
+        now = self._ledger.now()
+
+        def request(current: Case) -> Change | None:
+            if current.state not in OPEN_STATES:
+                return None
+            if override_reason:
+                asked = AuditAction.OVERRIDE_REQUESTED
+                parameters = _override(current, override_reason, key="override_reason")
+            else:
+                asked, parameters = AuditAction.RELEASE_REQUESTED, {}
+            fields = CaseChange(
+                release_requested_by=actor.key,
+                release_requested_name=actor.name,
+                release_requested_at=now,
+                override_reason=override_reason or None,
+            )
+            return Change(Event(asked, actor, "pending", parameters=parameters), fields)
+
+        requested = await self._ledger.change(case.id, request, version=case.version)
+        if not requested.done:
+            return Answer(requested.case, Notice.STALE)
+        return Answer(requested.case, Notice.APPROVAL_NEEDED)
 
     async def approve(self, case: Case, actor: Actor) -> Answer:
         """A second, different admin approves a requested release."""
         if not case.awaiting_approval:
             return Answer(case, Notice.NOTHING_TO_APPROVE)
         if case.requested_by({actor.aad_object_id, actor.id}):
-            await self._ledger.audit(
-                actor,
-                "approval_refused",
-                case,
-                "refused",
-                detail="the requester cannot approve their own release",
+            why = "the requester cannot approve their own release"
+            await self._ledger.record(
+                case, Event(AuditAction.APPROVAL_REFUSED, actor, "refused", detail=why)
             )
             return Answer(case, Notice.OWN_REQUEST)
-        await self._ledger.audit(actor, "release_approved", case, "approved")
-        return await self._start(case, actor, case.override_reason)
+        return await self._start(case, actor, case.override_reason, approved=True)
 
-    async def _start(self, case: Case, actor: Actor, override_reason: str | None) -> Answer:
-        releasing = await self._ledger.update(
-            case,
-            expect=OPEN_STATES,
-            state=CaseState.RELEASING,
-            override_reason=override_reason,
-            release_runner=self._runner,
-            release_problem=None,
-            released_by=actor.key,
-            released_by_name=actor.name,
-        )
-        if releasing is None:  # a concurrent click or replica won
-            return Answer(await self._ledger.get(case.id) or case, Notice.ALREADY_RUNNING)
-        if override_reason:
-            parameters = {"reason": override_reason}
-            if missing := _missing_evidence(case):
-                parameters["missing_evidence"] = missing
-            await self._ledger.audit(
-                actor, "release_override", releasing, "approved", parameters=parameters
+    async def _start(
+        self, case: Case, actor: Actor, override_reason: str | None, *, approved: bool
+    ) -> Answer:
+        """Claim the release (one caller wins) with its audit event: the approval, the
+        override, or the start of a plain release."""
+
+        def start(current: Case) -> Change | None:
+            if current.state not in OPEN_STATES:
+                return None
+            parameters = _override(current, override_reason, key="reason")
+            if approved:
+                said = Event(AuditAction.RELEASE_APPROVED, actor, "approved", parameters=parameters)
+            elif override_reason:
+                said = Event(AuditAction.RELEASE_OVERRIDE, actor, "approved", parameters=parameters)
+            else:
+                said = Event(AuditAction.RELEASE_STARTED, actor, "running")
+            fields = CaseChange(
+                state=CaseState.RELEASING,
+                override_reason=override_reason,
+                release_runner=self._runner,
+                release_problem=None,
+                released_by=actor.key,
+                released_by_name=actor.name,
             )
-        work = self._carry_out(releasing.id, actor, check_first=case.release_interrupted)
+            return Change(said, fields)
+
+        releasing = await self._ledger.change(case.id, start, version=case.version)
+        if not releasing.done:  # a concurrent click or replica won
+            return Answer(releasing.case, Notice.ALREADY_RUNNING)
+        work = self._carry_out(case.id, actor, check_first=case.release_interrupted)
         self._background.spawn(work, f"release:{case.id}")
-        return Answer(releasing, Notice.RELEASING)
+        return Answer(releasing.case, Notice.RELEASING)
 
     async def _carry_out(self, case_id: str, actor: Actor, *, check_first: bool) -> None:
         case = await self._ledger.get(case_id)
         if case is None or case.state is not CaseState.RELEASING:
             return
         try:
-            if check_first and await self._exchange.restricted_sender(case.upn) is None:
-                await self._close(case, CaseState.VERIFIED, "release_verified", actor=actor)
+            if check_first and await self._tenant.restricted_sender(case.upn) is None:
+                await self._close(case_id, CaseState.VERIFIED, AuditAction.RELEASE_VERIFIED, actor)
                 return
-            await self._exchange.release_sender(case.upn)
+            await self._tenant.release_sender(case.upn)
         except errors.TenantNotFound:
             pass  # already off the list (released elsewhere): the goal is reached
         except errors.BlockWatchError as err:
             detail = f"{type(err).__name__}: {err}"
-            await self._failed(case, actor, errors.problem_of(err), detail)
+            await self._ledger.change(case_id, self._failed(actor, errors.problem_of(err), detail))
             return
         except Exception as err:
             log.exception("release failed unexpectedly", extra={"case": case_id})
             detail = f"{type(err).__name__} (see the log under this correlation id)"
-            await self._failed(case, actor, errors.unexpected(correlation_id.get()), detail)
+            problem = errors.unexpected(correlation_id.get())
+            await self._ledger.change(case_id, self._failed(actor, problem, detail))
             return
-        released = await self._ledger.touch(
-            case_id, state=CaseState.RELEASED, released_at=datetime.now(UTC), release_runner=None
-        )
-        assert released is not None
-        await self._ledger.audit(actor, "release", released, "done")
+        now = self._ledger.now()
+
+        def released(current: Case) -> Change | None:
+            if not self._mine(current):
+                return None
+            fields = CaseChange(state=CaseState.RELEASED, released_at=now, release_runner=None)
+            return Change(Event(AuditAction.RELEASE, actor, "done"), fields)
+
+        await self._ledger.change(case_id, released)
         self.follow(case_id)
 
-    async def _failed(self, case: Case, actor: Actor, problem: Problem, detail: str) -> None:
+    def _mine(self, case: Case) -> bool:
+        """This process is releasing the case."""
+        return case.state is CaseState.RELEASING and case.release_runner == self._runner
+
+    def _failed(self, actor: Actor, problem: Problem, detail: str) -> Decide:
         """The release did not happen: open the case again with Microsoft's answer on it."""
-        back = await self._ledger.touch(
-            case.id,
-            state=CaseState.READY if case.release_ready else CaseState.REMEDIATING,
-            release_runner=None,
-            release_problem=problem,
-        )
-        await self._ledger.audit(actor, "release", back or case, "failed", detail=detail)
+
+        def back(current: Case) -> Change | None:
+            if not self._mine(current):
+                return None
+            fields = CaseChange(
+                state=CaseState.READY if current.release_ready else CaseState.REMEDIATING,
+                release_runner=None,
+                release_problem=problem,
+            )
+            return Change(Event(AuditAction.RELEASE, actor, "failed", detail=detail), fields)
+
+        return back
 
     def follow(self, case_id: str) -> None:
         """Follow a released case up in the background until it is verified."""
@@ -170,15 +191,15 @@ class Releases:
             if case is None or case.state is not CaseState.RELEASED:
                 return
             try:
-                entry = await self._exchange.restricted_sender(case.upn)
+                entry = await self._tenant.restricted_sender(case.upn)
             except Exception as err:  # a read-only loop: keep following up
                 log.warning("follow-up check failed", extra={"case": case_id, "error": repr(err)})
             else:
                 if entry is None:
-                    await self._close(case, CaseState.VERIFIED, "release_verified")
+                    await self._close(case_id, CaseState.VERIFIED, AuditAction.RELEASE_VERIFIED)
                     return
                 if case.released_at and entry.created and entry.created > case.released_at:
-                    await self._close(case, CaseState.RE_RESTRICTED, "re_restricted")
+                    await self._close(case_id, CaseState.RE_RESTRICTED, AuditAction.RE_RESTRICTED)
                     await self._ledger.open_case(entry)
                     return
             await asyncio.sleep(self._follow_up_seconds)
@@ -186,23 +207,31 @@ class Releases:
     async def released_elsewhere(self, upn: str) -> None:
         """The sender left the list without BlockWatch (portal, PowerShell, expiry)."""
         case = await self._ledger.open_for(upn)
-        if case is not None and case.state is not CaseState.RELEASING:
-            await self._close(case, CaseState.VERIFIED, "released_elsewhere")
+        if case is not None:
+            await self._close(case.id, CaseState.VERIFIED, AuditAction.RELEASED_ELSEWHERE)
 
     async def re_restricted(self, upn: str) -> None:
         """The sender was restricted again: close the old case (a new one will link it)."""
         case = await self._ledger.open_for(upn)
         if case is not None:
-            await self._close(case, CaseState.RE_RESTRICTED, "re_restricted")
+            await self._close(case.id, CaseState.RE_RESTRICTED, AuditAction.RE_RESTRICTED)
 
     async def _close(
-        self, case: Case, state: CaseState, action: str, *, actor: Actor = SYSTEM, detail: str = ""
+        self, case_id: str, state: CaseState, action: AuditAction, actor: Actor = SYSTEM
     ) -> None:
-        closed = await self._ledger.update(
-            case, state=state, closed_at=datetime.now(UTC), release_runner=None
-        )
-        if closed is not None:
-            await self._ledger.audit(actor, action, closed, "done", detail=detail)
+        """Close the case: from releasing (this process's release), released (the follow-up)
+        or open (released or restricted elsewhere; never while a release runs)."""
+        now = self._ledger.now()
+
+        def close(current: Case) -> Change | None:
+            if current.closed_at is not None:
+                return None
+            if current.state is CaseState.RELEASING and action is AuditAction.RELEASED_ELSEWHERE:
+                return None
+            fields = CaseChange(state=state, closed_at=now, release_runner=None)
+            return Change(Event(action, actor, "done"), fields)
+
+        await self._ledger.change(case_id, close)
 
     # ---- upkeep: releases whose runner stopped, approvals nobody gave ---------------------
 
@@ -213,57 +242,72 @@ class Releases:
             if case.state is not CaseState.RELEASING or case.release_runner in alive:
                 continue
             try:
-                entry = await self._exchange.restricted_sender(case.upn)
+                entry = await self._tenant.restricted_sender(case.upn)
             except errors.BlockWatchError as err:
                 log.warning("cannot check an interrupted release yet", extra={"error": str(err)})
                 continue
-            why = "the process releasing it stopped; "
-            now = datetime.now(UTC)
-            if entry is None:
-                closed = await self._ledger.update(
-                    case,
-                    expect=RELEASING,
-                    state=CaseState.VERIFIED,
-                    released_at=case.released_at or now,
-                    closed_at=now,
-                    release_runner=None,
-                )
-                if closed is not None:
-                    detail = why + "Exchange no longer lists the sender"
-                    await self._ledger.audit(
-                        SYSTEM, "release_verified", closed, "done", detail=detail
-                    )
-                continue
-            back = await self._ledger.update(
-                case,
-                expect=RELEASING,
-                state=CaseState.READY if case.release_ready else CaseState.REMEDIATING,
-                release_runner=None,
-                release_problem=Problem(ProblemKind.INTERRUPTED, "Exchange Online"),
-            )
-            if back is not None:
-                detail = why + "the sender is still listed: Retry releases it"
-                await self._ledger.audit(
-                    SYSTEM, "release_interrupted", back, "interrupted", detail=detail
-                )
+            await self._ledger.change(case.id, _recovered(entry is None, self._ledger.now()))
 
     async def expire_approvals(self, cases: list[Case], now: datetime) -> None:
         """Release requests that waited too long for a second admin lapse (audited)."""
-        for case in cases:
-            if not case.approval_expired(now, self._approval_expiry):
-                continue
-            lapsed = await self._ledger.update(
-                case,
-                expect=OPEN_STATES,
-                release_requested_by=None,
-                release_requested_name=None,
-                release_requested_at=None,
+        expiry = self._approval_expiry
+
+        def lapse(current: Case) -> Change | None:
+            if current.state not in OPEN_STATES or not current.approval_expired(now, expiry):
+                return None
+            who = current.release_requested_name
+            detail = f"requested by {who}; nobody approved in time"
+            fields = CaseChange(
+                release_requested_by=None, release_requested_name=None, release_requested_at=None
             )
-            if lapsed is not None:
-                detail = f"requested by {case.release_requested_name}; nobody approved in time"
-                await self._ledger.audit(
-                    SYSTEM, "approval_expired", lapsed, "expired", detail=detail
-                )
+            return Change(
+                Event(AuditAction.APPROVAL_EXPIRED, SYSTEM, "expired", detail=detail), fields
+            )
+
+        for case in cases:
+            if case.approval_expired(now, expiry):
+                await self._ledger.change(case.id, lapse, version=case.version)
+
+
+def _recovered(gone: bool, now: datetime) -> Decide:
+    """A release whose runner died: verified when the sender is gone, else interrupted."""
+    why = "the process releasing it stopped; "
+
+    def recover(current: Case) -> Change | None:
+        if current.state is not CaseState.RELEASING:
+            return None
+        if gone:
+            fields = CaseChange(
+                state=CaseState.VERIFIED,
+                released_at=current.released_at or now,
+                closed_at=now,
+                release_runner=None,
+            )
+            detail = why + "Exchange no longer lists the sender"
+            return Change(
+                Event(AuditAction.RELEASE_VERIFIED, SYSTEM, "done", detail=detail), fields
+            )
+        fields = CaseChange(
+            state=CaseState.READY if current.release_ready else CaseState.REMEDIATING,
+            release_runner=None,
+            release_problem=Problem(ProblemKind.INTERRUPTED, "Exchange Online"),
+        )
+        detail = why + "the sender is still listed: Retry releases it"
+        said = Event(AuditAction.RELEASE_INTERRUPTED, SYSTEM, "interrupted", detail=detail)
+        return Change(said, fields)
+
+    return recover
+
+
+def _override(case: Case, reason: str | None, *, key: str) -> Parameters:
+    """What the audit trail records about an override: its reason and the evidence a release
+    goes ahead without."""
+    if not reason:
+        return {}
+    parameters: dict[str, str] = {key: reason}
+    if missing := _missing_evidence(case):
+        parameters["missing_evidence"] = missing
+    return parameters
 
 
 def _missing_evidence(case: Case) -> str:

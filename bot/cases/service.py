@@ -12,25 +12,30 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from bot import errors, metrics
 from bot.cases.background import Background
-from bot.cases.checklist import Checklist, PrivateChannel
-from bot.cases.investigation import Sources
+from bot.cases.checklist import Checklist
 from bot.cases.investigator import InvestigationLoad, Investigator
-from bot.cases.ledger import SYSTEM, CaseAnnouncer, CaseLedger
-from bot.cases.model import Answer, Case, CaseState, CloseReason, Notice, StepName
+from bot.cases.ledger import SYSTEM, CaseLedger
+from bot.cases.model import (
+    Answer,
+    Case,
+    CaseState,
+    CloseReason,
+    Note,
+    Notice,
+    StepDetail,
+    StepName,
+    StepStatus,
+)
 from bot.cases.ownership import Ownership
+from bot.cases.ports import AuditAction, Change, Decide, Event, RunnerLeases, StepWrite
 from bot.cases.release import Releases
 from bot.cases.steps import StepOptions
 from bot.core.m365 import RestrictedSender
 from bot.core.people import Actor, Address
-from bot.store.audit import AuditTrail
-from bot.store.cases import CaseStore
-from bot.store.leases import Leases
-from bot.tenant.exchange import ExchangeClient
-from bot.tenant.graph import GraphClient
 
 log = logging.getLogger(__name__)
 
@@ -55,44 +60,26 @@ class CaseService:
 
     def __init__(
         self,
-        store: CaseStore,
-        audit: AuditTrail,
-        exchange: ExchangeClient,
-        graph: GraphClient,
+        ledger: CaseLedger,
+        investigator: Investigator,
+        checklist: Checklist,
+        releases: Releases,
+        ownership: Ownership,
         *,
-        leases: Leases,
-        announcer: CaseAnnouncer,
-        private: PrivateChannel,
+        leases: RunnerLeases,
         background: Background,
         policy: CasePolicy,
         runner: str,
     ) -> None:
-        self._ledger = CaseLedger(store, audit, announcer)
+        self._ledger = ledger
+        self._investigator = investigator
+        self._checklist = checklist
+        self._releases = releases
+        self._ownership = ownership
         self._leases = leases
         self._background = background
         self.policy = policy
         self.runner = runner
-        self._investigator = Investigator(
-            self._ledger,
-            Sources(exchange, graph),
-            background,
-            internal_domains=policy.internal_domains,
-            retry_seconds=policy.evidence_retry_seconds,
-            at_once=policy.investigations_at_once,
-        )
-        self._checklist = Checklist(
-            self._ledger, self._investigator, exchange, graph, private, background, runner=runner
-        )
-        self._ownership = Ownership(self._ledger)
-        self._releases = Releases(
-            self._ledger,
-            exchange,
-            background,
-            runner=runner,
-            require_second_approver=policy.require_second_approver,
-            follow_up_seconds=policy.follow_up_seconds,
-            approval_expiry=timedelta(seconds=policy.approval_expiry_seconds),
-        )
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -240,22 +227,15 @@ class CaseService:
             f"runner:{self.runner}", self.runner, self.policy.runner_lease_seconds
         )
         alive = await self._leases.holders("runner:")
-        for case_id, step in await self._ledger.interrupt_running(except_runners=alive):
-            case = await self._ledger.get(case_id)
-            if case is not None:
-                await self._ledger.audit(
-                    SYSTEM,
-                    f"step_interrupted:{step}",
-                    case,
-                    "interrupted",
-                    detail="the process running this step stopped",
-                )
+        for case_id, step, runner in await self._ledger.running_steps():
+            if runner not in alive:
+                await self._ledger.change(case_id, _interrupted(StepName(step), alive))
                 await self._ledger.settle(case_id)
         cases = await self._ledger.open_cases()
         for state in CaseState:
             metrics.CASES.labels(state.value).set(sum(c.state is state for c in cases))
         await self._releases.recover(cases, alive)
-        await self._releases.expire_approvals(cases, now or datetime.now(UTC))
+        await self._releases.expire_approvals(cases, now or self._ledger.now())
 
     async def resume(self) -> None:
         """After start-up: pick up investigations, re-reads and follow-ups that were running,
@@ -285,3 +265,18 @@ class CaseService:
         if case.closed:
             return Answer(case, Notice.CLOSED)
         return case
+
+
+def _interrupted(step: StepName, alive: set[str]) -> Decide:
+    """A running step whose runner is gone ends interrupted (Retry offered)."""
+
+    def interrupt(case: Case) -> Change | None:
+        running = case.step(step)
+        if running.status is not StepStatus.RUNNING or running.runner in alive:
+            return None
+        ended = StepWrite(step, StepStatus.INTERRUPTED, StepDetail(Note.INTERRUPTED))
+        why = "the process running this step stopped"
+        said = Event(AuditAction.STEP_INTERRUPTED, SYSTEM, "interrupted", step, detail=why)
+        return Change(said, step=ended)
+
+    return interrupt

@@ -39,9 +39,8 @@ from bot.cases.model import (
     StepStatus,
     Undo,
 )
+from bot.cases.ports import Tenant
 from bot.errors import NotDelivered, Problem, ProblemKind, TenantRequestFailed, problem_of
-from bot.tenant.exchange import ExchangeClient
-from bot.tenant.graph import GraphClient
 
 PrivateMessage = Callable[[str], Awaitable[None]]
 ReadSection = Callable[[SectionName], Awaitable[Section]]
@@ -78,11 +77,10 @@ class Outcome:
 
 @dataclass(frozen=True)
 class StepRun:
-    """What a step needs: the case, the tenant clients, options and the private channel."""
+    """What a step needs: the case, the tenant, options and the private channel."""
 
     case: Case
-    exchange: ExchangeClient
-    graph: GraphClient
+    tenant: Tenant
     options: StepOptions
     tell_privately: PrivateMessage
     read: ReadSection
@@ -113,7 +111,7 @@ async def reset_password(run: StepRun) -> Outcome:
     """Random strong password, change forced at next sign-in, told only to the clicker."""
     password = temporary_password()
     try:
-        await run.graph.users.reset_password(_user_id(run), password)
+        await run.tenant.reset_password(_user_id(run), password)
     except TenantRequestFailed as err:
         if "federated" in str(err).lower():
             return Outcome(StepStatus.FAILED, StepDetail(Note.FEDERATED))
@@ -129,7 +127,7 @@ async def reset_password(run: StepRun) -> Outcome:
 
 async def revoke_sessions(run: StepRun) -> Outcome:
     """Invalidate refresh tokens and session cookies."""
-    await run.graph.users.revoke_sessions(_user_id(run))
+    await run.tenant.revoke_sessions(_user_id(run))
     return _done(Note.SESSIONS_REVOKED)
 
 
@@ -147,7 +145,7 @@ async def remove_forwarding(run: StepRun) -> Outcome:
     found = [f for f in section.findings if isinstance(f, ForwardingFinding)]
     if not found:
         return _done(Note.NO_FORWARDING)
-    await run.exchange.clear_forwarding(run.case.upn)
+    await run.tenant.clear_forwarding(run.case.upn)
     smtp = next((f.address for f in found if f.smtp), None)
     recipient = next((f.address for f in found if not f.smtp), None)
     undo = ForwardingUndo(smtp, recipient, any(f.keep_copy for f in found))
@@ -171,14 +169,14 @@ async def disable_rules(run: StepRun) -> Outcome:
     if not chosen:
         return _done(Note.NO_RULES)
     for rule_id in chosen:
-        await run.exchange.disable_inbox_rule(run.case.upn, rule_id)
+        await run.tenant.disable_inbox_rule(run.case.upn, rule_id)
     names = tuple(flagged[i].name for i in chosen)
     return _done(Note.RULES_DISABLED, RulesUndo(tuple(chosen)), names=names)
 
 
 async def block_sign_in(run: StepRun) -> Outcome:
     """Block sign-in to the account."""
-    await run.graph.users.set_sign_in_blocked(_user_id(run), True)
+    await run.tenant.set_sign_in_blocked(_user_id(run), True)
     return _done(Note.SIGN_IN_BLOCKED, SignInUndo())
 
 
@@ -191,7 +189,7 @@ async def remove_roles(run: StepRun) -> Outcome:
     if not roles:
         return _done(Note.NO_ROLES)
     for role in roles:
-        await run.graph.access.remove_role_assignment(role.assignment_id)
+        await run.tenant.remove_role_assignment(role.assignment_id)
     undo = RolesUndo(tuple(RoleRef(r.role_id, r.role_name, r.scope) for r in roles))
     return _done(Note.ROLES_REMOVED, undo, names=tuple(r.role_name for r in roles))
 
@@ -214,7 +212,7 @@ async def review_mfa(run: StepRun) -> Outcome:
     if not chosen:
         return _done(Note.MFA_CONFIRMED)
     for method_id in chosen:
-        await run.graph.signins.remove_authentication_method(
+        await run.tenant.remove_authentication_method(
             _user_id(run), flagged[method_id].kind, method_id
         )
     removed = tuple(MethodRef(flagged[i].kind, flagged[i].label) for i in chosen)

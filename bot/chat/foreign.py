@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from bot.core.audit import AuditEvent
 from bot.core.people import Actor
-from bot.store.audit import AuditEvent, AuditTrail
+from bot.store.audit import AuditTrail
 
 FOREIGN_WINDOW_SECONDS = 600.0
 MAX_TENANTS = 1000

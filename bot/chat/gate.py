@@ -12,8 +12,9 @@ from bot.chat.access import Roles
 from bot.chat.foreign import ForeignRefusals
 from bot.chat.limits import CommandLimit
 from bot.chat.messages import Origin, Where
+from bot.core.audit import AuditEvent
 from bot.core.people import Address, Role
-from bot.store.audit import AuditEvent, AuditTrail
+from bot.store.audit import AuditTrail
 from bot.store.conversations import ConversationStore
 
 log = logging.getLogger(__name__)

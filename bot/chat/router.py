@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 from bot import errors, metrics
 from bot.chat.context import Command, Context, InvalidAction, Services
@@ -17,6 +16,7 @@ from bot.chat.gate import Gate, Slowdown
 from bot.chat.messages import CardClick, Message, Origin, Reply, Where
 from bot.chat.registry import VERBS as VERB_TABLE
 from bot.chat.registry import help_lines, match
+from bot.core.clock import Clock, utcnow
 from bot.i18n import LANGUAGES, Texts, texts_for
 from bot.logs import correlation_id
 from cards.common import problem_text
@@ -24,14 +24,8 @@ from cards.messages import error_card, help_card
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 
 MAX_COMMAND_CHARS = 1000
-
-
-def utcnow() -> datetime:
-    """The current time (UTC)."""
-    return datetime.now(UTC)
 
 
 class Router:

@@ -24,6 +24,7 @@ from bot.cases.background import Background
 from bot.cases.model import Case, Notice
 from bot.chat.messages import CaseRef, Reply, Where
 from bot.chat.outbox import Outbox, SendFailed
+from bot.core.clock import Clock
 from bot.core.people import Address, Role
 from bot.i18n import LANGUAGES, Texts, language_of
 from bot.store.cases import CaseStore
@@ -34,7 +35,6 @@ from cards.portals import Cloud
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 RoleOf = Callable[[str], Awaitable[Role]]  # an Entra object id's BlockWatch role
 CATCH_UP_AFTER = timedelta(seconds=30)  # a copy still behind after this is redrawn by upkeep
 POST_CLAIM_SECONDS = 30.0  # a case card being posted to a conversation holds it this long

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol
+
+Clock = Callable[[], datetime]  # the current time, timezone-aware, in UTC
 
 
-class Clock(Protocol):
-    """Tells the time (UTC)."""
-
-    def now(self) -> datetime:
-        """The current time, timezone-aware, in UTC."""
-        ...
-
-
-class SystemClock:
-    """The computer's clock."""
-
-    def now(self) -> datetime:
-        """The current time, timezone-aware, in UTC."""
-        return datetime.now(UTC)
-
-
-SYSTEM_CLOCK = SystemClock()
+def utcnow() -> datetime:
+    """The computer's clock, in UTC."""
+    return datetime.now(UTC)

@@ -10,13 +10,12 @@ import csv
 import io
 import logging
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.core.audit import AuditEvent, AuditValue, Parameters
 from bot.logs import correlation_id, redact
 from bot.store.schema import audit_events
 from bot.untrusted import clean
@@ -27,26 +26,6 @@ log = logging.getLogger(__name__)
 _SECRET_KEYS = ("password", "secret", "token", "assertion", "authorization")
 
 
-AuditValue = str | int | bool | None
-Parameters = Mapping[str, AuditValue]
-
-
-@dataclass(frozen=True)
-class AuditEvent:
-    """One recorded action."""
-
-    actor_id: str
-    actor_name: str
-    action: str
-    target: str
-    result: str
-    case_id: str | None = None
-    parameters: Parameters = field(default_factory=dict)
-    detail: str = ""
-    at: datetime | None = None
-    correlation: str = ""
-
-
 def _clean(parameters: Parameters) -> dict[str, AuditValue]:
     return {
         k: ("[redacted]" if any(s in k.lower() for s in _SECRET_KEYS) else v)
@@ -54,7 +33,7 @@ def _clean(parameters: Parameters) -> dict[str, AuditValue]:
     }
 
 
-def _row(event: AuditEvent) -> dict[str, object]:
+def audit_row(event: AuditEvent) -> dict[str, object]:
     """The event as a row: text in its normal form, cut to the column sizes (which bound what
     untrusted activity fields can write), secrets redacted."""
     return {
@@ -84,7 +63,7 @@ class AuditTrail:
         """Append one event (secrets in parameters or detail are redacted first). When the
         database refuses it, the whole event goes to the log before the error is raised, so an
         event is never lost silently."""
-        row = _row(event)
+        row = audit_row(event)
         try:
             async with self._engine.begin() as conn:
                 await conn.execute(audit_events.insert().values(**row))

@@ -5,30 +5,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any, TypedDict, Unpack
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Row, RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.cases.evidence import Evidence
 from bot.cases.model import (
     NOTES_LOADED,
-    STARTABLE,
     Case,
     CaseNote,
     CaseState,
     CloseReason,
-    Note,
     Step,
-    StepDetail,
     StepName,
     StepStatus,
-    Undo,
 )
-from bot.errors import Problem
+from bot.cases.ports import CaseChange, Change, Event, StepWrite
+from bot.core.m365 import RestrictedSender
+from bot.store.audit import audit_row
 from bot.store.codec import (
     detail_from_json,
     detail_json,
@@ -39,30 +36,7 @@ from bot.store.codec import (
     undo_from_json,
     undo_json,
 )
-from bot.store.schema import case_notes, case_steps, cases
-
-
-class CaseChange(TypedDict, total=False):
-    """The fields of a case that may change, with their domain types."""
-
-    state: CaseState
-    user_id: str
-    display_name: str
-    evidence: Evidence
-    released_at: datetime
-    closed_at: datetime
-    release_requested_by: str | None
-    release_requested_name: str | None
-    override_reason: str | None
-    release_requested_at: datetime | None
-    released_by: str
-    released_by_name: str
-    release_runner: str | None
-    release_problem: Problem | None
-    owner_id: str | None
-    owner_name: str | None
-    close_reason: CloseReason | None
-    close_comment: str | None
+from bot.store.schema import audit_events, case_notes, case_steps, cases
 
 
 def _columns(change: CaseChange) -> dict[str, Any]:
@@ -81,105 +55,67 @@ def _columns(change: CaseChange) -> dict[str, Any]:
     return values
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class CaseStore:
-    """Reads and changes cases; never holds state in memory."""
+    """Reads and changes cases (the workflow's `CaseRepository`); never holds state in memory.
+    Reading any number of cases takes three queries: cases, their steps, their newest notes."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
     async def open_case(
-        self,
-        upn: str,
-        *,
-        display_name: str | None,
-        reason: str,
-        restricted_since: datetime | None,
-        user_id: str | None = None,
+        self, sender: RestrictedSender, event: Event, *, at: datetime
     ) -> tuple[Case, bool]:
-        """The open case for `upn`, creating it if there is none; (case, created)."""
-        upn = upn.lower()
+        """The open case of the sender, created (with `event` audited in the same
+        transaction) if there is none; (case, created)."""
+        upn = sender.upn.lower()
         existing = await self.open_for(upn)
         if existing is not None:
             return existing, False
         previous = await self._last_closed(upn)
-        now = _now()
         case_id = str(uuid.uuid4())
         row = {
             "id": case_id,
             "upn": upn,
-            "display_name": display_name,
-            "user_id": user_id,
+            "display_name": sender.display_name,
+            "user_id": sender.user_id,
             "state": CaseState.RESTRICTED.value,
             "version": 1,
-            "reason": reason,
-            "restricted_since": restricted_since,
-            "opened_at": now,
-            "updated_at": now,
-            "previous_case_id": previous.id if previous else None,
+            "reason": sender.reason.raw,
+            "restricted_since": sender.created,
+            "opened_at": at,
+            "updated_at": at,
+            "previous_case_id": previous,
         }
         try:
             async with self._engine.begin() as conn:
                 await conn.execute(cases.insert().values(**row))
+                case = (await self._read(conn, cases.c.id == case_id))[0]
+                await conn.execute(audit_events.insert().values(**audit_row(event.about(case, at))))
         except IntegrityError:
             # Another click, alert or replica opened it first: theirs is the case.
             winner = await self.open_for(upn)
             assert winner is not None
             return winner, False
-        case = await self.get(case_id)
-        assert case is not None
         return case, True
 
     async def get(self, case_id: str) -> Case | None:
-        """The case with this id, steps included."""
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(sa.select(cases).where(cases.c.id == case_id))).first()
-            if row is None:
-                return None
-            steps = (
-                await conn.execute(sa.select(case_steps).where(case_steps.c.case_id == case_id))
-            ).all()
-            notes = (
-                await conn.execute(
-                    sa.select(case_notes, sa.func.count().over().label("total"))
-                    .where(case_notes.c.case_id == case_id)
-                    .order_by(case_notes.c.id.desc())
-                    .limit(NOTES_LOADED)
-                )
-            ).all()
-        return _case(row._mapping, steps, notes)
+        """The case with this id, steps and newest notes included."""
+        found = await self._select(cases.c.id == case_id)
+        return found[0] if found else None
 
     async def open_for(self, upn: str) -> Case | None:
         """The sender's open case, if any."""
-        async with self._engine.connect() as conn:
-            found = (
-                await conn.execute(
-                    sa.select(cases.c.id).where(
-                        cases.c.upn == upn.lower(), cases.c.closed_at.is_(None)
-                    )
-                )
-            ).scalar()
-        return await self.get(found) if found else None
+        found = await self._select(cases.c.upn == upn.lower(), cases.c.closed_at.is_(None))
+        return found[0] if found else None
 
     async def history(self, upn: str) -> list[Case]:
         """Every case of the sender, newest first."""
-        async with self._engine.connect() as conn:
-            ids = (
-                (
-                    await conn.execute(
-                        sa.select(cases.c.id)
-                        .where(cases.c.upn == upn.lower())
-                        .order_by(cases.c.opened_at.desc())
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        found = [await self.get(i) for i in ids]
-        return [c for c in found if c is not None]
+        return await self._select(cases.c.upn == upn.lower())
+
+    async def open_cases(self) -> list[Case]:
+        """Every open case, oldest first."""
+        found = await self._select(cases.c.closed_at.is_(None))
+        return found[::-1]
 
     async def senders(self, *, open_only: bool, limit: int) -> list[tuple[str, str]]:
         """(UPN, display name) of the senders with a case (open ones only, or any), the most
@@ -196,183 +132,44 @@ class CaseStore:
                 found[upn] = str(row.display_name or "")
         return list(found.items())
 
-    async def open_cases(self) -> list[Case]:
-        """Every open case."""
-        async with self._engine.connect() as conn:
-            ids = (
-                (await conn.execute(sa.select(cases.c.id).where(cases.c.closed_at.is_(None))))
-                .scalars()
-                .all()
-            )
-        found = [await self.get(i) for i in ids]
-        return [c for c in found if c is not None]
-
-    async def update(
-        self,
-        case: Case,
-        *,
-        expect: frozenset[CaseState] | None = None,
-        **change: Unpack[CaseChange],
-    ) -> Case | None:
-        """Change the case if it is still at `case.version` (and in `expect`); None if not."""
-        clauses = [cases.c.id == case.id, cases.c.version == case.version]
-        if expect is not None:
-            clauses.append(cases.c.state.in_([s.value for s in expect]))
+    async def apply(self, case: Case, change: Change, *, at: datetime) -> Case | None:
+        """Apply `change` if the case is still at `case.version` and write its audit event,
+        in one transaction; the changed case, or None when another writer changed it first."""
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 cases.update()
-                .where(*clauses)
-                .values(version=cases.c.version + 1, updated_at=_now(), **_columns(change))
+                .where(cases.c.id == case.id, cases.c.version == case.version)
+                .values(version=cases.c.version + 1, updated_at=at, **_columns(change.fields))
             )
-        if result.rowcount != 1:
-            return None
-        return await self.get(case.id)
+            if result.rowcount != 1:
+                return None
+            if change.step is not None:
+                await _write_step(conn, case, change.step, at)
+            if change.note is not None and change.event is not None:
+                actor = change.event.actor
+                await conn.execute(
+                    case_notes.insert().values(
+                        case_id=case.id,
+                        at=at,
+                        author_id=actor.key,
+                        author_name=actor.name,
+                        text=change.note,
+                    )
+                )
+            changed = (await self._read(conn, cases.c.id == case.id))[0]
+            if change.event is not None:
+                event = change.event.about(changed, at)
+                await conn.execute(audit_events.insert().values(**audit_row(event)))
+        return changed
 
-    async def touch(self, case_id: str, **change: Unpack[CaseChange]) -> Case | None:
-        """Change a case whatever its version (background results); bumps the version."""
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                cases.update()
-                .where(cases.c.id == case_id)
-                .values(version=cases.c.version + 1, updated_at=_now(), **_columns(change))
-            )
-        return await self.get(case_id)
-
-    async def start_step(
-        self, case_id: str, step: StepName, *, runner: str, actor_id: str, actor_name: str
-    ) -> bool:
-        """Claim a step to run it: only one caller wins, and only from a startable status."""
-        now = _now()
-        who = {
-            "actor_id": actor_id,
-            "actor_name": actor_name,
-            "runner": runner,
-            "status": StepStatus.RUNNING.value,
-            "started_at": now,
-        }
-        return await self._claim(
-            case_id,
-            step,
-            first={**who, "attempt": 1},
-            again={**who, "attempt": case_steps.c.attempt + 1, "finished_at": None, "detail": ""},
+    async def running_steps(self) -> list[tuple[str, StepName, str]]:
+        """(case id, step, runner) of every running step."""
+        query = sa.select(case_steps.c.case_id, case_steps.c.step, case_steps.c.runner).where(
+            case_steps.c.status == StepStatus.RUNNING.value
         )
-
-    async def finish_step(
-        self,
-        case_id: str,
-        step: StepName,
-        status: StepStatus,
-        detail: StepDetail,
-        *,
-        undo: Undo | None = None,
-    ) -> None:
-        """Record a step's outcome (only a running step can finish)."""
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                case_steps.update()
-                .where(
-                    case_steps.c.case_id == case_id,
-                    case_steps.c.step == step.value,
-                    case_steps.c.status == StepStatus.RUNNING.value,
-                )
-                .values(
-                    status=status.value,
-                    detail=detail_json(detail),
-                    undo=undo_json(undo),
-                    finished_at=_now(),
-                )
-            )
-            await self._bump(conn, case_id)
-
-    async def skip_step(
-        self, case_id: str, step: StepName, reason: str, *, actor_id: str, actor_name: str
-    ) -> bool:
-        """Mark a not-run/failed step as skipped with a reason."""
-        values = {
-            "status": StepStatus.SKIPPED.value,
-            "detail": detail_json(StepDetail(Note.SKIPPED, reason=reason)),
-            "actor_id": actor_id,
-            "actor_name": actor_name,
-            "finished_at": _now(),
-        }
-        return await self._claim(case_id, step, first=values, again=values)
-
-    async def _claim(
-        self, case_id: str, step: StepName, *, first: dict[str, Any], again: dict[str, Any]
-    ) -> bool:
-        """Insert the step's row with `first`, or move an existing row that is in a startable
-        status to `again`; bump the case version when either changed anything. The unique
-        key and the status condition let exactly one of any number of callers win."""
-        async with self._engine.begin() as conn:
-            try:
-                await conn.execute(
-                    case_steps.insert().values(case_id=case_id, step=step.value, **first)
-                )
-            except IntegrityError:
-                pass
-            else:
-                await self._bump(conn, case_id)
-                return True
-        async with self._engine.begin() as conn:
-            result = await conn.execute(
-                case_steps.update()
-                .where(
-                    case_steps.c.case_id == case_id,
-                    case_steps.c.step == step.value,
-                    case_steps.c.status.in_([s.value for s in STARTABLE]),
-                )
-                .values(**again)
-            )
-            if result.rowcount == 1:
-                await self._bump(conn, case_id)
-                return True
-        return False
-
-    async def interrupt_running(
-        self, *, runners: set[str] | None = None, except_runners: set[str] | None = None
-    ) -> list[tuple[str, str]]:
-        """Mark running steps of dead runners interrupted; returns (case id, step)."""
-        clauses = [case_steps.c.status == StepStatus.RUNNING.value]
-        if runners is not None:
-            clauses.append(case_steps.c.runner.in_(runners))
-        if except_runners is not None:
-            clauses.append(case_steps.c.runner.not_in(except_runners))
-        async with self._engine.begin() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(case_steps.c.case_id, case_steps.c.step).where(*clauses)
-                )
-            ).all()
-            for case_id, step in rows:
-                await conn.execute(
-                    case_steps.update()
-                    .where(
-                        case_steps.c.case_id == case_id,
-                        case_steps.c.step == step,
-                        case_steps.c.status == StepStatus.RUNNING.value,
-                    )
-                    .values(
-                        status=StepStatus.INTERRUPTED.value,
-                        detail=detail_json(StepDetail(Note.INTERRUPTED)),
-                        finished_at=_now(),
-                    )
-                )
-                await self._bump(conn, case_id)
-        return [(str(c), str(s)) for c, s in rows]
-
-    async def add_note(self, case_id: str, text: str, *, author_id: str, author_name: str) -> None:
-        """Add a note to the case (and bump its version, so every copy of its card shows it)."""
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                case_notes.insert().values(
-                    case_id=case_id,
-                    at=_now(),
-                    author_id=author_id,
-                    author_name=author_name,
-                    text=text,
-                )
-            )
-            await self._bump(conn, case_id)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(str(c), StepName(s), str(r or "")) for c, s, r in rows]
 
     async def purge_closed(self, before: datetime) -> int:
         """Delete closed cases closed before `before` (retention)."""
@@ -380,14 +177,44 @@ class CaseStore:
             result = await conn.execute(cases.delete().where(cases.c.closed_at < before))
         return int(result.rowcount or 0)
 
-    async def _bump(self, conn: AsyncConnection, case_id: str) -> None:
-        await conn.execute(
-            cases.update()
-            .where(cases.c.id == case_id)
-            .values(version=cases.c.version + 1, updated_at=_now())
-        )
+    async def _select(self, *where: sa.ColumnElement[bool]) -> list[Case]:
+        async with self._engine.connect() as conn:
+            return await self._read(conn, *where)
 
-    async def _last_closed(self, upn: str) -> Case | None:
+    async def _read(self, conn: AsyncConnection, *where: sa.ColumnElement[bool]) -> list[Case]:
+        """The cases matching `where`, newest first, in three queries whatever their number."""
+        rows = (
+            await conn.execute(sa.select(cases).where(*where).order_by(cases.c.opened_at.desc()))
+        ).all()
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        steps: dict[str, list[Row[Any]]] = {i: [] for i in ids}
+        for s in (
+            await conn.execute(sa.select(case_steps).where(case_steps.c.case_id.in_(ids)))
+        ).all():
+            steps[s.case_id].append(s)
+        ranked = (
+            sa.select(
+                case_notes,
+                sa.func.count().over(partition_by=case_notes.c.case_id).label("total"),
+                sa.func.row_number()
+                .over(partition_by=case_notes.c.case_id, order_by=case_notes.c.id.desc())
+                .label("rank"),
+            )
+            .where(case_notes.c.case_id.in_(ids))
+            .subquery()
+        )
+        notes: dict[str, list[Row[Any]]] = {i: [] for i in ids}
+        for n in (
+            await conn.execute(
+                sa.select(ranked).where(ranked.c.rank <= NOTES_LOADED).order_by(ranked.c.id.desc())
+            )
+        ).all():
+            notes[n.case_id].append(n)
+        return [_case(r._mapping, steps[r.id], notes[r.id]) for r in rows]
+
+    async def _last_closed(self, upn: str) -> str | None:
         async with self._engine.connect() as conn:
             found = (
                 await conn.execute(
@@ -397,7 +224,31 @@ class CaseStore:
                     .limit(1)
                 )
             ).scalar()
-        return await self.get(found) if found else None
+        return str(found) if found else None
+
+
+async def _write_step(conn: AsyncConnection, case: Case, step: StepWrite, at: datetime) -> None:
+    """Write a step's new status (its row is created on its first claim or skip)."""
+    values: dict[str, Any] = {"status": step.status.value}
+    if step.status is StepStatus.RUNNING:
+        values |= {"runner": step.runner, "started_at": at, "finished_at": None, "detail": ""}
+    else:
+        values |= {"finished_at": at, "detail": detail_json(step.detail) if step.detail else ""}
+        values["undo"] = undo_json(step.undo)
+    if step.actor is not None:
+        values |= {"actor_id": step.actor.key, "actor_name": step.actor.name}
+    if step.attempt is not None:
+        values["attempt"] = step.attempt
+    if step.name in case.steps:
+        await conn.execute(
+            case_steps.update()
+            .where(case_steps.c.case_id == case.id, case_steps.c.step == step.name.value)
+            .values(**values)
+        )
+    else:
+        await conn.execute(
+            case_steps.insert().values(case_id=case.id, step=step.name.value, **values)
+        )
 
 
 def _case(row: RowMapping, steps: Sequence[Row[Any]], notes: Sequence[Row[Any]]) -> Case:
@@ -432,6 +283,7 @@ def _case(row: RowMapping, steps: Sequence[Row[Any]], notes: Sequence[Row[Any]])
                 s.attempt,
                 s.finished_at,
                 undo_from_json(s.undo),
+                s.runner or "",
             )
             for s in steps
         },

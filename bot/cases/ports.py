@@ -1,0 +1,330 @@
+"""What the workflow needs from the world, declared here and implemented outside it: the cases
+repository and audit log (`bot/store/`), the tenant (`bot/tenant/port.py`), runner leases, the
+announcer that redraws cards and the private channel (`bot/chat/`). `bot/compose.py` wires them;
+tests/workflow.py has in-memory ones, so the rules are tested without a server.
+
+A change of a case is a `Change`: decided by a pure function of the case as loaded, applied by
+`CaseRepository.apply` with compare-and-set on the case's version, its audit event in the same
+transaction (bot/cases/ledger.py is the one caller).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol, TypedDict
+
+from bot.cases.evidence import Evidence
+from bot.cases.model import Case, CaseState, CloseReason, StepDetail, StepName, StepStatus, Undo
+from bot.core.audit import AuditEvent, Parameters
+from bot.core.m365 import (
+    AuthMethod,
+    ConsentGrant,
+    Delegate,
+    DirectoryUser,
+    InboxRule,
+    MailboxForwarding,
+    RestrictedSender,
+    RiskState,
+    RoleAssignment,
+    SentMessage,
+    SignIn,
+)
+from bot.core.people import Actor, Address
+from bot.errors import Problem
+
+
+class AuditAction(StrEnum):
+    """What the audit trail says happened to a case (stored as is; a step's name follows
+    the step actions after a colon, e.g. `step_finished:reset_password`)."""
+
+    CASE_OPENED = "case_opened"
+    INVESTIGATION_STARTED = "investigation_started"
+    INVESTIGATION_FINISHED = "investigation_finished"
+    CASE_READY = "case_ready"  # steps 1-4 settled and their evidence read
+    CASE_NOT_READY = "case_not_ready"  # evidence a release depends on is unread again
+    CASE_SETTLED = "case_settled"  # evidence arrived outside an investigation
+    RECOMMENDED_STARTED = "recommended_started"
+    STEP_STARTED = "step_started"
+    STEP_FINISHED = "step_finished"
+    STEP_SKIPPED = "step_skipped"
+    STEP_INTERRUPTED = "step_interrupted"
+    RELEASE_REFUSED = "release_refused"
+    RELEASE_REQUESTED = "release_requested"
+    OVERRIDE_REQUESTED = "override_requested"
+    APPROVAL_REFUSED = "approval_refused"
+    RELEASE_APPROVED = "release_approved"
+    RELEASE_OVERRIDE = "release_override"
+    RELEASE_STARTED = "release_started"
+    RELEASE = "release"
+    RELEASE_VERIFIED = "release_verified"
+    RELEASE_INTERRUPTED = "release_interrupted"
+    RELEASED_ELSEWHERE = "released_elsewhere"
+    RE_RESTRICTED = "re_restricted"
+    APPROVAL_EXPIRED = "approval_expired"
+    CASE_TAKEN = "case_taken"
+    NOTE_ADDED = "note_added"
+    CLOSE_REASON = "close_reason"
+
+
+@dataclass(frozen=True)
+class Event:
+    """An audit event about a case, before it is written."""
+
+    action: AuditAction
+    actor: Actor
+    result: str
+    step: StepName | None = None
+    parameters: Parameters = field(default_factory=dict)
+    detail: str = ""
+
+    @property
+    def name(self) -> str:
+        """The action as the audit trail stores it."""
+        return f"{self.action.value}:{self.step.value}" if self.step else self.action.value
+
+    def about(self, case: Case, at: datetime | None = None) -> AuditEvent:
+        """The entry of the audit trail for this event about `case`."""
+        return AuditEvent(
+            actor_id=self.actor.key,
+            actor_name=self.actor.name,
+            action=self.name,
+            target=case.upn,
+            result=self.result,
+            case_id=case.id,
+            parameters=self.parameters,
+            detail=self.detail,
+            at=at,
+        )
+
+
+class CaseChange(TypedDict, total=False):
+    """The fields of a case that may change, with their domain types."""
+
+    state: CaseState
+    user_id: str
+    display_name: str
+    evidence: Evidence
+    released_at: datetime
+    closed_at: datetime
+    release_requested_by: str | None
+    release_requested_name: str | None
+    override_reason: str | None
+    release_requested_at: datetime | None
+    released_by: str
+    released_by_name: str
+    release_runner: str | None
+    release_problem: Problem | None
+    owner_id: str | None
+    owner_name: str | None
+    close_reason: CloseReason | None
+    close_comment: str | None
+
+
+@dataclass(frozen=True)
+class StepWrite:
+    """A checklist step's new status: claimed (running, by `runner`), ended or skipped."""
+
+    name: StepName
+    status: StepStatus
+    detail: StepDetail | None = None
+    undo: Undo | None = None
+    runner: str = ""
+    actor: Actor | None = None  # who started or skipped it (kept when None)
+    attempt: int | None = None  # kept when None
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a decision changes on a case, and the one audit event that tells it."""
+
+    event: Event | None = None
+    fields: CaseChange = field(default_factory=lambda: CaseChange())
+    step: StepWrite | None = None
+    note: str | None = None  # a note added by the event's actor
+
+    @property
+    def state(self) -> CaseState | None:
+        """The state the case moves to, if this change moves it."""
+        return self.fields.get("state")
+
+
+Decide = Callable[[Case], Change | None]  # None: nothing to change
+
+
+class CaseRepository(Protocol):
+    """Where cases are kept (bot/store/cases.py)."""
+
+    async def get(self, case_id: str) -> Case | None:
+        """The case with this id, steps and newest notes included."""
+        ...
+
+    async def open_for(self, upn: str) -> Case | None:
+        """The sender's open case, if any."""
+        ...
+
+    async def history(self, upn: str) -> list[Case]:
+        """Every case of the sender, newest first."""
+        ...
+
+    async def senders(self, *, open_only: bool, limit: int) -> list[tuple[str, str]]:
+        """(UPN, display name) of senders with a case, most recently opened first."""
+        ...
+
+    async def open_cases(self) -> list[Case]:
+        """Every case that is not closed."""
+        ...
+
+    async def open_case(
+        self, sender: RestrictedSender, event: Event, *, at: datetime
+    ) -> tuple[Case, bool]:
+        """The sender's open case, created with `event` audited in the same transaction when
+        there is none; (case, created). One of any number of concurrent callers creates it."""
+        ...
+
+    async def apply(self, case: Case, change: Change, *, at: datetime) -> Case | None:
+        """Apply `change` if the case is still at `case.version` (bumping it) and write its
+        event in the same transaction; the changed case, or None when it had moved on."""
+        ...
+
+    async def running_steps(self) -> list[tuple[str, StepName, str]]:
+        """(case id, step, runner) of every running step."""
+        ...
+
+    async def purge_closed(self, before: datetime) -> int:
+        """Delete cases closed before `before` (retention)."""
+        ...
+
+
+class AuditLog(Protocol):
+    """The append-only audit trail (bot/store/audit.py)."""
+
+    async def record(self, event: AuditEvent) -> None:
+        """Append one event."""
+        ...
+
+    async def purge(self, before: datetime) -> int:
+        """Delete events older than `before` (retention)."""
+        ...
+
+
+class RunnerLeases(Protocol):
+    """Who is alive: each replica renews its runner lease (bot/store/leases.py)."""
+
+    async def renew(self, name: str, holder: str, seconds: float) -> bool:
+        """Hold (or keep holding) the lease `name` for `seconds`."""
+        ...
+
+    async def holders(self, prefix: str) -> set[str]:
+        """The holders of unexpired leases whose name starts with `prefix`."""
+        ...
+
+
+class CaseAnnouncer(Protocol):
+    """Told about every change of a case (redraws the cards in Teams)."""
+
+    def case_changed(self, case_id: str) -> None:
+        """The case changed: show its new state wherever its card is (soon, not now)."""
+        ...
+
+
+class PrivateChannel(Protocol):
+    """Delivers a message to one admin only (a 1:1 chat), never to a group or channel."""
+
+    async def tell(self, actor: Actor, address: Address, text: str) -> None:
+        """Send `text` to `actor` privately (the click came from `address`)."""
+        ...
+
+
+class TenantReads(Protocol):
+    """What the workflow reads in Microsoft 365 (bot/tenant/port.py)."""
+
+    async def restricted_sender(self, upn: str) -> RestrictedSender | None:
+        """The sender's entry on Exchange's restricted list, or None."""
+        ...
+
+    async def user(self, id_or_upn: str) -> DirectoryUser:
+        """The directory user."""
+        ...
+
+    async def inbox_rules(self, upn: str) -> list[InboxRule]:
+        """The mailbox's inbox rules, hidden ones included."""
+        ...
+
+    async def mailbox_forwarding(self, upn: str) -> MailboxForwarding:
+        """The mailbox's forwarding settings."""
+        ...
+
+    async def delegates(self, upn: str) -> list[Delegate]:
+        """Who else may read or send as the mailbox."""
+        ...
+
+    async def authentication_methods(self, user_id: str) -> list[AuthMethod]:
+        """The user's registered sign-in methods."""
+        ...
+
+    async def registered_method_kinds(self, user_id: str, *, since: datetime) -> set[str]:
+        """Kinds of sign-in method registered since `since` (directory audit)."""
+        ...
+
+    async def role_assignments(self, user_id: str) -> list[RoleAssignment]:
+        """The user's directory role assignments."""
+        ...
+
+    async def risky_user(self, user_id: str) -> RiskState | None:
+        """Entra ID Protection's risk state of the user (None: no record)."""
+        ...
+
+    async def sign_ins(self, user_id: str, *, since: datetime) -> list[SignIn]:
+        """The user's sign-ins since `since`."""
+        ...
+
+    async def consent_grants(self, user_id: str) -> list[ConsentGrant]:
+        """The delegated permissions the user granted to apps."""
+        ...
+
+    async def sent_messages(self, upn: str, *, since: datetime) -> list[SentMessage]:
+        """Messages the mailbox sent since `since`."""
+        ...
+
+
+class TenantActions(Protocol):
+    """What the workflow changes in Microsoft 365 (bot/tenant/port.py)."""
+
+    async def release_sender(self, upn: str) -> None:
+        """Remove the sender from Exchange's restricted list."""
+        ...
+
+    async def reset_password(self, user_id: str, password: str) -> None:
+        """Set a temporary password, changed at next sign-in."""
+        ...
+
+    async def revoke_sessions(self, user_id: str) -> None:
+        """Revoke the user's refresh tokens and sessions."""
+        ...
+
+    async def set_sign_in_blocked(self, user_id: str, blocked: bool) -> None:
+        """Block (or allow) the user's sign-in."""
+        ...
+
+    async def clear_forwarding(self, upn: str) -> None:
+        """Remove the mailbox's forwarding."""
+        ...
+
+    async def disable_inbox_rule(self, upn: str, rule_id: str) -> None:
+        """Disable one inbox rule."""
+        ...
+
+    async def remove_role_assignment(self, assignment_id: str) -> None:
+        """Remove one directory role assignment."""
+        ...
+
+    async def remove_authentication_method(self, user_id: str, kind: str, method_id: str) -> None:
+        """Remove one sign-in method."""
+        ...
+
+
+class Tenant(TenantReads, TenantActions, Protocol):
+    """Microsoft 365, as the workflow reads and changes it."""
