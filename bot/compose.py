@@ -52,6 +52,7 @@ from bot.settings import Credential, Settings
 from bot.store.audit import AuditTrail, to_csv
 from bot.store.budgets import SharedBudgets
 from bot.store.cases import CaseStore
+from bot.store.claims import CardClaims
 from bot.store.conversations import ConversationStore
 from bot.store.db import current_revision, head_revision, migrate, open_engine
 from bot.store.leases import Leases
@@ -365,6 +366,7 @@ async def start_runtime(
     views = CaseViews(
         store,
         conversations,
+        CardClaims(engine, hold=timedelta(seconds=30)),
         outbox,
         background,
         clock=now,

@@ -6,6 +6,7 @@ import ast
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.helpers import ROOT
 
@@ -110,3 +111,97 @@ def test_only_the_demo_imports_the_simulated_tenant() -> None:
         check=True,
     )
     assert "bot.sim" not in imported.stdout
+
+
+# ---- layers, checked transitively ---------------------------------------------------------
+
+# (layer, what it must never reach through any chain of imports). A third-party package counts
+# as reached when a module on the chain imports it.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("bot.core", ("bot.cases", "bot.chat", "bot.store", "bot.tenant", "bot.teams", "cards")),
+    (
+        "bot.cases",
+        ("bot.store", "bot.tenant", "bot.teams", "bot.chat", "sqlalchemy", "httpx", "aiohttp"),
+    ),
+    (
+        "cards",
+        ("bot.store", "bot.tenant", "bot.teams", "bot.chat", "sqlalchemy", "httpx", "aiohttp"),
+    ),
+    ("bot.chat", ("bot.tenant", "bot.teams", "botbuilder")),
+)
+
+Graph = dict[str, set[str]]
+
+
+def _module_of(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> Graph:
+    """Module → the modules it imports (absolute names; relative imports resolved)."""
+    graph: Graph = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            module = _module_of(path)
+            names: set[str] = set()
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    names.update(alias.name for alias in node.names)
+                elif isinstance(node, ast.ImportFrom):
+                    base = node.module or ""
+                    if node.level:
+                        anchor = module.split(".")
+                        if path.name != "__init__.py":
+                            anchor = anchor[:-1]
+                        anchor = anchor[: len(anchor) - node.level + 1]
+                        base = ".".join([*anchor, base] if base else anchor)
+                    names.add(base)
+                    names.update(f"{base}.{alias.name}" for alias in node.names)
+            graph[module] = names
+    return graph
+
+
+def _inside(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def reaches(graph: Graph, start: str, banned: tuple[str, ...]) -> list[str]:
+    """The import chains from `start` to anything in `banned` (the shortest to each)."""
+    found: list[str] = []
+    seen = {start}
+    queue: list[list[str]] = [[start]]
+    while queue:
+        chain = queue.pop(0)
+        for name in sorted(graph.get(chain[-1], ())):
+            if any(_inside(name, b) for b in banned):
+                found.append(" -> ".join([*chain, name]))
+            elif name in graph and name not in seen:
+                seen.add(name)
+                queue.append([*chain, name])
+    return found
+
+
+def layer_violations(graph: Graph) -> list[str]:
+    """Every chain by which a layer reaches what it must not."""
+    return [
+        chain
+        for layer, banned in LAYERS
+        for module in sorted(graph)
+        if _inside(module, layer)
+        for chain in reaches(graph, module, banned)
+    ]
+
+
+def test_no_layer_reaches_what_it_must_not_through_any_chain_of_imports() -> None:
+    assert layer_violations(import_graph()) == []
+
+
+def test_the_layer_check_catches_an_upward_import_two_modules_away() -> None:
+    """A deliberately added upward import: cards -> bot.i18n -> (new) bot.store.cases. The
+    check must name the chain, although cards imports nothing of bot.store itself."""
+    graph = import_graph()
+    assert "bot.i18n" in graph["cards.case"]
+    graph["bot.i18n"] = {*graph["bot.i18n"], "bot.store.cases"}
+    violations = layer_violations(graph)
+    assert "cards.case -> bot.i18n -> bot.store.cases" in violations

@@ -247,3 +247,29 @@ async def test_two_replicas_one_poller_one_alert_per_subscription(
         assert len(holders) == 1
     finally:
         await engine.dispose()
+
+
+async def test_open_clicked_at_once_on_two_replicas_posts_one_case_card(
+    processes: Processes, database: str, recorder: Recorder
+) -> None:
+    """Two admins (or one double-click) press Open on the same sender in one conversation at
+    the same moment, on two replicas: exactly one case card is posted there."""
+    first, _ = processes.start_bot(database, "a")
+    second, _ = processes.start_bot(database, "b")
+    await asyncio.gather(
+        *[
+            press(first if i % 2 else second, "open_case", {"upn": JOOST}, recorder.url)
+            for i in range(10)
+        ]
+    )
+    await asyncio.sleep(1.0)  # a late post would arrive by now
+    posted = [
+        call
+        for call in recorder.calls
+        if call.method == "POST" and "/activities" in call.path and call.body.get("attachments")
+    ]
+    assert len(posted) == 1, [texts_of(c.body["attachments"][0]["content"])[:2] for c in posted]
+    assert any(
+        JOOST.split("@")[0].split(".")[0].capitalize() in t
+        for t in texts_of(posted[0].body["attachments"][0]["content"])
+    )

@@ -101,9 +101,9 @@ def _close(at: datetime) -> Decide:
 
 
 async def test_database_is_at_head(engine: AsyncEngine) -> None:
-    assert await current_revision(engine) == head_revision() == "0009"
+    assert await current_revision(engine) == head_revision() == "0010"
     await migrate(engine)  # idempotent
-    assert await current_revision(engine) == "0009"
+    assert await current_revision(engine) == "0010"
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -132,7 +132,7 @@ async def test_empty_and_previous_schema_both_reach_head(kind: str, tmp_path: Pa
             values = ", ".join(f":{k}" for k in row)
             await conn.execute(sa.text(f"INSERT INTO cases ({columns}) VALUES ({values})"), row)  # noqa: S608
         await migrate(db)
-        assert await current_revision(db) == "0009"
+        assert await current_revision(db) == "0010"
         case = await CaseStore(db).get(row["id"])
         assert case is not None
         assert (case.upn, case.state, case.version, case.opened_at) == (
@@ -279,9 +279,9 @@ async def test_retention_purges_only_old_events_and_closed_cases(engine: AsyncEn
 
 def test_cli_migrate_and_export_audit(tmp_path: Path) -> None:
     first = run_app(tmp_path, {}, "migrate", check=True)
-    assert first.stdout.strip() == "database schema: empty -> 0009"
+    assert first.stdout.strip() == "database schema: empty -> 0010"
     again = run_app(tmp_path, {}, "migrate", check=True)
-    assert again.stdout.strip() == "database schema: 0009 -> 0009"
+    assert again.stdout.strip() == "database schema: 0010 -> 0010"
     export = run_app(tmp_path, {}, "export-audit", "--days", "30", check=True)
     assert export.stdout.splitlines()[0].startswith("time,actor_id,actor,action,target")
 
@@ -301,3 +301,17 @@ async def test_replicas_share_microsofts_rate_budgets(engine: AsyncEngine) -> No
     assert next_slot(slots[:5], REPORTS, 5000.0) == slots[5]
     assert all(later - earlier >= 10.0 for earlier, later in zip(slots, slots[5:], strict=False))
     assert await replicas[0].reserve(REPORTS, max_wait=1) is None
+
+
+async def test_the_schema_in_code_is_the_schema_the_migrations_make(engine: AsyncEngine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from bot.store.schema import metadata
+
+    def differences(conn: sa.Connection) -> list[object]:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+    async with engine.connect() as conn:
+        assert await conn.run_sync(differences) == []

@@ -29,9 +29,9 @@ from bot.chat.context import (
 )
 from bot.chat.messages import Reply
 from bot.chat.senders import list_card
+from bot.core.m365 import LISTED_SECONDS
 from bot.core.people import Role
 from bot.errors import BlockWatchError
-from bot.tenant.senders import LISTED_SECONDS
 from cards.common import adaptive_card, text
 from cards.history import history_card
 from cards.messages import pick_sender_card

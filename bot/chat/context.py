@@ -14,18 +14,39 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from bot.cases.model import StepName
 from bot.cases.service import CaseService
 from bot.chat.messages import CardData, Origin, Reply, Where
 from bot.chat.views import CaseViews, Viewer
+from bot.core.m365 import DirectoryUser, RestrictedSender, SendersView
 from bot.core.people import Actor, Address, Role
 from bot.i18n import Texts
 from bot.store.audit import AuditTrail
 from bot.store.conversations import ConversationStore
-from bot.tenant.senders import RestrictedSenders
 
 UPN = re.compile(r"^[^@\s]{1,113}@[A-Za-z0-9.-]{1,200}\.[A-Za-z]{2,63}$")
+
+
+class Senders(Protocol):
+    """The restricted senders as admins see them (bot/tenant/senders.py)."""
+
+    async def view(self, max_age: float | None = None) -> SendersView:
+        """The list read within `max_age` seconds (or read now)."""
+        ...
+
+    async def read(self) -> SendersView:
+        """The list, read now."""
+        ...
+
+    def listed(self, upn: str) -> RestrictedSender | None:
+        """The sender as the list read last shows it, if it does."""
+        ...
+
+    async def one(self, upn: str) -> tuple[RestrictedSender | None, DirectoryUser | None]:
+        """One sender's entry and directory user, read now."""
+        ...
 
 
 class InvalidAction(ValueError):
@@ -36,7 +57,7 @@ class InvalidAction(ValueError):
 class Services:
     """What commands may use; built once at start-up."""
 
-    senders: RestrictedSenders
+    senders: Senders
     cases: CaseService
     views: CaseViews
     audit: AuditTrail

@@ -6,8 +6,8 @@ import re
 
 from bot.chat.context import Command, Context, Feature, Verb, int_field
 from bot.chat.messages import Reply
+from bot.core.m365 import LISTED_SECONDS, SendersView
 from bot.core.people import Role
-from bot.tenant.senders import LISTED_SECONDS, SendersView
 from cards.common import Card
 from cards.senders import restricted_list_card
 

@@ -15,7 +15,6 @@ caught up by the upkeep loop (`catch_up`).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +27,7 @@ from bot.core.clock import Clock
 from bot.core.people import Address, Role
 from bot.i18n import LANGUAGES, Texts, language_of
 from bot.store.cases import CaseStore
+from bot.store.claims import CardClaims
 from bot.store.conversations import ConversationStore, Copy
 from cards.case import render_case
 from cards.common import ENVELOPE_ALLOWANCE, Card
@@ -37,8 +37,6 @@ log = logging.getLogger(__name__)
 
 RoleOf = Callable[[str], Awaitable[Role]]  # an Entra object id's BlockWatch role
 CATCH_UP_AFTER = timedelta(seconds=30)  # a copy still behind after this is redrawn by upkeep
-POST_CLAIM_SECONDS = 30.0  # a case card being posted to a conversation holds it this long
-MAX_POST_CLAIMS = 1_000
 
 
 @dataclass(frozen=True)
@@ -60,6 +58,7 @@ class CaseViews:
         self,
         cases: CaseStore,
         conversations: ConversationStore,
+        claims: CardClaims,
         outbox: Outbox,
         background: Background,
         *,
@@ -72,13 +71,13 @@ class CaseViews:
         self._cases = cases
         self._role_of = role_of
         self._conversations = conversations
+        self._claims = claims
         self._outbox = outbox
         self._background = background
         self._clock = clock
         self._budget = budget
         self._redrawing: set[str] = set()
         self._again: set[str] = set()
-        self._posting: dict[tuple[str, str], float] = {}
 
     async def card(
         self, case: Case, t: Texts, *, viewer: Viewer | None = None, notice: Notice | None = None
@@ -124,15 +123,12 @@ class CaseViews:
         """Whether to post the case card in `where`: not when a message there already shows
         the case (it is kept true), nor while another click is posting it (five admins
         opening one sender in a channel get one card, not five)."""
-        key = (case_id, where.conversation_id)
-        now = time.monotonic()
-        if self._posting.get(key, 0.0) > now:
+        conversation = where.conversation_id
+        if not await self._claims.claim(case_id, conversation, self._clock()):
             return False
-        if await self._conversations.has_copy(case_id, where.conversation_id):
+        if await self._conversations.has_copy(case_id, conversation):  # posted before us
+            await self._claims.release(case_id, conversation)
             return False
-        if len(self._posting) >= MAX_POST_CLAIMS:
-            self._posting = {k: v for k, v in self._posting.items() if v > now}
-        self._posting[key] = now + POST_CLAIM_SECONDS
         return True
 
     async def shown(self, ref: CaseRef, where: Where, message_id: str) -> None:
@@ -140,7 +136,7 @@ class CaseViews:
         await self._conversations.show_case(
             ref.case_id, where.conversation_id, message_id, ref.version, ref.lang
         )
-        self._posting.pop((ref.case_id, where.conversation_id), None)
+        await self._claims.release(ref.case_id, where.conversation_id)
 
     def case_changed(self, case_id: str) -> None:
         """The case changed: redraw its copies soon (one redraw per case at a time)."""

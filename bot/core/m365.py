@@ -47,6 +47,17 @@ class RestrictedSender:
         return self.display_name or self.upn
 
 
+LISTED_SECONDS = 600.0  # how long a list an admin may still be clicking in is trusted
+
+
+@dataclass(frozen=True)
+class SendersView:
+    """The restricted senders as read at `at`, newest block first."""
+
+    at: datetime
+    senders: list[RestrictedSender]
+
+
 @dataclass(frozen=True, slots=True)
 class DirectoryUser:
     """The few directory facts the cards need about a user."""

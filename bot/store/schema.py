@@ -163,6 +163,18 @@ posted_cards = sa.Table(
     sa.Column("updated_at", Time, nullable=False),
 )
 
+# A case card being posted to a conversation: one row per (case, conversation), so one of any
+# number of Open clicks, on any replica, posts it; `until` frees a claim whose post never came.
+card_claims = sa.Table(
+    "card_claims",
+    metadata,
+    sa.Column(
+        "case_id", sa.String(36), sa.ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("conversation_id", sa.String(512), primary_key=True),
+    sa.Column("until", Time, nullable=False),
+)
+
 # Every message that shows a case's card (a reply, an alert, a refreshed copy), so every change
 # reaches every copy. posted_cards above is the alert queue (a row without a message id is due).
 case_copies = sa.Table(

@@ -14,10 +14,9 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.core.m365 import DirectoryUser, RestrictedSender
+from bot.core.m365 import LISTED_SECONDS, DirectoryUser, RestrictedSender, SendersView
 from bot.errors import TenantForbidden, TenantNotFound
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
@@ -25,16 +24,7 @@ from bot.tenant.graph import GraphClient
 log = logging.getLogger(__name__)
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 NAMES_SECONDS = 600.0
-LISTED_SECONDS = 600.0  # how long a list an admin may still be clicking in is trusted
 MAX_NAMES = 20_000
-
-
-@dataclass(frozen=True)
-class SendersView:
-    """The restricted senders as read at `at`, newest block first."""
-
-    at: datetime
-    senders: list[RestrictedSender]
 
 
 class RestrictedSenders:
