@@ -36,9 +36,10 @@ from bot.cases.checklist import Checklist
 from bot.cases.investigator import Investigator
 from bot.cases.ledger import CaseLedger
 from bot.cases.ownership import Ownership
-from bot.cases.ports import PrivateChannel, RunnerLeases, Tenant
+from bot.cases.ports import PrivateChannel, RunnerLeases
 from bot.cases.release import Releases
 from bot.cases.service import CasePolicy, CaseService
+from bot.cases.tenant_ports import Tenant
 from bot.chat.access import PLAYGROUND_TENANT, PLAYGROUND_USER, AccessPolicy, Roles, ids
 from bot.chat.context import Services
 from bot.chat.foreign import ForeignRefusals

@@ -14,11 +14,13 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.cases.sections import SECTIONS, Need, SectionSpec, Subject
 from bot.core.m365 import DirectoryUser
 from bot.errors import BlockWatchError, NotAvailableInTenant, TenantForbidden, TenantNotFound
 from bot.tenant.auth import TokenProvider
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
+from bot.tenant.port import M365Tenant
 
 GRANT_GRAPH = (
     "Entra admin center > App registrations > your app > API permissions > Add a "
@@ -97,7 +99,7 @@ async def _cmdlet(p: Probe, cmdlet: str) -> None:
         raise TenantForbidden(cmdlet, permission=cmdlet)
 
 
-CAPABILITIES: tuple[Capability, ...] = (
+_OWN: tuple[Capability, ...] = (
     Capability(
         "List restricted senders",
         True,
@@ -138,28 +140,12 @@ CAPABILITIES: tuple[Capability, ...] = (
         "Revoke sign-in sessions", True, "graph", ("User.RevokeSessions.All", "User.ReadWrite.All")
     ),
     Capability(
-        "Read mailbox forwarding",
-        True,
-        "exchange",
-        ("Exchange.ManageAsApp",),
-        lambda p: p.exchange.mailbox_forwarding(_upn(p)),
-        "Get-Mailbox",
-    ),
-    Capability(
         "Remove mailbox forwarding",
         True,
         "exchange",
         ("Exchange.ManageAsApp",),
         lambda p: _cmdlet(p, "Set-Mailbox"),
         "Set-Mailbox",
-    ),
-    Capability(
-        "Read inbox rules (hidden too)",
-        True,
-        "exchange",
-        ("Exchange.ManageAsApp",),
-        lambda p: p.exchange.inbox_rules(_upn(p)),
-        "Get-InboxRule",
     ),
     Capability(
         "Disable inbox rules",
@@ -170,73 +156,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         "Disable-InboxRule",
     ),
     Capability(
-        "Mailbox delegates (FullAccess)",
-        False,
-        "exchange",
-        ("Exchange.ManageAsApp",),
-        lambda p: p.exchange.invoke("Get-MailboxPermission", {"Identity": _upn(p)}),
-        "Get-MailboxPermission",
-    ),
-    Capability(
-        "Mailbox delegates (SendAs)",
-        False,
-        "exchange",
-        ("Exchange.ManageAsApp",),
-        lambda p: p.exchange.invoke("Get-RecipientPermission", {"Identity": _upn(p)}),
-        "Get-RecipientPermission",
-    ),
-    Capability(
-        "MFA methods",
-        False,
-        "graph",
-        ("UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All"),
-        lambda p: p.graph.signins.authentication_methods(_uid(p)),
-    ),
-    Capability(
-        "Admin roles",
-        False,
-        "graph",
-        (
-            "RoleManagement.Read.Directory",
-            "RoleManagement.ReadWrite.Directory",
-            "Directory.Read.All",
-        ),
-        lambda p: p.graph.access.role_assignments(_uid(p)),
-    ),
-    Capability(
         "Remove flagged MFA methods", False, "graph", ("UserAuthenticationMethod.ReadWrite.All",)
     ),
     Capability("Remove admin roles", False, "graph", ("RoleManagement.ReadWrite.Directory",)),
     Capability(
         "Block sign-in", False, "graph", ("User.EnableDisableAccount.All", "User.ReadWrite.All")
-    ),
-    Capability(
-        "Risky-user state (Entra ID P2)",
-        False,
-        "graph",
-        ("IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.All"),
-        lambda p: p.graph.signins.risky_user(_uid(p)),
-    ),
-    Capability(
-        "Sign-in log (Entra ID P1)",
-        False,
-        "graph",
-        ("AuditLog.Read.All",),
-        lambda p: p.graph.signins.sign_ins(_uid(p), since=_since()),
-    ),
-    Capability(
-        "OAuth consents",
-        False,
-        "graph",
-        ("Directory.Read.All", "DelegatedPermissionGrant.Read.All"),
-        lambda p: p.graph.access.consent_grants(_uid(p)),
-    ),
-    Capability(
-        "Sent volume (message trace)",
-        False,
-        "graph",
-        ("ExchangeMessageTrace.Read.All",),
-        lambda p: p.graph.mail.sent_messages(_upn(p), since=_since()),
     ),
     Capability(
         "Defender alerts",
@@ -246,6 +170,38 @@ CAPABILITIES: tuple[Capability, ...] = (
         lambda p: p.graph.alerts.security_alerts(since=_since()),
     ),
 )
+
+
+def _section_check(section: SectionSpec, need: Need) -> Check:
+    """doctor's check of what a section needs: read the section for the probe user, or ask
+    Exchange whether the cmdlet is in the app's role."""
+    if need.probe == "cmdlet":
+        return lambda p: _cmdlet(p, need.cmdlet)
+
+    async def read(p: Probe) -> Any:
+        who = Subject(_upn(p), _uid(p), frozenset())
+        return await section.gather(who, M365Tenant(p.exchange, p.graph), _since())
+
+    return read
+
+
+def section_capabilities() -> tuple[Capability, ...]:
+    """One capability for everything each evidence section needs (bot/cases/sections/)."""
+    return tuple(
+        Capability(
+            need.label,
+            section.required,
+            need.service,
+            need.permissions,
+            _section_check(section, need),
+            need.cmdlet,
+        )
+        for section in SECTIONS
+        for need in section.needs
+    )
+
+
+CAPABILITIES = _OWN + section_capabilities()
 
 
 def token_roles(token: str) -> set[str]:
@@ -347,3 +303,22 @@ def render(findings: list[Finding]) -> str:
 def healthy(findings: list[Finding]) -> bool:
     """True when every required capability is OK."""
     return all(f.status is Status.OK for f in findings if f.required)
+
+
+def section_permissions_table() -> str:
+    """The evidence sections' permissions as the Markdown table in docs/permissions.md."""
+    rows = [
+        "| Section | Service | Permission (any one) | Exchange cmdlet | Used for | Required? |",
+        "|---|---|---|---|---|---|",
+    ]
+    for section in SECTIONS:
+        for need in section.needs:
+            permissions = " or ".join(f"`{p}`" for p in need.permissions)
+            cmdlet = f"`{need.cmdlet}`" if need.cmdlet else ""
+            required = "required" if section.required else "optional"
+            service = "Exchange Online" if need.service == "exchange" else "Microsoft Graph"
+            rows.append(
+                f"| {section.name} | {service} | {permissions} | {cmdlet} | {need.used_for} "
+                f"| {required} |"
+            )
+    return "\n".join(rows) + "\n"

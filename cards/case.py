@@ -14,56 +14,39 @@ again regardless.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from bot.cases.evidence import (
-    ConsentFinding,
-    CountriesFinding,
-    DelegateFinding,
-    FailuresFinding,
-    Finding,
-    ForwardingFinding,
-    MethodFinding,
-    RiskFinding,
-    RoleFinding,
-    RuleFinding,
-    Section,
-    SectionName,
-    SectionStatus,
-    SentFinding,
-    TravelFinding,
-    suspicious,
-)
 from bot.cases.model import (
     CLOSE_COMMENT_LIMIT,
     NOTE_LIMIT,
     Case,
     CaseState,
     CloseReason,
-    Note,
     Notice,
-    Step,
-    StepName,
-    StepStatus,
 )
 from bot.core.m365 import parse_reason
 from bot.core.people import Role
-from bot.errors import Problem, ProblemKind
+from bot.errors import ProblemKind
 from bot.i18n import Texts
+from cards.checklist import (
+    case_action,
+    checklist,
+    refresh_action,
+    show_card,
+)
 from cards.common import (
     Card,
     adaptive_card,
     address,
-    execute,
     heading,
     ours,
     problem_text,
     shown,
     text,
+    titled,
     utf16_size,
 )
+from cards.evidence import FITS, Fit, summary, unread_reason
 from cards.portals import Cloud, portal_links
 
 SUPPORT_URL = "https://admin.microsoft.com/#/support"
@@ -73,380 +56,7 @@ _STATE_COLOR = {
     CaseState.RELEASED: "Accent",
     CaseState.RE_RESTRICTED: "Attention",
 }
-_STATUS_COLOR = {
-    StepStatus.DONE: "Good",
-    StepStatus.FAILED: "Attention",
-    StepStatus.INTERRUPTED: "Warning",
-    StepStatus.RUNNING: "Accent",
-}
-_ICON = {
-    StepStatus.NOT_RUN: "⬜",
-    StepStatus.RUNNING: "⏳",
-    StepStatus.DONE: "✅",
-    StepStatus.FAILED: "❌",
-    StepStatus.SKIPPED: "⏭",
-    StepStatus.INTERRUPTED: "⚠",
-}
-SUMMARY_FINDINGS = 3  # suspicious findings shown before "Show all findings"
-NOTES_SHOWN = 3  # newest notes on the card; the rest are in `history`
-DETAILS_ID = "details"  # the findings behind the toggle
-STEP_ID = "step_"  # + the step's name: a checklist row that starts hidden
-FORMS_ID = "step_forms"  # the checklist's forms (choose rules, review methods, skip)
-ATTENTION = frozenset({StepStatus.RUNNING, StepStatus.FAILED, StepStatus.INTERRUPTED})
-FINISHED = frozenset({StepStatus.DONE, StepStatus.SKIPPED})
-FINDINGS_PER_SECTION = (8, 4, 2, 1, 0)  # in the details, tried in turn until the card fits
 DEFAULT_BUDGET = 35_500  # UTF-16 bytes: the default CARD_BUDGET_BYTES less ENVELOPE_ALLOWANCE
-MAX_RULE_CHOICES = 10
-
-
-@dataclass(frozen=True)
-class Fit:
-    """How much of a case one card shows: the most that keeps it within its byte budget."""
-
-    findings: int  # per section, in the details behind "Show all findings"
-    links: bool = True  # the portal links
-    notes: int = NOTES_SHOWN
-    details: bool = True  # the details at all
-
-
-# Tried in turn: the portal links stay longest, then the details' findings, then the notes
-# (which `history` has too); the details themselves go last.
-FITS = (
-    *(Fit(limit) for limit in FINDINGS_PER_SECTION),
-    *(Fit(limit, links=False) for limit in FINDINGS_PER_SECTION),
-    Fit(0, links=False, notes=1),
-    Fit(0, links=False, notes=0, details=False),
-)
-UNREAD_REASONS = frozenset(
-    {
-        ProblemKind.THROTTLED,
-        ProblemKind.UNAVAILABLE,
-        ProblemKind.DEADLINE,
-        ProblemKind.BUSY,
-        ProblemKind.FORBIDDEN,
-        ProblemKind.NOT_AVAILABLE,
-        ProblemKind.NOT_FOUND,
-        ProblemKind.FAILED,
-        ProblemKind.UNEXPECTED,
-    }
-)
-
-
-def _action(
-    t: Texts, title: str, verb: str, case: Case, *, style: str | None = None, **extra: Any
-) -> Card:
-    data = {"case": case.id, "version": case.version, "lang": t.lang, **extra}
-    return execute(title, verb, data, style=style)
-
-
-def step_detail_text(step: Step, t: Texts) -> str:
-    """What a step's outcome says, in the admin's language."""
-    detail = step.detail
-    if detail is None:
-        return ""
-    if detail.note is Note.FAILED:
-        return problem_text(detail.problem, t)
-    return t(
-        detail.note.value,
-        why=problem_text(detail.problem, t),
-        actor=shown(step.actor_name or "?"),
-        names=", ".join(shown(n, 60) for n in detail.names[:MAX_RULE_CHOICES]),
-        count=len(detail.names),
-        old=shown(detail.old),
-        reason=shown(detail.reason, 300),
-    )
-
-
-def _words(finding: Finding, t: Texts) -> str:  # one arm per kind of finding
-    match finding:
-        case RuleFinding():
-            words = shown(finding.name)
-            if finding.recipients:
-                return words + " → " + ", ".join(address(r, t) for r in finding.recipients[:3])
-            return words + (" → " + shown(finding.folder) if finding.folder else "")
-        case SentFinding():
-            return t(
-                "fact.sent",
-                count=t.number(finding.messages),
-                recipients=t.number(finding.recipients),
-                external=t.number(finding.external),
-            )
-        case CountriesFinding():
-            return t(
-                "fact.countries",
-                text=shown(", ".join(finding.countries)),
-                count=t.number(finding.sign_ins),
-                failures=t.number(finding.failures),
-            )
-        case TravelFinding():
-            route = f"{shown(finding.origin)} → {shown(finding.destination)}"
-            return t("fact.travel", text=route, minutes=finding.minutes)
-        case FailuresFinding():
-            return t("fact.failures", text=finding.failures)
-        case ForwardingFinding():
-            return address(finding.address, t)
-        case DelegateFinding():
-            return address(finding.user, t)
-        case MethodFinding():
-            return shown(finding.label)
-        case RoleFinding():
-            return shown(finding.role_name)
-        case RiskFinding():
-            return shown(finding.level)
-        case ConsentFinding():
-            publisher = f" ({shown(finding.publisher, 60)})" if finding.publisher else ""
-            return shown(finding.app) + publisher
-
-
-def _finding_line(finding: Finding, t: Texts) -> Card:
-    words = _words(finding, t)
-    if suspicious(finding):
-        why = ", ".join(t(f"why.{w.value}") for w in finding.why)
-        return text(f"⚠ {words} — {why}", color="Attention", size="Small", spacing="None")
-    return text(f"• {words}", size="Small", spacing="None", isSubtle=True)
-
-
-def unread_reason(problem: Problem | None, t: Texts) -> str:
-    """Why evidence could not be read, as a phrase ("Exchange Online did not answer")."""
-    kind = problem.kind if problem is not None else ProblemKind.FAILED
-    if kind not in UNREAD_REASONS:
-        kind = ProblemKind.FAILED
-    return t(
-        f"unread.{kind.value}",
-        service=(problem.service if problem else "") or "Microsoft 365",
-        missing=shown((problem.missing if problem else "") or "?"),
-        message=shown((problem.message if problem else "") or "?", 300),
-        reference=(problem.reference if problem else "") or "?",
-    )
-
-
-def _section_state(section: Section, t: Texts) -> str | None:
-    """Why a section has no findings to show, or None when it was read."""
-    problem = section.problem
-    if section.status is SectionStatus.NOT_APPLICABLE:
-        return t("section.unavailable.licence", missing=shown(problem.missing if problem else "?"))
-    if section.status is SectionStatus.UNREADABLE:
-        key = "section.retrying" if section.retryable else "section.unreadable"
-        return t(key, why=unread_reason(problem, t))
-    return None
-
-
-def _section(section: Section, t: Texts, limit: int, above: frozenset[int]) -> list[Card]:
-    """A section's title and its findings (suspicious first) other than those in the summary
-    (`above`: their ids), at most `limit` of them and a count of the rest."""
-    title = ours(t(f"section.{section.name.value}"), weight="Bolder", size="Small", spacing="Small")
-    blocks: list[Card] = [title]
-    subtle = {"size": "Small", "isSubtle": True, "spacing": "None"}
-    if (state := _section_state(section, t)) is not None:
-        blocks.append(text(state, **subtle))
-    elif not section.findings:
-        blocks.append(ours(t("section.none"), **subtle))
-    else:
-        ordered = [f for f in section.findings if id(f) not in above]
-        ordered.sort(key=lambda f: not suspicious(f))
-        if not ordered:
-            blocks.append(ours(t("section.above"), **subtle))
-        blocks.extend(_finding_line(f, t) for f in ordered[:limit])
-        if len(ordered) > limit:
-            blocks.append(ours(f"… +{len(ordered) - limit}", **subtle))
-    return blocks
-
-
-def _sections(case: Case, t: Texts, limit: int, above: frozenset[int]) -> list[Card]:
-    """Every section, each with its findings (suspicious ones first, but for those `above` in
-    the summary) or why it has none."""
-    evidence = case.evidence
-    blocks: list[Card] = []
-    if evidence is not None and evidence.failure is None:
-        for name in SectionName:
-            if (section := evidence.section(name)) is not None:
-                blocks.extend(_section(section, t, limit, above))
-    return blocks
-
-
-def _summary(case: Case, t: Texts, fit: Fit) -> list[Card]:
-    """The findings in short: how many are suspicious, the first few of them, every section
-    that could not be read (and why); all the rest behind "Show all findings"."""
-    title = ours(t("case.investigation"), weight="Bolder")
-    evidence = case.evidence
-    if evidence is None:
-        return [_titled(title), ours(t("case.investigating"), isSubtle=True, spacing="None")]
-    if evidence.failure is not None:
-        message = problem_text(evidence.failure, t)
-        return [_titled(title), text(t("case.evidence_failed", message=message), color="Attention")]
-    flagged = [f for s in evidence.sections for f in s.findings if suspicious(f)]
-    unread = [s for s in evidence.sections if s.status is SectionStatus.UNREADABLE]
-    head = t("case.summary", count=len(flagged), sections=len(evidence.sections))
-    toggle = {
-        "type": "Action.ToggleVisibility",
-        "title": t("button.details"),
-        "targetElements": [DETAILS_ID],
-    }
-    toggles = [toggle] if fit.details else []
-    blocks: list[Card] = [_titled(title, ours(head, size="Small", isSubtle=True), *toggles)]
-    if not flagged and not unread:
-        blocks.append(ours(t("case.nothing_suspicious"), color="Good", spacing="None"))
-    blocks.extend(_finding_line(f, t) for f in flagged[:SUMMARY_FINDINGS])
-    if len(flagged) > SUMMARY_FINDINGS and not fit.details:  # else the header and toggle say it
-        more = t("case.more_findings", count=len(flagged) - SUMMARY_FINDINGS)
-        blocks.append(ours(more, size="Small", isSubtle=True, spacing="None"))
-    for section in unread:
-        why = f"{t('section.' + section.name.value)}: {_section_state(section, t)}"
-        blocks.append(text(why, size="Small", color="Warning", spacing="None"))
-    above = frozenset(id(f) for f in flagged[:SUMMARY_FINDINGS])
-    details = _sections(case, t, fit.findings, above) if fit.details else []
-    if details:
-        blocks.append({"type": "Container", "id": DETAILS_ID, "isVisible": False, "items": details})
-    return blocks
-
-
-def _titled(title: Card, note: Card | None = None, *actions: Card) -> Card:
-    """A part's title in a row, with a note beside it and its buttons at the right."""
-    columns = [_column([title, *([note] if note else [])], "stretch")]
-    if actions:
-        columns.append(_column([{"type": "ActionSet", "actions": list(actions)}], "auto"))
-    return {"type": "ColumnSet", "columns": columns, "separator": True, "spacing": "Medium"}
-
-
-def _choices(pairs: list[tuple[str, str]]) -> list[Card]:
-    return [{"title": shown(title, 60), "value": value} for title, value in pairs]
-
-
-def _pick(t: Texts, choice_id: str, label: str, pairs: list[tuple[str, str]], **extra: Any) -> Card:
-    return {
-        "type": "Input.ChoiceSet",
-        "id": choice_id,
-        "isMultiSelect": True,
-        "style": "expanded",
-        "label": t(label),
-        "choices": _choices(pairs),
-        **extra,
-    }
-
-
-def _show_card(title: str, body: list[Card], actions: list[Card]) -> Card:
-    card = {"type": "AdaptiveCard", "body": body, "actions": actions}
-    return {"type": "Action.ShowCard", "title": title, "card": card}
-
-
-def refresh_action(case: Case, t: Texts) -> Card:
-    """The card-level `refresh`: Teams fetches each viewer's own card with it."""
-    data = {"case": case.id, "version": case.version, "lang": t.lang}
-    return {"action": {"type": "Action.Execute", "verb": "refresh_case", "data": data}}
-
-
-def _row_button(case: Case, step: StepName, t: Texts) -> Card | None:
-    """The button in a step's row: Run (Retry), or Confirm for sign-in methods with nothing
-    flagged; steps that need a choice also get a form below the table (`_forms`)."""
-    if not case.can_start(step):
-        return None
-    if step is StepName.REVIEW_MFA:
-        if case.evidence and case.evidence.suspicious_methods():
-            return None  # the methods are reviewed in the form ("Review sign-in methods…")
-        return _action(t, t("button.confirm"), "run_step", case, step=step.value)
-    title = t("button.retry") if case.can_retry(step) else t("button.run")
-    return _action(t, title, "run_step", case, step=step.value)
-
-
-def _forms(case: Case, t: Texts) -> list[Card]:
-    """The checklist's forms: choose which rules to disable, review flagged sign-in methods,
-    skip a step with a reason."""
-    evidence = case.evidence
-    forms: list[Card] = []
-    rules = evidence.suspicious_rules()[:MAX_RULE_CHOICES] if evidence else []
-    if case.can_start(StepName.DISABLE_RULES) and rules:
-        pairs = [(r.name, r.rule_id) for r in rules]
-        pick = _pick(t, "rules", "input.rules", pairs, value=",".join(v for _, v in pairs))
-        run = _action(t, t("button.disable"), "run_step", case, step=StepName.DISABLE_RULES.value)
-        forms.append(_show_card(t("button.choose_rules"), [pick], [run]))
-    methods = evidence.suspicious_methods()[:MAX_RULE_CHOICES] if evidence else []
-    if case.can_start(StepName.REVIEW_MFA) and methods:
-        pairs = [(m.label, m.method_id) for m in methods]
-        pick = _pick(t, "remove", "input.remove_methods", pairs)
-        confirm = _action(t, t("button.confirm"), "run_step", case, step=StepName.REVIEW_MFA.value)
-        forms.append(_show_card(t("button.review"), [pick], [confirm]))
-    if case.skippable:
-        forms.append(_skip_card(case, case.skippable, t))
-    return forms
-
-
-def _column(items: list[Card], width: str) -> Card:
-    return {"type": "Column", "width": width, "items": items}
-
-
-def _step_row(case: Case, step: StepName, t: Texts, role: Role) -> Card:
-    """One row of the checklist table: status icon, step and outcome, and its button. Rows
-    that need no attention (not run, done, skipped) start hidden: the strip above sums them up
-    and "Show steps" shows them."""
-    state = case.step(step)
-    color = {"color": c} if (c := _STATUS_COLOR.get(state.status)) else {}
-    icon = _ICON[state.status]
-    name = f"{icon} {t('step.' + step.value)} — {t('status.' + state.status.value)}"
-    items: list[Card] = [ours(name, size="Small", weight="Bolder", **color)]
-    if detail := step_detail_text(state, t):
-        if state.actor_name and shown(state.actor_name) not in detail:
-            detail += " (" + t("step.by", actor=shown(state.actor_name)) + ")"
-        items.append(text(detail, size="Small", isSubtle=True, spacing="None"))
-    columns = [_column(items, "stretch")]
-    button = _row_button(case, step, t) if role >= Role.RESPONDER else None
-    if button is not None:
-        columns.append(_column([{"type": "ActionSet", "actions": [button]}], "auto"))
-    row: Card = {"type": "ColumnSet", "columns": columns, "spacing": "Small"}
-    if state.status not in ATTENTION:
-        row.update(id=STEP_ID + step.value, isVisible=False)
-    return row
-
-
-def _strip(case: Case) -> str:
-    """Every step's status in one line: "✅ 1  ⏳ 2  ⬜ 3 …"."""
-    return "   ".join(f"{_ICON[case.step(s).status]} {n}" for n, s in enumerate(StepName, 1))
-
-
-def _checklist(case: Case, t: Texts, role: Role) -> list[Card]:
-    """The checklist: a strip of every step's status, the rows that need attention (running,
-    failed, interrupted), and the others with the forms behind "Show steps"."""
-    responder = role >= Role.RESPONDER
-    title = ours(t("case.checklist"), weight="Bolder")
-    finished = sum(case.step(s).status in FINISHED for s in StepName)
-    note = t("case.steps_finished", count=finished, total=len(StepName))
-    rows = [_step_row(case, step, t, role) for step in StepName]
-    if responder and (forms := _forms(case, t)):
-        rows.append({"type": "ActionSet", "actions": forms, "spacing": "Small"})
-        rows[-1].update(id=FORMS_ID, isVisible=False)
-    hidden = [row["id"] for row in rows if row.get("isVisible") is False]
-    toggles: list[Card] = []
-    if hidden:
-        toggle = {"type": "Action.ToggleVisibility", "title": t("button.steps")}
-        toggles.append(toggle | {"targetElements": hidden})
-    head = ours(f"{_strip(case)}   ·   {note}", size="Small", spacing="None")
-    blocks: list[Card] = [_titled(title, head, *toggles)]
-    if responder and case.can_run_recommended:
-        run = _action(t, t("button.recommended"), "run_recommended", case)
-        blocks.append({"type": "ActionSet", "actions": [run], "spacing": "Small"})
-    return blocks + rows
-
-
-def _skip_card(case: Case, steps: tuple[StepName, ...], t: Texts) -> Card:
-    """One "Skip a step" sub-card: which step, and the reason (required)."""
-    body: list[Card] = [
-        {
-            "type": "Input.ChoiceSet",
-            "id": "step",
-            "style": "compact",
-            "value": steps[0].value,
-            "label": t("input.skip_step"),
-            "choices": [{"title": t("step." + s.value), "value": s.value} for s in steps],
-        },
-        {
-            "type": "Input.Text",
-            "id": "reason",
-            "label": t("input.skip_reason"),
-            "maxLength": 500,
-            "isRequired": True,
-        },
-    ]
-    submit = _action(t, t("button.skip"), "skip_step", case)
-    return _show_card(t("button.skip"), body, [submit])
 
 
 def _support_link(t: Texts) -> Card:
@@ -489,12 +99,12 @@ def _release_offer(
         if case.requested_by(set(viewer)):  # four eyes: the asker cannot approve their own
             blocks.append(ours(t("release.waiting_second"), isSubtle=True))
         elif approver:
-            actions.append(_action(t, t("button.approve"), "approve_release", case))
+            actions.append(case_action(t, t("button.approve"), "approve_release", case))
         return blocks, actions
     ready = case.release_ready
     if unread := case.unread_evidence:
         missing = "; ".join(
-            f"{t('section.' + u.name.value)}: {unread_reason(u.problem, t)}" for u in unread
+            f"{t('section.' + u.name)}: {unread_reason(u.problem, t)}" for u in unread
         )
         blocks.append(text(t("release.unread", missing=missing), color="Warning"))
     else:
@@ -502,7 +112,7 @@ def _release_offer(
     if not approver:
         return blocks, actions
     title = t("button.retry_release" if case.release_problem else "button.release")
-    release = _action(t, title, "release", case, style="positive")
+    release = case_action(t, title, "release", case, style="positive")
     release["isEnabled"] = ready
     if ready:
         return blocks, [*actions, release]
@@ -514,8 +124,8 @@ def _release_offer(
         "maxLength": 1000,
         "isRequired": True,
     }
-    override_button = _action(t, t("button.override"), "release", case)
-    override_card = _show_card(t("button.override"), [reason], [override_button])
+    override_button = case_action(t, t("button.override"), "release", case)
+    override_card = show_card(t("button.override"), [reason], [override_button])
     return blocks, [*actions, release, override_card]
 
 
@@ -577,8 +187,8 @@ def _closing(case: Case, t: Texts, role: Role) -> tuple[list[Card], list[Card]]:
             "maxLength": CLOSE_COMMENT_LIMIT,
         },
     ]
-    submit = _action(t, t("button.save"), "close_reason", case)
-    return blocks, [_show_card(t("button.close_reason"), body, [submit])]
+    submit = case_action(t, t("button.save"), "close_reason", case)
+    return blocks, [show_card(t("button.close_reason"), body, [submit])]
 
 
 def _owner(case: Case, t: Texts, role: Role, viewer: frozenset[str]) -> tuple[Card, Card | None]:
@@ -598,7 +208,7 @@ def _owner(case: Case, t: Texts, role: Role, viewer: frozenset[str]) -> tuple[Ca
     if not takes:
         return line, None
     label = "button.take_over" if case.owner_id else "button.take"
-    return line, _action(t, t(label), "take_case", case)
+    return line, case_action(t, t(label), "take_case", case)
 
 
 def _notes(case: Case, t: Texts, now: datetime, shown_notes: int) -> list[Card]:
@@ -606,7 +216,7 @@ def _notes(case: Case, t: Texts, now: datetime, shown_notes: int) -> list[Card]:
     if not case.notes:
         return []
     title = ours(t("notes.title", count=case.note_count), weight="Bolder")
-    blocks: list[Card] = [_titled(title)]
+    blocks: list[Card] = [titled(title)]
     for note in case.notes[:shown_notes]:
         who = f"{shown(note.author_name or '?', 60)}, {t.ago(note.at, now)}"
         blocks.append(text(f"{shown(note.text, 300)} — {who}", size="Small", spacing="None"))
@@ -625,7 +235,7 @@ def _note_form(case: Case, t: Texts) -> Card:
         "maxLength": NOTE_LIMIT,
         "isRequired": True,
     }
-    return _show_card(t("button.note"), [note], [_action(t, t("button.save"), "add_note", case)])
+    return show_card(t("button.note"), [note], [case_action(t, t("button.save"), "add_note", case)])
 
 
 def _ending(
@@ -643,7 +253,7 @@ def _ending(
     if role >= Role.RESPONDER:
         actions.append(_note_form(case, t))
     label = "button.refresh_mine" if role is Role.NONE else "button.refresh"
-    actions.append(_action(t, t(label), "refresh_case", case))
+    actions.append(case_action(t, t(label), "refresh_case", case))
     blocks.append({"type": "ActionSet", "actions": actions})
     return blocks
 
@@ -715,6 +325,6 @@ def _case_card(
         body.append(ours(t("case.previous", ago=t.ago(previous_opened, now)), color="Warning"))
     if notice is not None:
         body.append(ours(t(notice.value), color="Accent", weight="Bolder"))
-    body += _summary(case, t, fit) + _checklist(case, t, role)
+    body += summary(case, t, fit) + checklist(case, t, role)
     body += _ending(case, t, now, role, viewer, fit)
     return adaptive_card(body)

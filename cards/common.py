@@ -87,3 +87,15 @@ def problem_text(problem: Problem | None, t: Texts) -> str:
         message=shown(problem.message, MAX_LINE // 2),  # Microsoft's words, which may quote ours
         reference=problem.reference or "?",
     )
+
+
+def titled(title: Card, note: Card | None = None, *actions: Card) -> Card:
+    """A part's title in a row, with a note beside it and its buttons at the right."""
+    columns = [column([title, *([note] if note else [])], "stretch")]
+    if actions:
+        columns.append(column([{"type": "ActionSet", "actions": list(actions)}], "auto"))
+    return {"type": "ColumnSet", "columns": columns, "separator": True, "spacing": "Medium"}
+
+
+def column(items: list[Card], width: str) -> Card:
+    return {"type": "Column", "width": width, "items": items}

@@ -8,17 +8,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.cases.evidence import (
-    Evidence,
-    ForwardingFinding,
-    MethodFinding,
-    RuleFinding,
-    Section,
-    SectionName,
-    SectionStatus,
-    SentFinding,
-    Why,
-)
+from bot.cases.evidence import Evidence, Section, SectionStatus, Why
 from bot.cases.model import (
     Case,
     CaseNote,
@@ -31,6 +21,11 @@ from bot.cases.model import (
     StepName,
     StepStatus,
 )
+from bot.cases.sections import forwarding, mfa, risk, rules, sent
+from bot.cases.sections.forwarding import ForwardingFinding
+from bot.cases.sections.mfa import MethodFinding
+from bot.cases.sections.rules import RuleFinding
+from bot.cases.sections.sent import SentFinding
 from bot.chat.registry import help_lines
 from bot.core.audit import AuditEvent
 from bot.core.m365 import RestrictedSender, parse_reason
@@ -89,7 +84,7 @@ def _evidence() -> Evidence:
         NOW,
         (
             Section(
-                SectionName.RULES,
+                rules.NAME,
                 SectionStatus.READ,
                 (
                     RuleFinding("1", ".", True, why=(Why.DELETES, Why.HIDDEN)),
@@ -97,17 +92,17 @@ def _evidence() -> Evidence:
                 ),
             ),
             Section(
-                SectionName.FORWARDING,
+                forwarding.NAME,
                 SectionStatus.READ,
                 (ForwardingFinding("x@evil.example", why=(Why.FORWARDS_EXTERNAL,)),),
             ),
             Section(
-                SectionName.RISK,
+                risk.NAME,
                 SectionStatus.NOT_APPLICABLE,
                 problem=Problem(ProblemKind.NOT_AVAILABLE, missing="Microsoft Entra ID P2"),
             ),
             Section(
-                SectionName.SENT,
+                sent.NAME,
                 SectionStatus.READ,
                 (SentFinding(420, 4, 3, (Why.HIGH_VOLUME,)),),
             ),
@@ -178,7 +173,7 @@ def cases() -> dict[str, tuple[Case, Role, frozenset[str]]]:
         sections=(
             *_evidence().sections,
             Section(
-                SectionName.MFA,
+                mfa.NAME,
                 SectionStatus.READ,
                 (
                     MethodFinding(

@@ -13,25 +13,29 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.cases.evidence import (
-    ConsentFinding,
-    CountriesFinding,
-    DelegateFinding,
-    Evidence,
-    FailuresFinding,
-    ForwardingFinding,
-    MethodFinding,
-    RiskFinding,
-    RoleFinding,
-    RuleFinding,
-    Section,
-    SectionName,
-    SectionStatus,
-    SentFinding,
-    TravelFinding,
-    Why,
-)
+from bot.cases.evidence import Evidence, Section, SectionStatus, Why
 from bot.cases.model import Case, CaseState, Note, Notice, Step, StepDetail, StepName, StepStatus
+from bot.cases.sections import (
+    NAMES,
+    consents,
+    delegates,
+    forwarding,
+    mfa,
+    risk,
+    roles,
+    rules,
+    sent,
+    sign_ins,
+)
+from bot.cases.sections.consents import ConsentFinding
+from bot.cases.sections.delegates import DelegateFinding
+from bot.cases.sections.forwarding import ForwardingFinding
+from bot.cases.sections.mfa import MethodFinding
+from bot.cases.sections.risk import RiskFinding
+from bot.cases.sections.roles import RoleFinding
+from bot.cases.sections.rules import RuleFinding
+from bot.cases.sections.sent import SentFinding
+from bot.cases.sections.sign_ins import CountriesFinding, FailuresFinding, TravelFinding
 from bot.core.people import Role
 from bot.errors import Problem, ProblemKind
 from bot.i18n import Texts, catalogue
@@ -70,30 +74,24 @@ EVIDENCE = Evidence(
     NOW,
     (
         Section(
-            SectionName.RULES,
+            rules.NAME,
             SectionStatus.READ,
             (
                 RuleFinding("1", "Forward", True, recipients=("x@evil.example",), why=tuple(Why)),
                 RuleFinding("2", "Archive", True, folder="RSS Subscriptions"),
             ),
         ),
-        Section(SectionName.FORWARDING, SectionStatus.READ, (ForwardingFinding("y@evil.example"),)),
+        Section(forwarding.NAME, SectionStatus.READ, (ForwardingFinding("y@evil.example"),)),
+        Section(delegates.NAME, SectionStatus.READ, (DelegateFinding("svc@c.com", "SendAs"),)),
         Section(
-            SectionName.DELEGATES, SectionStatus.READ, (DelegateFinding("svc@c.com", "SendAs"),)
-        ),
-        Section(
-            SectionName.MFA,
+            mfa.NAME,
             SectionStatus.READ,
             (MethodFinding("m1", "phone", "+31 6 1234", NOW, (Why.RECENT_METHOD,)),),
         ),
+        Section(roles.NAME, SectionStatus.READ, (RoleFinding("r1", "Global Administrator"),)),
+        Section(risk.NAME, SectionStatus.READ, (RiskFinding("high", "atRisk", (Why.RISKY,)),)),
         Section(
-            SectionName.ROLES, SectionStatus.READ, (RoleFinding("r1", "Global Administrator"),)
-        ),
-        Section(
-            SectionName.RISK, SectionStatus.READ, (RiskFinding("high", "atRisk", (Why.RISKY,)),)
-        ),
-        Section(
-            SectionName.SIGN_INS,
+            sign_ins.NAME,
             SectionStatus.READ,
             (
                 CountriesFinding(("NL", "NG"), 12, 4),
@@ -101,10 +99,8 @@ EVIDENCE = Evidence(
                 FailuresFinding(4),
             ),
         ),
-        Section(
-            SectionName.CONSENTS, SectionStatus.READ, (ConsentFinding("Mail Backup", "Mail.Read"),)
-        ),
-        Section(SectionName.SENT, SectionStatus.READ, (SentFinding(420, 4, 3),)),
+        Section(consents.NAME, SectionStatus.READ, (ConsentFinding("Mail Backup", "Mail.Read"),)),
+        Section(sent.NAME, SectionStatus.READ, (SentFinding(420, 4, 3),)),
     ),
 )
 
@@ -116,7 +112,7 @@ def _unread(problem: Problem) -> Evidence:
         if problem.kind is ProblemKind.NOT_AVAILABLE
         else SectionStatus.UNREADABLE
     )
-    return Evidence(NOW, tuple(Section(n, status, problem=problem) for n in SectionName))
+    return Evidence(NOW, tuple(Section(n, status, problem=problem) for n in NAMES))
 
 
 def _detail(status: StepStatus, index: int) -> StepDetail | None:

@@ -151,7 +151,9 @@ def test_case_card(t: Texts, role: Role, snapshot_json: SnapshotAssertion) -> No
 def test_case_card_with_a_lot_of_evidence_still_fits() -> None:
     import dataclasses
 
-    from bot.cases.evidence import RuleFinding, Section, SectionName, SectionStatus, Why
+    from bot.cases.evidence import Section, SectionStatus, Why
+    from bot.cases.sections import rules as rules_section
+    from bot.cases.sections.rules import RuleFinding
     from cards.case import DEFAULT_BUDGET, render_case
 
     case = gallery_case()
@@ -165,7 +167,7 @@ def test_case_card_with_a_lot_of_evidence_still_fits() -> None:
         )
         for i in range(300)
     )
-    sections = (Section(SectionName.RULES, SectionStatus.READ, rules), *case.evidence.sections[1:])
+    sections = (Section(rules_section.NAME, SectionStatus.READ, rules), *case.evidence.sections[1:])
     case = dataclasses.replace(case, evidence=dataclasses.replace(case.evidence, sections=sections))
     for lang in LANGS:
         assert utf16_size(render_case(case, t=lang, now=NOW)) <= DEFAULT_BUDGET

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 
 from bot.cases.evidence import Why
-from bot.cases.investigation import rule_findings
 from bot.cases.model import CaseState, Note, StepName, StepStatus
+from bot.cases.sections.rules import rule_findings
 from bot.cases.steps import _SYMBOLS, temporary_password
 from bot.i18n import Texts
 from bot.sim.evidence import SimRule
@@ -56,7 +56,7 @@ async def test_a_password_nobody_received_fails_step_1_and_retry_sends_a_new_one
     events = await bot.runtime.audit.events(case_id=case.id)
     finished = next(e for e in events if e.action == "step_finished:reset_password")
     assert finished.result == "failed"
-    assert "step.reset_password.not_delivered" in finished.detail
+    assert "password_not_delivered" in finished.detail
 
     recorder.rules.clear()
     retry = next(a for a in actions_of(card) if a["data"].get("step") == "reset_password")

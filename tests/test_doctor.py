@@ -129,3 +129,12 @@ def test_cli_doctor_on_half_granted_tenant_exits_non_zero(tmp_path: Path) -> Non
         line.startswith("Sign-in log (Entra ID P1)") and "licence missing" in line for line in lines
     )
     assert lines[-1].endswith("BlockWatch cannot work yet.")
+
+
+def test_the_permissions_doc_lists_what_every_evidence_section_needs() -> None:
+    from bot.doctor import section_permissions_table
+    from tests.helpers import ROOT
+
+    doc = (ROOT / "docs" / "permissions.md").read_text(encoding="utf-8")
+    block = doc.split("<!-- sections:begin -->\n", 1)[1].split("<!-- sections:end -->", 1)[0]
+    assert block == section_permissions_table()

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.cases.evidence import SectionName, SectionStatus
+from bot.cases.evidence import SectionStatus
+from bot.cases.sections import NAMES, risk, sign_ins
 from bot.doctor import Status, run_doctor
 from bot.errors import NotAvailableInTenant, ProblemKind, TenantBusy, TenantForbidden
 from bot.sim.exchange import CMDLETS
@@ -124,11 +125,11 @@ async def test_licence_answers_name_the_licence_not_a_permission(
     case = await bot.runtime.cases.open_for(JOOST)
     assert case is not None
     assert case.evidence is not None
-    risk = case.evidence.section(SectionName.RISK)
-    sign_ins = case.evidence.section(SectionName.SIGN_INS)
-    assert risk is not None
-    assert sign_ins is not None
-    assert risk.status is sign_ins.status is SectionStatus.NOT_APPLICABLE
+    risky = case.evidence.section(risk.NAME)
+    signed_in = case.evidence.section(sign_ins.NAME)
+    assert risky is not None
+    assert signed_in is not None
+    assert risky.status is signed_in.status is SectionStatus.NOT_APPLICABLE
     answer = await bot.post(
         invoke("refresh_case", {"case": case.id, "version": case.version}, service_url=recorder.url)
     )
@@ -273,10 +274,11 @@ async def test_a_call_that_would_wait_too_long_is_busy_and_its_section_reads_aga
     with pytest.raises(TenantBusy):
         await graph.signins.sign_ins(user.id, since=datetime.now(UTC) - timedelta(days=1))
     from bot.cases.investigation import Subject, read_section
+
     from bot.tenant.port import M365Tenant
 
     section = await read_section(
-        SectionName.SIGN_INS,
+        sign_ins.NAME,
         Subject(JOOST, user.id, frozenset({"contoso.onmicrosoft.com"})),
         M365Tenant(exchange_client(sim, http), graph),
         datetime.now(UTC),
@@ -312,7 +314,7 @@ async def test_ten_cases_opened_at_once_stay_within_microsofts_budgets(
         return all(
             c is not None
             and c.evidence is not None
-            and len(c.evidence.sections) == len(SectionName)
+            and len(c.evidence.sections) == len(NAMES)
             and all(s.status is not SectionStatus.UNREADABLE for s in c.evidence.sections)
             for c in cases
         )

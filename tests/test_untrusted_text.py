@@ -18,23 +18,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from bot.cases.evidence import (
-    ConsentFinding,
-    CountriesFinding,
-    DelegateFinding,
-    Evidence,
-    FailuresFinding,
-    ForwardingFinding,
-    MethodFinding,
-    RiskFinding,
-    RoleFinding,
-    RuleFinding,
-    Section,
-    SectionName,
-    SectionStatus,
-    TravelFinding,
-    Why,
-)
+from bot.cases.evidence import Evidence, Section, SectionStatus, Why
 from bot.cases.model import (
     Case,
     CaseNote,
@@ -47,6 +31,25 @@ from bot.cases.model import (
     StepName,
 )
 from bot.cases.model import StepStatus as Status
+from bot.cases.sections import (
+    consents,
+    delegates,
+    forwarding,
+    mfa,
+    risk,
+    roles,
+    rules,
+    sent,
+    sign_ins,
+)
+from bot.cases.sections.consents import ConsentFinding
+from bot.cases.sections.delegates import DelegateFinding
+from bot.cases.sections.forwarding import ForwardingFinding
+from bot.cases.sections.mfa import MethodFinding
+from bot.cases.sections.risk import RiskFinding
+from bot.cases.sections.roles import RoleFinding
+from bot.cases.sections.rules import RuleFinding
+from bot.cases.sections.sign_ins import CountriesFinding, FailuresFinding, TravelFinding
 from bot.chat.registry import help_lines
 from bot.core.audit import AuditEvent
 from bot.core.m365 import RestrictedSender, parse_reason
@@ -101,6 +104,9 @@ def hostile(value: Any, words: str) -> Any:
                 if f.init
                 and f.name != "id"
                 and not f.name.endswith("_id")
+                # a finding's kind and a section's name are BlockWatch's codes
+                and f.name != "kind"
+                and not (isinstance(value, Section) and f.name == "name")
                 # a section with no findings (unreadable, not applicable) keeps none
                 and not (f.name == "findings" and not getattr(value, f.name))
             }
@@ -122,19 +128,17 @@ def _evidence() -> Evidence:
         NOW,
         (
             Section(
-                SectionName.RULES,
+                rules.NAME,
                 SectionStatus.READ,
                 (RuleFinding("1", "n", True, recipients=("a@b.c",), folder="f", why=why),),
             ),
-            Section(SectionName.FORWARDING, SectionStatus.READ, (ForwardingFinding("x", why=why),)),
+            Section(forwarding.NAME, SectionStatus.READ, (ForwardingFinding("x", why=why),)),
+            Section(delegates.NAME, SectionStatus.READ, (DelegateFinding("u", "r", why=why),)),
+            Section(mfa.NAME, SectionStatus.READ, (MethodFinding("m", "k", "l", why=why),)),
+            Section(roles.NAME, SectionStatus.READ, (RoleFinding("a", "r", why=why),)),
+            Section(risk.NAME, SectionStatus.READ, (RiskFinding("l", "s", why=why),)),
             Section(
-                SectionName.DELEGATES, SectionStatus.READ, (DelegateFinding("u", "r", why=why),)
-            ),
-            Section(SectionName.MFA, SectionStatus.READ, (MethodFinding("m", "k", "l", why=why),)),
-            Section(SectionName.ROLES, SectionStatus.READ, (RoleFinding("a", "r", why=why),)),
-            Section(SectionName.RISK, SectionStatus.READ, (RiskFinding("l", "s", why=why),)),
-            Section(
-                SectionName.SIGN_INS,
+                sign_ins.NAME,
                 SectionStatus.READ,
                 (
                     CountriesFinding(("NL",), 3, 1, ("1.2.3.4",), why=why),
@@ -142,10 +146,8 @@ def _evidence() -> Evidence:
                     FailuresFinding(2, why=why),
                 ),
             ),
-            Section(
-                SectionName.CONSENTS, SectionStatus.READ, (ConsentFinding("a", "s", "p", why=why),)
-            ),
-            Section(SectionName.SENT, SectionStatus.UNREADABLE, problem=problem),
+            Section(consents.NAME, SectionStatus.READ, (ConsentFinding("a", "s", "p", why=why),)),
+            Section(sent.NAME, SectionStatus.UNREADABLE, problem=problem),
         ),
     )
 
@@ -262,8 +264,10 @@ def test_a_hostile_rule_name_cannot_crowd_out_the_other_findings() -> None:
     case = _case(CaseState.REMEDIATING, "x")
     evidence = case.evidence
     assert evidence is not None
-    rules = tuple(RuleFinding(str(i), "R" * 10_000, True, why=(Why.DELETES,)) for i in range(3))
-    sections = (Section(SectionName.RULES, SectionStatus.READ, rules), *evidence.sections[1:])
+    hostile_rules = tuple(
+        RuleFinding(str(i), "R" * 10_000, True, why=(Why.DELETES,)) for i in range(3)
+    )
+    sections = (Section(rules.NAME, SectionStatus.READ, hostile_rules), *evidence.sections[1:])
     case = dataclasses.replace(case, evidence=dataclasses.replace(evidence, sections=sections))
     lines = texts_of(render_case(case, t=T, now=NOW))
     flagged = [line for line in lines if line.startswith("⚠ RRR")]

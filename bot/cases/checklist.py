@@ -21,9 +21,9 @@ from bot.cases.ports import (
     Event,
     PrivateChannel,
     StepWrite,
-    Tenant,
 )
 from bot.cases.steps import STEPS, Outcome, StepOptions, StepRun
+from bot.cases.tenant_ports import Tenant
 from bot.core.people import Actor, Address
 from bot.logs import correlation_id
 

@@ -1,6 +1,8 @@
 """The evidence of a compromise, as frozen domain objects.
 
-An investigation reads nine sections. Each section is in exactly one of three states:
+An investigation reads the sections registered in bot/cases/sections/ (one module each: its
+permission, how it is gathered, its findings and why they are suspicious, its words). Each
+section is in exactly one of three states:
 
     read            the tenant answered; `findings` holds what it found (possibly nothing)
     unreadable      the tenant could not be asked or did not answer; `problem` says why
@@ -13,10 +15,11 @@ suspicious (`why`); a finding without reasons is shown as context.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import NewType, Protocol
 
 from bot.errors import Problem, ProblemKind
 
@@ -26,18 +29,7 @@ TRANSIENT = frozenset(
 )
 
 
-class SectionName(StrEnum):
-    """The parts of an investigation, in the order the case card shows them."""
-
-    RULES = "rules"
-    FORWARDING = "forwarding"
-    DELEGATES = "delegates"
-    MFA = "mfa"
-    ROLES = "roles"
-    RISK = "risk"
-    SIGN_INS = "sign_ins"
-    CONSENTS = "consents"
-    SENT = "sent"
+SectionName = NewType("SectionName", str)  # each section module (bot/cases/sections/) owns one
 
 
 class SectionStatus(StrEnum):
@@ -70,132 +62,57 @@ class Why(StrEnum):
 
 
 @dataclass(frozen=True)
-class RuleFinding:
-    """An inbox rule and what it does with mail."""
+class Untrusted:
+    """Text from the tenant (a rule name, a country): the card shows it literally, bounded
+    (`limit` characters; 0: the card's default)."""
 
-    rule_id: str
-    name: str
-    enabled: bool
-    hidden: bool = False
-    recipients: tuple[str, ...] = ()
-    folder: str | None = None
-    words: tuple[str, ...] = ()
-    why: tuple[Why, ...] = ()
+    text: str
+    limit: int = 0
 
 
 @dataclass(frozen=True)
-class ForwardingFinding:
-    """Mailbox-level forwarding to an address (`smtp`: ForwardingSmtpAddress, else the
-    ForwardingAddress recipient)."""
+class Addresses:
+    """E-mail addresses from the tenant; the card shows the first `limit`."""
 
-    address: str
-    keep_copy: bool = False
-    why: tuple[Why, ...] = ()
-    smtp: bool = True
+    addresses: tuple[str, ...]
+    limit: int = 3
 
 
 @dataclass(frozen=True)
-class DelegateFinding:
-    """Someone else with FullAccess or SendAs on the mailbox."""
+class Count:
+    """A number the card shows in the viewer's language (1,234 / 1.234)."""
 
-    user: str
-    rights: str
-    why: tuple[Why, ...] = ()
+    value: int
 
 
-@dataclass(frozen=True)
-class MethodFinding:
-    """A registered sign-in method."""
-
-    method_id: str
-    kind: str
-    label: str
-    created: datetime | None = None
-    why: tuple[Why, ...] = ()
+Part = Untrusted | Addresses | Count | int
 
 
 @dataclass(frozen=True)
-class RoleFinding:
-    """A directory role the user holds (its assignment, and the role and scope to restore)."""
+class Phrase:
+    """What a finding says: a catalogue key and its values, which the card renders."""
 
-    assignment_id: str
-    role_name: str
-    why: tuple[Why, ...] = ()
-    role_id: str = ""
-    scope: str = "/"
+    key: str
+    values: Mapping[str, Part] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class RiskFinding:
-    """Entra ID Protection's verdict on the user."""
+class Finding(Protocol):
+    """One thing a section found; a section module defines its kinds (frozen dataclasses with a
+    literal `kind`, which the store keeps)."""
 
-    level: str
-    state: str
-    why: tuple[Why, ...] = ()
+    @property
+    def kind(self) -> str:
+        """The kind of finding, as stored."""
+        ...
 
+    @property
+    def why(self) -> tuple[Why, ...]:
+        """The reasons it is suspicious (none: context)."""
+        ...
 
-@dataclass(frozen=True)
-class CountriesFinding:
-    """Where the user signed in from in the last week."""
-
-    countries: tuple[str, ...]
-    sign_ins: int
-    failures: int
-    ips: tuple[str, ...] = ()
-    why: tuple[Why, ...] = ()
-
-
-@dataclass(frozen=True)
-class TravelFinding:
-    """Two sign-ins too far apart to travel between in the time between them."""
-
-    origin: str
-    destination: str
-    minutes: int
-    why: tuple[Why, ...] = ()
-
-
-@dataclass(frozen=True)
-class FailuresFinding:
-    """Failed sign-ins in the last week."""
-
-    failures: int
-    why: tuple[Why, ...] = ()
-
-
-@dataclass(frozen=True)
-class ConsentFinding:
-    """Delegated permissions the user gave an app."""
-
-    app: str
-    scope: str
-    publisher: str | None = None
-    why: tuple[Why, ...] = ()
-
-
-@dataclass(frozen=True)
-class SentFinding:
-    """How much mail the user sent in the last 24 hours."""
-
-    messages: int
-    recipients: int
-    external: int
-    why: tuple[Why, ...] = ()
-
-
-Finding = (
-    RuleFinding
-    | ForwardingFinding
-    | DelegateFinding
-    | MethodFinding
-    | RoleFinding
-    | RiskFinding
-    | CountriesFinding
-    | TravelFinding
-    | FailuresFinding
-    | ConsentFinding
-    | SentFinding
-)
+    def words(self) -> Phrase:
+        """What the card says about it."""
+        ...
 
 
 def suspicious(finding: Finding) -> bool:
@@ -245,16 +162,16 @@ class Evidence:
 
     def with_section(self, section: Section, at: datetime) -> Evidence:
         """This evidence with `section` read again at `at` (replacing the earlier read)."""
-        others = [s for s in self.sections if s.name is not section.name]
-        ordered = sorted([*others, section], key=lambda s: list(SectionName).index(s.name))
-        return dataclasses.replace(self, at=at, sections=tuple(ordered))
+        sections = [section if s.name == section.name else s for s in self.sections]
+        if section.name not in self.by_name:
+            sections.append(section)
+        return dataclasses.replace(self, at=at, sections=tuple(sections))
 
-    @property
-    def missing(self) -> tuple[SectionName, ...]:
-        """Sections never asked for (an investigation that did not finish)."""
+    def unasked(self, names: tuple[SectionName, ...]) -> tuple[SectionName, ...]:
+        """Of `names`, the sections never asked for (an investigation that did not finish)."""
         if self.failure is not None:
             return ()
-        return tuple(n for n in SectionName if n not in self.by_name)
+        return tuple(n for n in names if n not in self.by_name)
 
     @property
     def retryable(self) -> tuple[SectionName, ...]:
@@ -266,19 +183,3 @@ class Evidence:
         section = self.by_name.get(name)
         if section is not None and section.read:
             yield from section.findings
-
-    def suspicious_rules(self) -> list[RuleFinding]:
-        """Enabled inbox rules the investigation flagged (the choices for 'disable rules')."""
-        return [
-            f
-            for f in self.findings(SectionName.RULES)
-            if isinstance(f, RuleFinding) and f.why and f.enabled
-        ]
-
-    def suspicious_methods(self) -> list[MethodFinding]:
-        """Sign-in methods the investigation flagged (the choices for 'review MFA')."""
-        return [
-            f
-            for f in self.findings(SectionName.MFA)
-            if isinstance(f, MethodFinding) and f.why and f.method_id
-        ]

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from bot import errors, metrics
 from bot.cases.background import Background
 from bot.cases.evidence import Evidence, Section, SectionName
-from bot.cases.investigation import Subject, investigate, read_section
 from bot.cases.ledger import SYSTEM, CaseLedger, settled_state
 from bot.cases.model import Case, CaseState
-from bot.cases.ports import AuditAction, CaseChange, Change, Event, TenantReads
+from bot.cases.ports import AuditAction, CaseChange, Change, Event
+from bot.cases.sections import NAMES, Subject, investigate, read_section
+from bot.cases.tenant_ports import TenantReads
 from bot.core.people import Actor
 from bot.errors import Problem
 from bot.logs import correlation_id
@@ -187,7 +188,7 @@ class Investigator:
         case = await self._ledger.get(case_id)
         if case is None:
             return
-        names = case.evidence.missing if case.evidence is not None else tuple(SectionName)
+        names = case.evidence.unasked(NAMES) if case.evidence is not None else NAMES
         try:
             reading = await self.reader(case)
             sections = await investigate(reading.subject, self._tenant, self._ledger.now(), names)

@@ -10,8 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Literal
 
-from bot.cases.evidence import Evidence, Section, SectionName, SectionStatus
+from bot.cases.evidence import Evidence, Section, SectionStatus
+from bot.cases.sections import forwarding, mfa, roles, rules
 from bot.errors import Problem, ProblemKind
 
 FOLLOW_UP_LIMIT = timedelta(hours=24)  # Microsoft: a release takes effect within 24 hours
@@ -88,10 +90,10 @@ class StepStatus(StrEnum):
 # The evidence a step acts on: it reads that section itself when it runs, and a release waits
 # until the sections the recommended steps depend on have been read.
 STEP_EVIDENCE = {
-    StepName.REMOVE_FORWARDING: SectionName.FORWARDING,
-    StepName.DISABLE_RULES: SectionName.RULES,
-    StepName.REMOVE_ROLES: SectionName.ROLES,
-    StepName.REVIEW_MFA: SectionName.MFA,
+    StepName.REMOVE_FORWARDING: forwarding.NAME,
+    StepName.DISABLE_RULES: rules.NAME,
+    StepName.REMOVE_ROLES: roles.NAME,
+    StepName.REVIEW_MFA: mfa.NAME,
 }
 
 STARTABLE = frozenset({StepStatus.NOT_RUN, StepStatus.FAILED, StepStatus.INTERRUPTED})
@@ -100,25 +102,26 @@ RETRYABLE = frozenset({StepStatus.FAILED, StepStatus.INTERRUPTED})
 
 
 class Note(StrEnum):
-    """What a step's outcome says (catalogue key); the facts are on `StepDetail`."""
+    """What a step's outcome says (a domain code, stored; the card has its words); the facts
+    are on `StepDetail`."""
 
-    PASSWORD_RESET = "step.reset_password.done"  # noqa: S105 - a catalogue key
-    SESSIONS_REVOKED = "step.revoke_sessions.done"
-    FORWARDING_REMOVED = "step.remove_forwarding.done"
-    NO_FORWARDING = "step.remove_forwarding.none"
-    RULES_DISABLED = "step.disable_rules.done"
-    NO_RULES = "step.disable_rules.none"
-    SIGN_IN_BLOCKED = "step.block_sign_in.done"
-    ROLES_REMOVED = "step.remove_roles.done"
-    NO_ROLES = "step.remove_roles.none"
-    MFA_CONFIRMED = "step.review_mfa.done"
-    MFA_REMOVED = "step.review_mfa.removed"
-    NEW_METHODS = "step.review_mfa.new"  # flagged methods the admin has not been shown yet
-    FEDERATED = "step.federated"
-    PASSWORD_NOT_DELIVERED = "step.reset_password.not_delivered"  # noqa: S105 - a catalogue key
-    SKIPPED = "step.skipped"
-    INTERRUPTED = "step.interrupted"
-    FAILED = "step.failed"  # `problem` says why
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a code, not a password
+    SESSIONS_REVOKED = "sessions_revoked"
+    FORWARDING_REMOVED = "forwarding_removed"
+    NO_FORWARDING = "no_forwarding"
+    RULES_DISABLED = "rules_disabled"
+    NO_RULES = "no_rules"
+    SIGN_IN_BLOCKED = "sign_in_blocked"
+    ROLES_REMOVED = "roles_removed"
+    NO_ROLES = "no_roles"
+    MFA_CONFIRMED = "mfa_confirmed"
+    MFA_REMOVED = "mfa_removed"
+    NEW_METHODS = "new_methods"  # flagged methods the admin has not been shown yet
+    FEDERATED = "federated"
+    PASSWORD_NOT_DELIVERED = "password_not_delivered"  # noqa: S105 - a code
+    SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"  # `problem` says why
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,7 @@ class ForwardingUndo:
     smtp_address: str | None
     forwarding_address: str | None
     keep_copy: bool
+    kind: Literal["forwarding"] = "forwarding"
 
 
 @dataclass(frozen=True)
@@ -151,11 +155,14 @@ class RulesUndo:
     """The inbox rules a step disabled."""
 
     rule_ids: tuple[str, ...]
+    kind: Literal["rules"] = "rules"
 
 
 @dataclass(frozen=True)
 class SignInUndo:
     """Sign-in was blocked: allow it again to undo."""
+
+    kind: Literal["sign_in"] = "sign_in"
 
 
 @dataclass(frozen=True)
@@ -172,6 +179,7 @@ class RolesUndo:
     """The directory roles a step removed."""
 
     roles: tuple[RoleRef, ...]
+    kind: Literal["roles"] = "roles"
 
 
 @dataclass(frozen=True)
@@ -187,6 +195,7 @@ class MethodsUndo:
     """The sign-in methods a step removed (the user registers them again)."""
 
     removed: tuple[MethodRef, ...]
+    kind: Literal["methods"] = "methods"
 
 
 Undo = ForwardingUndo | RulesUndo | SignInUndo | RolesUndo | MethodsUndo

@@ -1,7 +1,8 @@
 """What the workflow needs from the world, declared here and implemented outside it: the cases
-repository and audit log (`bot/store/`), the tenant (`bot/tenant/port.py`), runner leases, the
-announcer that redraws cards and the private channel (`bot/chat/`). `bot/compose.py` wires them;
-tests/workflow.py has in-memory ones, so the rules are tested without a server.
+repository and audit log (`bot/store/`), runner leases, the announcer that redraws cards and
+the private channel (`bot/chat/`); the tenant's are in bot/cases/tenant_ports.py.
+`bot/compose.py` wires them; tests/workflow.py has in-memory ones, so the rules are tested
+without a server.
 
 A change of a case is a `Change`: decided by a pure function of the case as loaded, applied by
 `CaseRepository.apply` with compare-and-set on the case's version, its audit event in the same
@@ -19,19 +20,7 @@ from typing import Protocol, TypedDict
 from bot.cases.evidence import Evidence
 from bot.cases.model import Case, CaseState, CloseReason, StepDetail, StepName, StepStatus, Undo
 from bot.core.audit import AuditEvent, Parameters
-from bot.core.m365 import (
-    AuthMethod,
-    ConsentGrant,
-    Delegate,
-    DirectoryUser,
-    InboxRule,
-    MailboxForwarding,
-    RestrictedSender,
-    RiskState,
-    RoleAssignment,
-    SentMessage,
-    SignIn,
-)
+from bot.core.m365 import RestrictedSender
 from bot.core.people import Actor, Address
 from bot.errors import Problem
 
@@ -236,95 +225,3 @@ class PrivateChannel(Protocol):
     async def tell(self, actor: Actor, address: Address, text: str) -> None:
         """Send `text` to `actor` privately (the click came from `address`)."""
         ...
-
-
-class TenantReads(Protocol):
-    """What the workflow reads in Microsoft 365 (bot/tenant/port.py)."""
-
-    async def restricted_sender(self, upn: str) -> RestrictedSender | None:
-        """The sender's entry on Exchange's restricted list, or None."""
-        ...
-
-    async def user(self, id_or_upn: str) -> DirectoryUser:
-        """The directory user."""
-        ...
-
-    async def inbox_rules(self, upn: str) -> list[InboxRule]:
-        """The mailbox's inbox rules, hidden ones included."""
-        ...
-
-    async def mailbox_forwarding(self, upn: str) -> MailboxForwarding:
-        """The mailbox's forwarding settings."""
-        ...
-
-    async def delegates(self, upn: str) -> list[Delegate]:
-        """Who else may read or send as the mailbox."""
-        ...
-
-    async def authentication_methods(self, user_id: str) -> list[AuthMethod]:
-        """The user's registered sign-in methods."""
-        ...
-
-    async def registered_method_kinds(self, user_id: str, *, since: datetime) -> set[str]:
-        """Kinds of sign-in method registered since `since` (directory audit)."""
-        ...
-
-    async def role_assignments(self, user_id: str) -> list[RoleAssignment]:
-        """The user's directory role assignments."""
-        ...
-
-    async def risky_user(self, user_id: str) -> RiskState | None:
-        """Entra ID Protection's risk state of the user (None: no record)."""
-        ...
-
-    async def sign_ins(self, user_id: str, *, since: datetime) -> list[SignIn]:
-        """The user's sign-ins since `since`."""
-        ...
-
-    async def consent_grants(self, user_id: str) -> list[ConsentGrant]:
-        """The delegated permissions the user granted to apps."""
-        ...
-
-    async def sent_messages(self, upn: str, *, since: datetime) -> list[SentMessage]:
-        """Messages the mailbox sent since `since`."""
-        ...
-
-
-class TenantActions(Protocol):
-    """What the workflow changes in Microsoft 365 (bot/tenant/port.py)."""
-
-    async def release_sender(self, upn: str) -> None:
-        """Remove the sender from Exchange's restricted list."""
-        ...
-
-    async def reset_password(self, user_id: str, password: str) -> None:
-        """Set a temporary password, changed at next sign-in."""
-        ...
-
-    async def revoke_sessions(self, user_id: str) -> None:
-        """Revoke the user's refresh tokens and sessions."""
-        ...
-
-    async def set_sign_in_blocked(self, user_id: str, blocked: bool) -> None:
-        """Block (or allow) the user's sign-in."""
-        ...
-
-    async def clear_forwarding(self, upn: str) -> None:
-        """Remove the mailbox's forwarding."""
-        ...
-
-    async def disable_inbox_rule(self, upn: str, rule_id: str) -> None:
-        """Disable one inbox rule."""
-        ...
-
-    async def remove_role_assignment(self, assignment_id: str) -> None:
-        """Remove one directory role assignment."""
-        ...
-
-    async def remove_authentication_method(self, user_id: str, kind: str, method_id: str) -> None:
-        """Remove one sign-in method."""
-        ...
-
-
-class Tenant(TenantReads, TenantActions, Protocol):
-    """Microsoft 365, as the workflow reads and changes it."""

@@ -18,7 +18,8 @@ from bot import errors
 from bot.cases.background import Background
 from bot.cases.ledger import SYSTEM, CaseLedger
 from bot.cases.model import OPEN_STATES, Answer, Case, CaseState, Notice
-from bot.cases.ports import AuditAction, CaseChange, Change, Decide, Event, Tenant
+from bot.cases.ports import AuditAction, CaseChange, Change, Decide, Event
+from bot.cases.tenant_ports import Tenant
 from bot.core.audit import Parameters
 from bot.core.people import Actor
 from bot.errors import Problem, ProblemKind
@@ -313,6 +314,6 @@ def _override(case: Case, reason: str | None, *, key: str) -> Parameters:
 def _missing_evidence(case: Case) -> str:
     """The evidence a release goes ahead without, for the audit trail."""
     return ", ".join(
-        f"{s.name.value} ({s.problem.kind.value if s.problem else 'not read'})"
+        f"{s.name} ({s.problem.kind.value if s.problem else 'not read'})"
         for s in case.unread_evidence
     )

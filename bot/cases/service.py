@@ -33,6 +33,7 @@ from bot.cases.model import (
 from bot.cases.ownership import Ownership
 from bot.cases.ports import AuditAction, Change, Decide, Event, RunnerLeases, StepWrite
 from bot.cases.release import Releases
+from bot.cases.sections import NAMES
 from bot.cases.steps import StepOptions
 from bot.core.m365 import RestrictedSender
 from bot.core.people import Actor, Address
@@ -242,7 +243,7 @@ class CaseService:
         and run upkeep once. Start-up does not wait for this (it may update cards in Teams)."""
         self._background.spawn(self.upkeep(), "upkeep:start")
         for case in await self._ledger.open_cases():
-            unfinished = case.evidence is None or bool(case.evidence.missing)
+            unfinished = case.evidence is None or bool(case.evidence.unasked(NAMES))
             if case.is_open and case.state is not CaseState.RESTRICTED and unfinished:
                 self._investigator.spawn(case.id)
             elif case.state is CaseState.RELEASED:

@@ -1,328 +1,123 @@
 """Domain objects ⇄ the JSON the database keeps: evidence, step details, undo records, problems
 and conversation addresses. This is the only place that knows their stored shape.
 
-Parsing is tolerant: the shapes written by earlier versions (sections keyed `ok` /
-`unavailable` / `error`, step details as `{"key", "values"}`) read back as the same objects,
-and anything unrecognisable reads as absent rather than failing a card.
+The shapes are declared by the domain types themselves and read and written by pydantic
+`TypeAdapter`s: a finding, an undo record and a problem are stored as their fields, with a
+`kind` where several types share a place (each section's findings, the undo records). What is
+stored is domain codes (`Note`, `ProblemKind`, `Why`), never catalogue keys: the cards own the
+words. Migration 0011 converted the rows of earlier versions; a stored value this version cannot
+read (a newer version's) reads as absent, logged, instead of failing a card.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import Annotated, Any, TypeVar, Union
 
-from bot.cases.evidence import (
-    ConsentFinding,
-    CountriesFinding,
-    DelegateFinding,
-    Evidence,
-    FailuresFinding,
-    Finding,
-    ForwardingFinding,
-    MethodFinding,
-    RiskFinding,
-    RoleFinding,
-    RuleFinding,
-    Section,
-    SectionName,
-    SectionStatus,
-    SentFinding,
-    TravelFinding,
-    Why,
-)
+from pydantic import Field, TypeAdapter, ValidationError
+
+from bot.cases.evidence import Evidence, Finding, Section, SectionName, SectionStatus
 from bot.cases.model import (
     ForwardingUndo,
-    MethodRef,
     MethodsUndo,
-    Note,
-    RoleRef,
     RolesUndo,
     RulesUndo,
     SignInUndo,
     StepDetail,
     Undo,
 )
+from bot.cases.sections import NAMES, spec
 from bot.core.people import Address
-from bot.errors import Problem, ProblemKind
+from bot.errors import Problem
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 Json = dict[str, Any]  # the stored form, never seen outside this module and the store
+
+_PROBLEM: TypeAdapter[Problem | None] = TypeAdapter(Problem | None)
+_DETAIL: TypeAdapter[StepDetail] = TypeAdapter(StepDetail)
+_UNDO: TypeAdapter[Undo] = TypeAdapter(
+    Annotated[
+        ForwardingUndo | RulesUndo | SignInUndo | RolesUndo | MethodsUndo,
+        Field(discriminator="kind"),
+    ]
+)
+_TIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+
+
+@cache
+def _findings(name: SectionName) -> TypeAdapter[tuple[Any, ...]]:
+    """The stored form of one section's findings: its kinds, told apart by `kind`."""
+    kinds = spec(name).kinds
+    one: Any = kinds[0] if len(kinds) == 1 else Annotated[Union[kinds], Field(discriminator="kind")]  # noqa: UP007
+    return TypeAdapter(tuple[one, ...])
 
 
 # ---- problems --------------------------------------------------------------------------------
 
 
-def problem_json(problem: Problem) -> Json:
-    """A problem as `{"key": "error.<kind>", "values": {...}}`."""
-    values = {
-        "service": problem.service,
-        "missing": problem.missing,
-        "message": problem.message,
-        "reference": problem.reference,
-    }
-    return {"key": problem.key, "values": {k: v for k, v in values.items() if v}}
+def problem_json(problem: Problem | None) -> Json | None:
+    """A problem as stored (its kind and facts)."""
+    stored: Json | None = _PROBLEM.dump_python(problem, mode="json")
+    return stored
 
 
 def problem_from_json(raw: Any) -> Problem | None:
-    """The problem stored by `problem_json` (None if it is not one)."""
-    if not isinstance(raw, dict) or not str(raw.get("key", "")).startswith("error."):
-        return None
-    try:
-        kind = ProblemKind(str(raw["key"]).removeprefix("error."))
-    except ValueError:
-        kind = ProblemKind.FAILED
-    values: Json = raw["values"] if isinstance(raw.get("values"), dict) else {}
-    return Problem(
-        kind,
-        service=_str(values.get("service")),
-        missing=_str(values.get("missing")),
-        message=_str(values.get("message")),
-        reference=_str(values.get("reference")),
-    )
+    """The problem stored by `problem_json` (None when there is none or it cannot be read)."""
+    return _read(_PROBLEM, raw, "problem")
 
 
 # ---- evidence -------------------------------------------------------------------------------
 
 
-def _why(finding: Finding) -> list[str]:
-    return [w.value for w in finding.why]
-
-
-def _finding_json(finding: Finding) -> Json:
-    base: Json = {"why": _why(finding)}
-    match finding:
-        case RuleFinding():
-            return base | {
-                "text": finding.name,
-                "id": finding.rule_id,
-                "enabled": finding.enabled,
-                "hidden": finding.hidden,
-                "recipients": list(finding.recipients),
-                "folder": finding.folder,
-                "words": list(finding.words),
-            }
-        case ForwardingFinding():
-            return base | {
-                "text": finding.address,
-                "keep_copy": finding.keep_copy,
-                "smtp": finding.smtp,
-            }
-        case DelegateFinding():
-            return base | {"text": finding.user, "rights": finding.rights}
-        case MethodFinding():
-            created = finding.created.isoformat() if finding.created else None
-            return base | {
-                "text": finding.label,
-                "id": finding.method_id,
-                "kind": finding.kind,
-                "created": created,
-            }
-        case RoleFinding():
-            return base | {
-                "text": finding.role_name,
-                "id": finding.assignment_id,
-                "role_id": finding.role_id,
-                "scope": finding.scope,
-            }
-        case RiskFinding():
-            return base | {"text": finding.level, "state": finding.state}
-        case CountriesFinding():
-            return base | {
-                "kind": "countries",
-                "text": ", ".join(finding.countries),
-                "countries": list(finding.countries),
-                "count": finding.sign_ins,
-                "failures": finding.failures,
-                "ips": list(finding.ips),
-            }
-        case TravelFinding():
-            return base | {
-                "kind": "travel",
-                "text": f"{finding.origin} → {finding.destination}",
-                "origin": finding.origin,
-                "destination": finding.destination,
-                "minutes": finding.minutes,
-            }
-        case FailuresFinding():
-            return base | {"kind": "failures", "text": str(finding.failures)}
-        case ConsentFinding():
-            return base | {
-                "text": finding.app,
-                "scope": finding.scope,
-                "publisher": finding.publisher,
-            }
-        case SentFinding():
-            return base | {
-                "text": str(finding.messages),
-                "recipients": finding.recipients,
-                "external": finding.external,
-            }
+def _section_json(section: Section) -> Json:
+    return {
+        "name": section.name,
+        "status": section.status.value,
+        "problem": problem_json(section.problem),
+        "findings": _findings(section.name).dump_python(section.findings, mode="json"),
+    }
 
 
 def evidence_json(evidence: Evidence) -> Json:
     """Evidence in its stored form."""
-    data: Json = {"at": evidence.at.isoformat(), "sections": {}}
-    for section in evidence.sections:
-        stored: Json = {
-            "status": section.status.value,
-            "items": [_finding_json(f) for f in section.findings],
-        }
-        if section.problem is not None:
-            stored["problem"] = problem_json(section.problem)
-        data["sections"][section.name.value] = stored
-    if evidence.failure is not None:
-        data["error"] = problem_json(evidence.failure)
-    return data
+    return {
+        "at": evidence.at.isoformat(),
+        "failure": problem_json(evidence.failure),
+        "sections": [_section_json(s) for s in evidence.sections],
+    }
+
+
+def _section(raw: Any) -> Section | None:
+    if not isinstance(raw, dict) or raw.get("name") not in NAMES:
+        return None  # a section this version does not have
+    name = SectionName(str(raw["name"]))
+    findings: tuple[Finding, ...] = _findings(name).validate_python(raw.get("findings") or [])
+    return Section(
+        name,
+        SectionStatus(str(raw.get("status"))),
+        findings,
+        _PROBLEM.validate_python(raw.get("problem")),
+    )
 
 
 def evidence_from_json(raw: Any) -> Evidence | None:
     """Evidence as stored (None when there is none or it cannot be read)."""
     if not isinstance(raw, dict):
         return None
-    at = _time(raw.get("at"))
-    if at is None:
-        return None
-    sections: list[Section] = []
-    stored: Json = raw["sections"] if isinstance(raw.get("sections"), dict) else {}
-    for name in SectionName:
-        if isinstance(stored.get(name.value), dict):
-            sections.append(_section(name, stored[name.value]))
-    return Evidence(at, tuple(sections), problem_from_json(raw.get("error")))
-
-
-_LEGACY_ERRORS = {
-    "TenantThrottled": ProblemKind.THROTTLED,
-    "TenantUnavailable": ProblemKind.UNAVAILABLE,
-    "DeadlineExceeded": ProblemKind.DEADLINE,
-    "TenantNotFound": ProblemKind.NOT_FOUND,
-}
-
-
-def _section(name: SectionName, raw: Json) -> Section:
-    status = str(raw.get("status", ""))
-    problem = problem_from_json(raw.get("problem"))
-    if status in ("read", "ok"):
-        items: list[Any] = raw["items"] if isinstance(raw.get("items"), list) else []
-        findings = [_finding(name, item) for item in items if isinstance(item, dict)]
-        return Section(name, SectionStatus.READ, tuple(f for f in findings if f is not None))
-    if status == SectionStatus.NOT_APPLICABLE.value or (
-        status == "unavailable" and raw.get("reason") == "licence"
-    ):
-        problem = problem or Problem(ProblemKind.NOT_AVAILABLE, missing=_str(raw.get("missing")))
-        return Section(name, SectionStatus.NOT_APPLICABLE, problem=problem)
-    if problem is None and status == "unavailable":
-        problem = Problem(ProblemKind.FORBIDDEN, missing=_str(raw.get("missing")))
-    if problem is None:
-        kind = _LEGACY_ERRORS.get(_str(raw.get("reason")), ProblemKind.FAILED)
-        problem = Problem(kind)
-    return Section(name, SectionStatus.UNREADABLE, problem=problem)
-
-
-def _whys(raw: Json) -> tuple[Why, ...]:
-    found = []
-    for code in raw.get("why") or []:
-        try:
-            found.append(Why(str(code)))
-        except ValueError:
-            log.warning("unknown reason in stored evidence", extra={"why": str(code)[:64]})
-    return tuple(found)
-
-
-def _strs(value: Any) -> tuple[str, ...]:
-    return tuple(str(v) for v in value) if isinstance(value, list) else ()
-
-
-def _str(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _int(value: Any) -> int:
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _rule(raw: Json, why: tuple[Why, ...]) -> Finding:
-    return RuleFinding(
-        _str(raw.get("id")),
-        _str(raw.get("text")),
-        bool(raw.get("enabled", True)),
-        bool(raw.get("hidden")) or Why.HIDDEN in why,
-        _strs(raw.get("recipients")),
-        raw.get("folder") if isinstance(raw.get("folder"), str) else None,
-        _strs(raw.get("words")),
-        why,
-    )
-
-
-def _sign_in(raw: Json, why: tuple[Why, ...]) -> Finding | None:
-    kind, text = raw.get("kind"), _str(raw.get("text"))
-    if kind == "countries":
-        countries = _strs(raw.get("countries")) or tuple(c for c in text.split(", ") if c)
-        return CountriesFinding(
-            countries, _int(raw.get("count")), _int(raw.get("failures")), _strs(raw.get("ips")), why
-        )
-    if kind == "travel":
-        origin, _, destination = text.partition(" → ")
-        return TravelFinding(
-            _str(raw.get("origin")) or origin,
-            _str(raw.get("destination")) or destination,
-            _int(raw.get("minutes")),
-            why,
-        )
-    if kind == "failures":
-        return FailuresFinding(_int(text), why)
-    return None
-
-
-_FINDINGS: dict[SectionName, Callable[[Json, tuple[Why, ...]], Finding | None]] = {
-    SectionName.RULES: _rule,
-    SectionName.FORWARDING: lambda r, w: ForwardingFinding(
-        _str(r.get("text")), bool(r.get("keep_copy")), w, bool(r.get("smtp", True))
-    ),
-    SectionName.DELEGATES: lambda r, w: DelegateFinding(
-        _str(r.get("text")), _str(r.get("rights")), w
-    ),
-    SectionName.MFA: lambda r, w: MethodFinding(
-        _str(r.get("id")), _str(r.get("kind")), _str(r.get("text")), _time(r.get("created")), w
-    ),
-    SectionName.ROLES: lambda r, w: RoleFinding(
-        _str(r.get("id")),
-        _str(r.get("text")),
-        w,
-        _str(r.get("role_id")),
-        _str(r.get("scope")) or "/",
-    ),
-    SectionName.RISK: lambda r, w: RiskFinding(_str(r.get("text")), _str(r.get("state")), w),
-    SectionName.SIGN_INS: _sign_in,
-    SectionName.CONSENTS: lambda r, w: ConsentFinding(
-        _str(r.get("text")),
-        _str(r.get("scope")),
-        r.get("publisher") if isinstance(r.get("publisher"), str) else None,
-        w,
-    ),
-    SectionName.SENT: lambda r, w: SentFinding(
-        _int(r.get("text")), _int(r.get("recipients")), _int(r.get("external")), w
-    ),
-}
-
-
-def _finding(name: SectionName, raw: Json) -> Finding | None:
-    return _FINDINGS[name](raw, _whys(raw))
-
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
+        at = _TIME.validate_python(raw.get("at"))
+        sections = [_section(s) for s in raw.get("sections") or []]
+        failure = _PROBLEM.validate_python(raw.get("failure"))
+    except (ValidationError, ValueError, TypeError) as err:
+        log.warning("stored evidence could not be read", extra={"error": str(err)[:300]})
         return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
+    return Evidence(at, tuple(s for s in sections if s is not None), failure)
 
 
 # ---- step details and undo records ----------------------------------------------------------
@@ -330,99 +125,37 @@ def _time(value: Any) -> datetime | None:
 
 def detail_json(detail: StepDetail) -> str:
     """A step detail as the text the `case_steps.detail` column keeps."""
-    data: Json = {"note": detail.note.value}
-    if detail.names:
-        data["names"] = list(detail.names)
-    if detail.old:
-        data["old"] = detail.old
-    if detail.reason:
-        data["reason"] = detail.reason
-    if detail.problem is not None:
-        data["problem"] = problem_json(detail.problem)
-    return json.dumps(data, ensure_ascii=False)
+    return json.dumps(_DETAIL.dump_python(detail, mode="json"))
 
 
 def detail_from_json(text: str | None) -> StepDetail | None:
     """The stored step detail (None when there is none or it cannot be read)."""
+    if not text:
+        return None
     try:
-        raw = json.loads(text) if text else None
+        raw = json.loads(text)
     except ValueError:
+        log.warning("stored step detail is not JSON")
         return None
-    if not isinstance(raw, dict):
-        return None
-    if "note" in raw:
-        return _detail(str(raw["note"]), raw, problem_from_json(raw.get("problem")))
-    key, values = str(raw.get("key", "")), raw.get("values")
-    values = values if isinstance(values, dict) else {}
-    if key.startswith("error."):  # earlier versions stored a failure as its error's key
-        return StepDetail.failed(problem_from_json(raw) or Problem(ProblemKind.FAILED))
-    return _detail(key, values, None)
-
-
-def _detail(note: str, raw: Json, problem: Problem | None) -> StepDetail | None:
-    try:
-        kind = Note(note)
-    except ValueError:
-        return None
-    names = raw.get("names")
-    return StepDetail(
-        kind,
-        names=(names,) if isinstance(names, str) else _strs(names),
-        old=_str(raw.get("old")),
-        reason=_str(raw.get("reason")),
-        problem=problem,
-    )
+    return _read(_DETAIL, raw, "step detail")
 
 
 def undo_json(undo: Undo | None) -> Json | None:
     """How to undo a step, as stored."""
-    match undo:
-        case ForwardingUndo():
-            return {
-                "ForwardingSmtpAddress": undo.smtp_address,
-                "ForwardingAddress": undo.forwarding_address,
-                "DeliverToMailboxAndForward": undo.keep_copy,
-            }
-        case RulesUndo():
-            return {"rules": list(undo.rule_ids)}
-        case SignInUndo():
-            return {"accountEnabled": True}
-        case RolesUndo():
-            return {
-                "roles": [{"id": r.role_id, "name": r.name, "scope": r.scope} for r in undo.roles]
-            }
-        case MethodsUndo():
-            return {"removed": [{"kind": m.kind, "detail": m.label} for m in undo.removed]}
-    return None
+    return None if undo is None else _UNDO.dump_python(undo, mode="json")
 
 
 def undo_from_json(raw: Any) -> Undo | None:
-    """The stored undo record (None when there is none)."""
-    if not isinstance(raw, dict):
+    """The stored undo record (None when there is none or it cannot be read)."""
+    return None if raw is None else _read(_UNDO, raw, "undo record")
+
+
+def _read(adapter: TypeAdapter[T], raw: Any, what: str) -> T | None:
+    try:
+        return adapter.validate_python(raw)
+    except ValidationError as err:
+        log.warning(f"stored {what} could not be read", extra={"error": str(err)[:300]})
         return None
-    if "ForwardingSmtpAddress" in raw or "ForwardingAddress" in raw:
-        return ForwardingUndo(
-            raw.get("ForwardingSmtpAddress") or None,
-            raw.get("ForwardingAddress") or None,
-            bool(raw.get("DeliverToMailboxAndForward")),
-        )
-    if "rules" in raw:
-        return RulesUndo(_strs(raw["rules"]))
-    if "accountEnabled" in raw:
-        return SignInUndo()
-    if "roles" in raw:
-        roles = [r for r in raw["roles"] or [] if isinstance(r, dict)]
-        return RolesUndo(
-            tuple(
-                RoleRef(_str(r.get("id")), _str(r.get("name")), _str(r.get("scope"))) for r in roles
-            )
-        )
-    if "removed" in raw:
-        methods = [m for m in raw["removed"] or [] if isinstance(m, dict)]
-        return MethodsUndo(
-            tuple(MethodRef(_str(m.get("kind")), _str(m.get("detail"))) for m in methods)
-        )
-    return None
 
 
 # ---- conversation addresses -----------------------------------------------------------------
@@ -472,6 +205,10 @@ def address_from_json(raw: Any) -> Address:
         user_aad_id=_str(user.get("aadObjectId")),
         locale=data.get("locale") if isinstance(data.get("locale"), str) else None,
     )
+
+
+def _str(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

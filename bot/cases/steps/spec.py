@@ -16,14 +16,7 @@ import string
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.cases.evidence import (
-    ForwardingFinding,
-    MethodFinding,
-    RoleFinding,
-    RuleFinding,
-    Section,
-    SectionName,
-)
+from bot.cases.evidence import Section, SectionName
 from bot.cases.model import (
     Case,
     ForwardingUndo,
@@ -39,7 +32,12 @@ from bot.cases.model import (
     StepStatus,
     Undo,
 )
-from bot.cases.ports import Tenant
+from bot.cases.sections import forwarding, mfa, roles, rules
+from bot.cases.sections.forwarding import ForwardingFinding
+from bot.cases.sections.mfa import MethodFinding
+from bot.cases.sections.roles import RoleFinding
+from bot.cases.sections.rules import RuleFinding
+from bot.cases.tenant_ports import Tenant
 from bot.errors import NotDelivered, Problem, ProblemKind, TenantRequestFailed, problem_of
 
 PrivateMessage = Callable[[str], Awaitable[None]]
@@ -139,7 +137,7 @@ def _unreadable(section: Section) -> Outcome:
 
 async def remove_forwarding(run: StepRun) -> Outcome:
     """Clear mailbox forwarding, recording the old value."""
-    section = await run.read(SectionName.FORWARDING)
+    section = await run.read(forwarding.NAME)
     if not section.read:
         return _unreadable(section)
     found = [f for f in section.findings if isinstance(f, ForwardingFinding)]
@@ -155,15 +153,13 @@ async def remove_forwarding(run: StepRun) -> Outcome:
 async def disable_rules(run: StepRun) -> Outcome:
     """Disable the flagged rules the admin picked (every flagged one when none were picked),
     and every flagged rule that appeared after the investigation (the admin never saw it)."""
-    section = await run.read(SectionName.RULES)
+    section = await run.read(rules.NAME)
     if not section.read:
         return _unreadable(section)
     flagged = {
         f.rule_id: f for f in section.findings if isinstance(f, RuleFinding) and f.why and f.enabled
     }
-    known = (
-        {r.rule_id for r in run.case.evidence.suspicious_rules()} if run.case.evidence else set()
-    )
+    known = {r.rule_id for r in rules.flagged(run.case.evidence)}
     picked = run.options.rules
     chosen = [i for i in flagged if picked is None or i in picked or i not in known]
     if not chosen:
@@ -182,30 +178,26 @@ async def block_sign_in(run: StepRun) -> Outcome:
 
 async def remove_roles(run: StepRun) -> Outcome:
     """Remove directory roles, recording them to restore later."""
-    section = await run.read(SectionName.ROLES)
+    section = await run.read(roles.NAME)
     if not section.read:
         return _unreadable(section)
-    roles = [f for f in section.findings if isinstance(f, RoleFinding)]
-    if not roles:
+    held = [f for f in section.findings if isinstance(f, RoleFinding)]
+    if not held:
         return _done(Note.NO_ROLES)
-    for role in roles:
+    for role in held:
         await run.tenant.remove_role_assignment(role.assignment_id)
-    undo = RolesUndo(tuple(RoleRef(r.role_id, r.role_name, r.scope) for r in roles))
-    return _done(Note.ROLES_REMOVED, undo, names=tuple(r.role_name for r in roles))
+    undo = RolesUndo(tuple(RoleRef(r.role_id, r.role_name, r.scope) for r in held))
+    return _done(Note.ROLES_REMOVED, undo, names=tuple(r.role_name for r in held))
 
 
 async def review_mfa(run: StepRun) -> Outcome:
     """Confirm the methods, removing the flagged ones the admin picked. A flagged method the
     admin was not shown (registered after the investigation) stops the step: review it first."""
-    section = await run.read(SectionName.MFA)
+    section = await run.read(mfa.NAME)
     if not section.read:
         return _unreadable(section)
     flagged = {f.method_id: f for f in section.findings if isinstance(f, MethodFinding) and f.why}
-    shown = (
-        {m.method_id for m in run.case.evidence.suspicious_methods()}
-        if run.case.evidence
-        else set()
-    )
+    shown = {m.method_id for m in mfa.flagged(run.case.evidence)}
     if unseen := [m.label for i, m in flagged.items() if i not in shown]:
         return Outcome(StepStatus.FAILED, StepDetail(Note.NEW_METHODS, names=tuple(unseen)))
     chosen = [i for i in run.options.remove if i in flagged]
@@ -213,9 +205,9 @@ async def review_mfa(run: StepRun) -> Outcome:
         return _done(Note.MFA_CONFIRMED)
     for method_id in chosen:
         await run.tenant.remove_authentication_method(
-            _user_id(run), flagged[method_id].kind, method_id
+            _user_id(run), flagged[method_id].method, method_id
         )
-    removed = tuple(MethodRef(flagged[i].kind, flagged[i].label) for i in chosen)
+    removed = tuple(MethodRef(flagged[i].method, flagged[i].label) for i in chosen)
     return _done(Note.MFA_REMOVED, MethodsUndo(removed), names=tuple(m.label for m in removed))
 
 
