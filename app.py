@@ -9,7 +9,8 @@ from typing import NoReturn
 
 from aiohttp import web
 
-from bot.compose import build_app, check_tenant, export_audit, migrate_database
+from bot.commands import check_tenant, export_audit, migrate_database
+from bot.compose import build_app
 from bot.demo import scenario_problems
 from bot.logs import configure_logging
 from bot.settings import ConfigError, Settings, load_settings

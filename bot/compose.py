@@ -9,28 +9,24 @@ Nothing is wired after construction: each part gets what it needs when it is bui
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
 import ssl
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import httpx
-import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import demo, tracing
 from bot.alerts.delivery import Delivery
-from bot.alerts.watcher import AlertPolicy, Watcher, WatcherHealth
+from bot.alerts.watcher import AlertPolicy, Watcher
 from bot.cases.background import Background
 from bot.cases.checklist import Checklist
 from bot.cases.investigator import Investigator
@@ -48,14 +44,13 @@ from bot.chat.limits import CommandLimit
 from bot.chat.pacing import PacedOutbox
 from bot.chat.router import Router
 from bot.chat.views import CaseViews
-from bot.doctor import Finding, Status, healthy, render, run_doctor
 from bot.settings import Credential, Settings
-from bot.store.audit import AuditTrail, to_csv
+from bot.store.audit import AuditTrail
 from bot.store.budgets import SharedBudgets
 from bot.store.cases import CaseStore
 from bot.store.claims import CardClaims
 from bot.store.conversations import ConversationStore
-from bot.store.db import current_revision, head_revision, migrate, open_engine
+from bot.store.db import migrate, open_engine
 from bot.store.leases import Leases
 from bot.store.watched import WatchedSenders
 from bot.teams.endpoint import TeamsChannel, TeamsEndpoint
@@ -74,6 +69,8 @@ if TYPE_CHECKING:
     from bot.sim.server import SimulatedTenant
 
 from bot.core.clock import Clock, utcnow
+from bot.readiness import database_check, schema_check
+from bot.upkeep import stop_task, upkeep_loop
 
 log = logging.getLogger(__name__)
 
@@ -169,86 +166,6 @@ def clients(
         budgets=budgets,
     )
     return exchange, graph
-
-
-async def migrate_database(settings: Settings) -> tuple[str | None, str | None]:
-    """`python app.py migrate`: the schema revision before and after."""
-    engine = open_engine(settings.database)
-    try:
-        before = await current_revision(engine)
-        await migrate(engine)
-        return before, await current_revision(engine)
-    finally:
-        await engine.dispose()
-
-
-async def export_audit(settings: Settings, days: int | None) -> str:
-    """`python app.py export-audit`: the audit trail (or its last `days`) as CSV."""
-    engine = open_engine(settings.database)
-    try:
-        await migrate(engine)
-        since = datetime.now(UTC) - timedelta(days=days) if days else None
-        return to_csv(await AuditTrail(engine).events(since=since, limit=10_000_000))
-    finally:
-        await engine.dispose()
-
-
-async def check_tenant(settings: Settings) -> tuple[str, bool]:
-    """Run doctor against the configured tenant (in demo mode: the simulated one, over TLS
-    with a real msal token flow). Returns the report and whether everything required is OK."""
-    watcher = await _watcher_finding(settings)
-    async with AsyncExitStack() as stack:
-        checked = ""
-        if settings.demo:
-            checked = (
-                f"Checked: the SIMULATED tenant of demo mode (scenario '{settings.demo_scenario}'"
-                "), not a real one. Set the bot identity, or BLOCKWATCH_TENANT_ID, "
-                "BLOCKWATCH_CLIENT_ID and a secret, certificate or managed identity, to check "
-                "yours."
-            )
-            settings = await demo.doctor_settings(settings, stack)
-        login = settings.tenant_login
-        assert login is not None
-        if not checked:
-            checked = (
-                f"Checked: tenant {login.tenant_id} as {login.describe()} "
-                f"({settings.graph_base_url}, {settings.exchange_base_url})."
-            )
-        http = await stack.enter_async_context(http_client(settings))
-        access = msal_access(settings, stack)
-        exchange, graph = clients(http, access)
-        findings = await run_doctor(
-            graph,
-            exchange,
-            access.tokens,
-            graph_resource=access.graph_url,
-            exchange_resource=access.exchange_url,
-        )
-        findings.append(watcher)
-        return f"{checked}\n\n{render(findings)}", healthy(findings)
-
-
-async def _watcher_finding(settings: Settings) -> Finding:
-    """Whether the deployment's alert watcher is polling, from the database every replica
-    shares; a database doctor cannot read says so (it is not taken for 'fine')."""
-    name = "Alert watcher (restricted list)"
-    sqlite_file = settings.database.removeprefix("sqlite+aiosqlite:///")
-    if sqlite_file != settings.database and not await asyncio.to_thread(Path(sqlite_file).is_file):
-        return Finding(name, True, Status.OK, "BlockWatch has not run here yet (no database)")
-    engine = open_engine(settings.database)
-    try:
-        if await current_revision(engine) is None:
-            return Finding(name, True, Status.OK, "BlockWatch has not run here yet")
-        last = await WatchedSenders(engine).last_poll()
-    except Exception as err:  # doctor reports what it could not read instead of failing
-        return Finding(
-            name, False, Status.FAILED, f"cannot read the database: {type(err).__name__}"
-        )
-    finally:
-        await engine.dispose()
-    health = WatcherHealth.of(last, datetime.now(UTC), settings.alert_poll_seconds)
-    status = Status.STALLED if health.stalled else Status.OK
-    return Finding(name, True, status, health.describe(settings.alert_poll_seconds))
 
 
 def build_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
@@ -356,7 +273,7 @@ async def start_runtime(
     stack.push_async_callback(channel.aclose)
     if settings.inbound_auth:
         warming = asyncio.create_task(channel.keys.warm(), name="signing-keys")
-        stack.push_async_callback(_stop, warming)
+        stack.push_async_callback(stop_task, warming)
     outbox = PacedOutbox(channel.outbox)
     background = Background()
     roles = Roles(
@@ -407,21 +324,22 @@ async def start_runtime(
         delivery,
         policy=AlertPolicy(settings.alert_poll_seconds, settings.alert_digest_threshold),
         holder=runner,
+        clock=now,
     )
     await cases.resume()
     stopping = asyncio.Event()
-    upkeep = _upkeep(cases, views, gate.foreign, settings, stopping)
+    upkeep = upkeep_loop(cases, views, gate.foreign, settings, stopping, now)
     loops = (("upkeep", upkeep), ("watcher", watcher.run(stopping)))
     for name, work in loops:
-        stack.push_async_callback(_stop, asyncio.create_task(work, name=name), stopping)
+        stack.push_async_callback(stop_task, asyncio.create_task(work, name=name), stopping)
     if sim is not None and settings.demo_restrict_after_seconds:
         task = asyncio.create_task(demo.restrict_later(sim, settings.demo_restrict_after_seconds))
-        stack.push_async_callback(_stop, task)
+        stack.push_async_callback(stop_task, task)
     stack.push_async_callback(leases.give_up, f"runner:{runner}", runner)
     # Ready means what this replica can fix: a Microsoft outage must not take every replica
     # out of the load balancer (Teams would get gateway errors instead of BlockWatch's "the
     # tenant is not answering" card).
-    checks = [_database(engine), _schema(engine)]
+    checks = [database_check(engine), schema_check(engine)]
     return Runtime(
         router,
         exchange,
@@ -470,68 +388,3 @@ def access_policy(settings: Settings, *, access_tenant: str) -> AccessPolicy:
         responder_groups=ids(settings.responder_groups),
         approver_groups=ids(settings.approver_groups),
     )
-
-
-async def pause(stopping: asyncio.Event, seconds: float) -> None:
-    """Sleep `seconds`, or less when shutdown begins."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stopping.wait(), timeout=seconds)
-
-
-async def _upkeep(
-    cases: CaseService,
-    views: CaseViews,
-    foreign: ForeignRefusals,
-    settings: Settings,
-    stopping: asyncio.Event,
-) -> None:
-    """Renew this process's lease, give dead runners' work its way out, catch up card copies,
-    write the foreign-tenant tallies whose window ended, purge expired history; at the end,
-    write every tally left."""
-    last_purge = 0.0
-    while not stopping.is_set():
-        try:
-            await cases.upkeep()
-            await views.catch_up(datetime.now(UTC))
-            await foreign.flush()
-            if time.monotonic() - last_purge > 24 * 3600:
-                last_purge = time.monotonic()
-                cutoff = datetime.now(UTC) - timedelta(days=settings.audit_retention_days)
-                closed, events = await cases.purge(cutoff)
-                if closed or events:
-                    log.info("retention purge", extra={"cases": closed, "events": events})
-        except Exception:
-            log.exception("upkeep failed; trying again")
-        await pause(stopping, max(0.5, settings.runner_lease_seconds / 3))
-    try:
-        await foreign.flush(everything=True)
-    except Exception:
-        log.exception("could not write the foreign-tenant refusals at shutdown")
-
-
-async def _stop(task: asyncio.Task[None], stopping: asyncio.Event | None = None) -> None:
-    """Ask a loop to stop between rounds (cancelling it mid-query can wedge a database
-    connection); cancel only if it does not stop within a few seconds."""
-    if stopping is not None:
-        stopping.set()
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(asyncio.shield(task), timeout=10)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-def _database(engine: AsyncEngine) -> ReadinessCheck:
-    async def probe() -> bool:
-        async with engine.connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
-        return True
-
-    return ReadinessCheck("database", probe)
-
-
-def _schema(engine: AsyncEngine) -> ReadinessCheck:
-    async def probe() -> bool:
-        return await current_revision(engine) == head_revision()
-
-    return ReadinessCheck("migrations", probe)

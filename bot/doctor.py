@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.cases.sections import SECTIONS, Need, SectionSpec, Subject
+from bot.cases.steps import STEPS
 from bot.core.m365 import DirectoryUser
 from bot.errors import BlockWatchError, NotAvailableInTenant, TenantForbidden, TenantNotFound
 from bot.tenant.auth import TokenProvider
@@ -131,38 +132,6 @@ _OWN: tuple[Capability, ...] = (
         lambda p: p.graph.users.group_ids(_uid(p)),
     ),
     Capability(
-        "Reset password",
-        True,
-        "graph",
-        ("User-PasswordProfile.ReadWrite.All", "User.ReadWrite.All"),
-    ),
-    Capability(
-        "Revoke sign-in sessions", True, "graph", ("User.RevokeSessions.All", "User.ReadWrite.All")
-    ),
-    Capability(
-        "Remove mailbox forwarding",
-        True,
-        "exchange",
-        ("Exchange.ManageAsApp",),
-        lambda p: _cmdlet(p, "Set-Mailbox"),
-        "Set-Mailbox",
-    ),
-    Capability(
-        "Disable inbox rules",
-        True,
-        "exchange",
-        ("Exchange.ManageAsApp",),
-        lambda p: _cmdlet(p, "Disable-InboxRule"),
-        "Disable-InboxRule",
-    ),
-    Capability(
-        "Remove flagged MFA methods", False, "graph", ("UserAuthenticationMethod.ReadWrite.All",)
-    ),
-    Capability("Remove admin roles", False, "graph", ("RoleManagement.ReadWrite.Directory",)),
-    Capability(
-        "Block sign-in", False, "graph", ("User.EnableDisableAccount.All", "User.ReadWrite.All")
-    ),
-    Capability(
         "Defender alerts",
         False,
         "graph",
@@ -172,11 +141,13 @@ _OWN: tuple[Capability, ...] = (
 )
 
 
-def _section_check(section: SectionSpec, need: Need) -> Check:
+def _section_check(section: SectionSpec, need: Need) -> Check | None:
     """doctor's check of what a section needs: read the section for the probe user, or ask
     Exchange whether the cmdlet is in the app's role."""
     if need.probe == "cmdlet":
-        return lambda p: _cmdlet(p, need.cmdlet)
+        return _cmdlet_check(need.cmdlet)
+    if need.probe == "token":
+        return None
 
     async def read(p: Probe) -> Any:
         who = Subject(_upn(p), _uid(p), frozenset())
@@ -201,7 +172,30 @@ def section_capabilities() -> tuple[Capability, ...]:
     )
 
 
-CAPABILITIES = _OWN + section_capabilities()
+def _cmdlet_check(cmdlet: str) -> Check:
+    """Ask Exchange whether `cmdlet` is in the app's role."""
+    return lambda p: _cmdlet(p, cmdlet)
+
+
+def step_capabilities() -> tuple[Capability, ...]:
+    """One capability for everything each checklist step needs (bot/cases/steps/); the
+    recommended steps 1-4 are required. An action is never tried: the token's roles and, for
+    Exchange, the cmdlet in the app's role decide."""
+    return tuple(
+        Capability(
+            need.label,
+            step.recommended,
+            need.service,
+            need.permissions,
+            _cmdlet_check(need.cmdlet) if need.probe == "cmdlet" else None,
+            need.cmdlet,
+        )
+        for step in STEPS
+        for need in step.needs
+    )
+
+
+CAPABILITIES = _OWN + section_capabilities() + step_capabilities()
 
 
 def token_roles(token: str) -> set[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import ssl
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -324,7 +323,14 @@ class Settings(BaseSettings):
 
     def problems(self) -> list[str]:
         """Every reason this combination of settings cannot run (any command)."""
-        found = self._tenant_problems()
+        from bot.settings_checks import (
+            bot_identity_problems,
+            ca_problems,
+            id_list_problems,
+            tenant_problems,
+        )
+
+        found = tenant_problems(self)
         for name, url in (
             ("AUTHORITY_URL", self.authority_url),
             ("GRAPH_BASE_URL", self.graph_base_url),
@@ -333,9 +339,9 @@ class Settings(BaseSettings):
         ):
             if not url.startswith(("https://", "http://")):
                 found.append(f"{name} must be an http(s) URL, got {url!r}")
-        found.extend(self._bot_identity_problems())
-        found.extend(self._id_list_problems())
-        found.extend(self._ca_problems())
+        found.extend(bot_identity_problems(self))
+        found.extend(id_list_problems(self))
+        found.extend(ca_problems(self))
         if self.database_url and (problem := check_url(self.database_url)):
             found.append(problem)
         return found
@@ -359,135 +365,6 @@ class Settings(BaseSettings):
             "MicrosoftAppId, MicrosoftAppType and MicrosoftAppTenantId, or for a local trial "
             "on loopback DANGEROUSLY_ALLOW_UNAUTHENTICATED=true"
         ]
-
-    def _tenant_problems(self) -> list[str]:
-        given = self._tenant_settings_given()
-        if self.demo_forced:
-            if given:
-                return [
-                    f"DEMO=true runs the simulated tenant, but {', '.join(given)} name a real "
-                    "one: remove DEMO or those settings"
-                ]
-            return []
-        if not given:
-            return []  # demo mode, or the bot's own identity (checked with the bot identity)
-        found: list[str] = []
-        needed = [("BLOCKWATCH_TENANT_ID", self.tenant_id)]
-        if self.managed_identity is not ManagedIdentity.SYSTEM:
-            needed.append(("BLOCKWATCH_CLIENT_ID", self.client_id))
-        missing = [name for name, value in needed if not value]
-        if missing:
-            found.append(
-                f"{' and '.join(missing)} missing: {', '.join(given)} set means a real tenant, "
-                "which needs BLOCKWATCH_TENANT_ID, BLOCKWATCH_CLIENT_ID and a secret, a "
-                "certificate or BLOCKWATCH_MANAGED_IDENTITY (set none of them to use the bot's "
-                "own identity, or for demo mode)"
-            )
-        if self.tenant_id and not (
-            GUID.fullmatch(self.tenant_id) or DOMAIN.fullmatch(self.tenant_id)
-        ):
-            found.append(
-                f"BLOCKWATCH_TENANT_ID must be the directory (tenant) id, a GUID, or a domain of "
-                f"the tenant such as contoso.onmicrosoft.com; got {self.tenant_id!r}"
-            )
-        if self.client_id and not GUID.fullmatch(self.client_id):
-            found.append(
-                "BLOCKWATCH_CLIENT_ID must be the application (client) id of the app "
-                f"registration or managed identity, a GUID; got {self.client_id!r}"
-            )
-        found.extend(self._credential_problems())
-        return found
-
-    def _credential_problems(self) -> list[str]:
-        found: list[str] = []
-        has_secret = bool(self.client_secret.get_secret_value())
-        cert = self.client_certificate_path
-        kinds = sum((has_secret, cert is not None, self.managed_identity is not None))
-        if kinds != 1:
-            found.append(
-                "set exactly one of BLOCKWATCH_CLIENT_SECRET, BLOCKWATCH_CLIENT_CERTIFICATE_PATH "
-                "(with BLOCKWATCH_CLIENT_CERTIFICATE_THUMBPRINT) or BLOCKWATCH_MANAGED_IDENTITY"
-            )
-        if self.managed_identity is ManagedIdentity.SYSTEM and self.client_id:
-            found.append(
-                "BLOCKWATCH_MANAGED_IDENTITY=system takes no BLOCKWATCH_CLIENT_ID (for a "
-                "user-assigned identity set BLOCKWATCH_MANAGED_IDENTITY=user and its client id)"
-            )
-        if cert is not None and not cert.is_file():
-            found.append(f"BLOCKWATCH_CLIENT_CERTIFICATE_PATH: no file at {str(cert)!r}")
-        thumbprint = self.client_certificate_thumbprint.replace(":", "").replace(" ", "")
-        if cert is not None and not thumbprint:
-            found.append(
-                "BLOCKWATCH_CLIENT_CERTIFICATE_PATH needs BLOCKWATCH_CLIENT_CERTIFICATE_THUMBPRINT"
-            )
-        elif thumbprint and not THUMBPRINT.fullmatch(thumbprint):
-            found.append(
-                "BLOCKWATCH_CLIENT_CERTIFICATE_THUMBPRINT must be the certificate's SHA-1 (40) or "
-                "SHA-256 (64) thumbprint in hex, as Entra shows it"
-            )
-        return found
-
-    def _id_list_problems(self) -> list[str]:
-        found: list[str] = []
-        for name, value in (
-            ("VIEWER_IDS", self.viewer_ids),
-            ("RESPONDER_IDS", self.responder_ids),
-            ("APPROVER_IDS", self.approver_ids),
-            ("VIEWER_GROUPS", self.viewer_groups),
-            ("RESPONDER_GROUPS", self.responder_groups),
-            ("APPROVER_GROUPS", self.approver_groups),
-        ):
-            wrong = [
-                i.strip() for i in value.split(",") if i.strip() and not GUID.fullmatch(i.strip())
-            ]
-            if wrong:
-                found.append(
-                    f"{name} takes Entra object ids (GUIDs, comma-separated; Entra admin center "
-                    f"→ Users or Groups → Object ID), not {wrong[0]!r}"
-                )
-        return found
-
-    def _ca_problems(self) -> list[str]:
-        found: list[str] = []
-        for name, path in (
-            ("SSL_CERT_FILE", self.ssl_cert_file),
-            ("REQUESTS_CA_BUNDLE", self.requests_ca_bundle),
-        ):
-            if not path:
-                continue
-            if not Path(path).is_file():
-                found.append(f"{name}: no file at {path!r}")
-                continue
-            try:
-                ssl.create_default_context(cafile=path)
-            except (ssl.SSLError, OSError, ValueError) as err:
-                found.append(f"{name}: {path!r} is not a PEM CA bundle ({err})")
-        return found
-
-    def _bot_identity_problems(self) -> list[str]:
-        if not self.app_id:
-            return []
-        found: list[str] = []
-        if not GUID.fullmatch(self.app_id):
-            found.append(
-                "MicrosoftAppId must be the Azure Bot's Microsoft App ID, a GUID; "
-                f"got {self.app_id!r}"
-            )
-        if self.app_type is None:
-            found.append("MicrosoftAppId needs MicrosoftAppType (SingleTenant or UserAssignedMSI)")
-        if not self.app_tenant_id:
-            found.append("MicrosoftAppId needs MicrosoftAppTenantId")
-        elif not GUID.fullmatch(self.app_tenant_id):
-            found.append(
-                "MicrosoftAppTenantId must be the directory (tenant) id of the bot's app, a "
-                f"GUID; got {self.app_tenant_id!r}"
-            )
-        password = self.app_password.get_secret_value()
-        if self.app_type is AppType.SINGLE_TENANT and not password:
-            found.append("MicrosoftAppType=SingleTenant needs MicrosoftAppPassword")
-        if self.app_type is AppType.USER_ASSIGNED_MSI and password:
-            found.append("MicrosoftAppType=UserAssignedMSI takes no MicrosoftAppPassword")
-        return found
 
 
 def load_settings(**overrides: Any) -> Settings:

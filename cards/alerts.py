@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.cases.model import Case
 from bot.i18n import Texts
 from cards.common import Card, adaptive_card, address, execute, heading, ours, shown, text
+from cards.verbs import ListPage
 
 DIGEST_NAMES = 15
 
@@ -23,7 +24,7 @@ def digest_card(cases: list[Case], *, t: Texts) -> Card:
         more = t("alert.digest.more", count=len(cases) - DIGEST_NAMES)
         body.append(ours(more, isSubtle=True))
     return adaptive_card(
-        body, [execute(t("alert.digest.open"), "list_page", {"page": 1, "lang": t.lang})]
+        body, [execute(t("alert.digest.open"), ListPage.button(page=1, lang=t.lang))]
     )
 
 

@@ -48,6 +48,7 @@ from cards.common import (
 )
 from cards.evidence import FITS, Fit, summary, unread_reason
 from cards.portals import Cloud, portal_links
+from cards.verbs import AddNote, ApproveRelease, GiveCloseReason, RefreshCase, Release, TakeCase
 
 SUPPORT_URL = "https://admin.microsoft.com/#/support"
 _STATE_COLOR = {
@@ -99,7 +100,7 @@ def _release_offer(
         if case.requested_by(set(viewer)):  # four eyes: the asker cannot approve their own
             blocks.append(ours(t("release.waiting_second"), isSubtle=True))
         elif approver:
-            actions.append(case_action(t, t("button.approve"), "approve_release", case))
+            actions.append(case_action(t, t("button.approve"), ApproveRelease, case))
         return blocks, actions
     ready = case.release_ready
     if unread := case.unread_evidence:
@@ -112,7 +113,7 @@ def _release_offer(
     if not approver:
         return blocks, actions
     title = t("button.retry_release" if case.release_problem else "button.release")
-    release = case_action(t, title, "release", case, style="positive")
+    release = case_action(t, title, Release, case, style="positive")
     release["isEnabled"] = ready
     if ready:
         return blocks, [*actions, release]
@@ -124,7 +125,7 @@ def _release_offer(
         "maxLength": 1000,
         "isRequired": True,
     }
-    override_button = case_action(t, t("button.override"), "release", case)
+    override_button = case_action(t, t("button.override"), Release, case)
     override_card = show_card(t("button.override"), [reason], [override_button])
     return blocks, [*actions, release, override_card]
 
@@ -187,7 +188,7 @@ def _closing(case: Case, t: Texts, role: Role) -> tuple[list[Card], list[Card]]:
             "maxLength": CLOSE_COMMENT_LIMIT,
         },
     ]
-    submit = case_action(t, t("button.save"), "close_reason", case)
+    submit = case_action(t, t("button.save"), GiveCloseReason, case)
     return blocks, [show_card(t("button.close_reason"), body, [submit])]
 
 
@@ -208,7 +209,7 @@ def _owner(case: Case, t: Texts, role: Role, viewer: frozenset[str]) -> tuple[Ca
     if not takes:
         return line, None
     label = "button.take_over" if case.owner_id else "button.take"
-    return line, case_action(t, t(label), "take_case", case)
+    return line, case_action(t, t(label), TakeCase, case)
 
 
 def _notes(case: Case, t: Texts, now: datetime, shown_notes: int) -> list[Card]:
@@ -235,7 +236,7 @@ def _note_form(case: Case, t: Texts) -> Card:
         "maxLength": NOTE_LIMIT,
         "isRequired": True,
     }
-    return show_card(t("button.note"), [note], [case_action(t, t("button.save"), "add_note", case)])
+    return show_card(t("button.note"), [note], [case_action(t, t("button.save"), AddNote, case)])
 
 
 def _ending(
@@ -253,7 +254,7 @@ def _ending(
     if role >= Role.RESPONDER:
         actions.append(_note_form(case, t))
     label = "button.refresh_mine" if role is Role.NONE else "button.refresh"
-    actions.append(case_action(t, t(label), "refresh_case", case))
+    actions.append(case_action(t, t(label), RefreshCase, case))
     blocks.append({"type": "ActionSet", "actions": actions})
     return blocks
 

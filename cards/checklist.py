@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.cases.model import Case, Note, Step, StepName, StepStatus
+from bot.cases.model import Case, Step
+from bot.cases.outcomes import Note, StepName, StepStatus
 from bot.cases.sections import mfa, rules
 from bot.core.people import Role
 from bot.i18n import Texts
 from cards.common import Card, column, execute, ours, problem_text, shown, text, titled
+from cards.verbs import OnCase, RefreshCase, RunRecommended, RunStep, SkipStep
 
 _STATUS_COLOR = {
     StepStatus.DONE: "Good",
@@ -46,10 +48,17 @@ MAX_RULE_CHOICES = 10
 
 
 def case_action(
-    t: Texts, title: str, verb: str, case: Case, *, style: str | None = None, **extra: Any
+    t: Texts,
+    title: str,
+    verb: type[OnCase | RefreshCase],
+    case: Case,
+    *,
+    style: str | None = None,
+    **extra: Any,
 ) -> Card:
-    data = {"case": case.id, "version": case.version, "lang": t.lang, **extra}
-    return execute(title, verb, data, style=style)
+    """A button on the case card: `verb` with the case, its version and the card's language."""
+    click = verb.button(case=case.id, version=case.version, lang=t.lang, **extra)
+    return execute(title, click, style=style)
 
 
 # The words of each stored outcome code (bot/cases/model.py `Note`).
@@ -114,8 +123,8 @@ def show_card(title: str, body: list[Card], actions: list[Card]) -> Card:
 
 def refresh_action(case: Case, t: Texts) -> Card:
     """The card-level `refresh`: Teams fetches each viewer's own card with it."""
-    data = {"case": case.id, "version": case.version, "lang": t.lang}
-    return {"action": {"type": "Action.Execute", "verb": "refresh_case", "data": data}}
+    data = RefreshCase.button(case=case.id, version=case.version, lang=t.lang).data()
+    return {"action": {"type": "Action.Execute", "verb": RefreshCase.verb, "data": data}}
 
 
 def _row_button(case: Case, step: StepName, t: Texts) -> Card | None:
@@ -126,9 +135,9 @@ def _row_button(case: Case, step: StepName, t: Texts) -> Card | None:
     if step is StepName.REVIEW_MFA:
         if mfa.flagged(case.evidence):
             return None  # the methods are reviewed in the form ("Review sign-in methods…")
-        return case_action(t, t("button.confirm"), "run_step", case, step=step.value)
+        return case_action(t, t("button.confirm"), RunStep, case, step=step)
     title = t("button.retry") if case.can_retry(step) else t("button.run")
-    return case_action(t, title, "run_step", case, step=step.value)
+    return case_action(t, title, RunStep, case, step=step)
 
 
 def _forms(case: Case, t: Texts) -> list[Card]:
@@ -140,17 +149,13 @@ def _forms(case: Case, t: Texts) -> list[Card]:
     if case.can_start(StepName.DISABLE_RULES) and choices:
         pairs = [(r.name, r.rule_id) for r in choices]
         chosen = pick(t, "rules", "input.rules", pairs, value=",".join(v for _, v in pairs))
-        run = case_action(
-            t, t("button.disable"), "run_step", case, step=StepName.DISABLE_RULES.value
-        )
+        run = case_action(t, t("button.disable"), RunStep, case, step=StepName.DISABLE_RULES)
         forms.append(show_card(t("button.choose_rules"), [chosen], [run]))
     methods = mfa.flagged(evidence)[:MAX_RULE_CHOICES]
     if case.can_start(StepName.REVIEW_MFA) and methods:
         pairs = [(m.label, m.method_id) for m in methods]
         chosen = pick(t, "remove", "input.remove_methods", pairs)
-        confirm = case_action(
-            t, t("button.confirm"), "run_step", case, step=StepName.REVIEW_MFA.value
-        )
+        confirm = case_action(t, t("button.confirm"), RunStep, case, step=StepName.REVIEW_MFA)
         forms.append(show_card(t("button.review"), [chosen], [confirm]))
     if case.skippable:
         forms.append(_skip_card(case, case.skippable, t))
@@ -204,7 +209,7 @@ def checklist(case: Case, t: Texts, role: Role) -> list[Card]:
     head = ours(f"{_strip(case)}   ·   {note}", size="Small", spacing="None")
     blocks: list[Card] = [titled(title, head, *toggles)]
     if responder and case.can_run_recommended:
-        run = case_action(t, t("button.recommended"), "run_recommended", case)
+        run = case_action(t, t("button.recommended"), RunRecommended, case)
         blocks.append({"type": "ActionSet", "actions": [run], "spacing": "Small"})
     return blocks + rows
 
@@ -228,5 +233,5 @@ def _skip_card(case: Case, steps: tuple[StepName, ...], t: Texts) -> Card:
             "isRequired": True,
         },
     ]
-    submit = case_action(t, t("button.skip"), "skip_step", case)
+    submit = case_action(t, t("button.skip"), SkipStep, case)
     return show_card(t("button.skip"), body, [submit])

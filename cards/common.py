@@ -8,6 +8,7 @@ from typing import Any
 from bot.errors import Problem
 from bot.i18n import Texts
 from cards.literal import MAX_VALUE, address, literal, shown
+from cards.verbs import CardVerb
 
 __all__ = ["MAX_VALUE", "address", "literal", "shown"]
 
@@ -56,9 +57,11 @@ def heading(value: str) -> Card:
     return text(value, size="Medium", weight="Bolder")
 
 
-def execute(title: str, verb: str, data: dict[str, Any], *, style: str | None = None) -> Card:
-    """`Action.Execute` carrying `verb`, falling back to `Action.Submit` on older clients."""
+def execute(title: str, click: CardVerb, *, style: str | None = None) -> Card:
+    """`Action.Execute` carrying the verb and its data, falling back to `Action.Submit` on older
+    clients."""
     # The invoke carries the verb; only the Action.Submit fallback needs it inside its data.
+    verb, data = click.verb, click.data()
     action: Card = {
         "type": "Action.Execute",
         "title": title,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.i18n import Texts
 from cards.common import Card, adaptive_card, execute, ours, shown, text, title
+from cards.verbs import PickHistory, PickSender, PickStatus
 
 
 def help_card(lines: list[str], *, t: Texts, unknown: str | None = None) -> Card:
@@ -56,4 +57,7 @@ def pick_sender_card(
         }
     )
     body.append(ours(t("pick.type", example=typed_example), isSubtle=True, size="Small"))
-    return adaptive_card(body, [execute(t("pick.show"), f"pick_{kind}", {"lang": t.lang})])
+    return adaptive_card(body, [execute(t("pick.show"), PICKS[kind].button(lang=t.lang))])
+
+
+PICKS: dict[str, type[PickSender]] = {"status": PickStatus, "history": PickHistory}

@@ -19,6 +19,7 @@ from cards.common import (
     title,
     utf16_size,
 )
+from cards.verbs import ListPage, OpenCase
 
 
 def reason_words(sender: RestrictedSender, t: Texts) -> str:
@@ -64,8 +65,7 @@ def sender_row(
         "actions": [
             execute(
                 t("list.opened" if opened else "list.open"),
-                "open_case",
-                {"upn": sender.upn, "lang": t.lang, "page": page},
+                OpenCase.button(upn=sender.upn, lang=t.lang, page=page),
             )
         ],
     }
@@ -110,11 +110,11 @@ def _list_card(
     body.append(ours(footer, isSubtle=True, size="Small", separator=True))
     actions: list[Card] = []
     if page > 1:
-        actions.append(execute(t("list.previous"), "list_page", {"page": page - 1, "lang": t.lang}))
+        actions.append(execute(t("list.previous"), ListPage.button(page=page - 1, lang=t.lang)))
     if page < pages:
-        actions.append(execute(t("list.next"), "list_page", {"page": page + 1, "lang": t.lang}))
-    refresh = {"page": page, "lang": t.lang, "refresh": True}  # reads live; paging does not
-    actions.append(execute(t("list.refresh"), "list_page", refresh))
+        actions.append(execute(t("list.next"), ListPage.button(page=page + 1, lang=t.lang)))
+    refresh = ListPage.button(page=page, lang=t.lang, refresh=True)  # reads live; paging not
+    actions.append(execute(t("list.refresh"), refresh))
     return adaptive_card(body, actions)
 
 
@@ -169,4 +169,4 @@ def _on_page(
 def sender_gone_card(upn: str, *, t: Texts) -> Card:
     """Shown when a sender opened from an old list is no longer restricted."""
     body = [heading(t("case.gone.title", upn=address(upn, t))), text(t("case.gone.detail"))]
-    return adaptive_card(body, [execute(t("case.back"), "list_page", {"page": 1, "lang": t.lang})])
+    return adaptive_card(body, [execute(t("case.back"), ListPage.button(page=1, lang=t.lang))])

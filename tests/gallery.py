@@ -9,18 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.cases.evidence import Evidence, Section, SectionStatus, Why
-from bot.cases.model import (
-    Case,
-    CaseNote,
-    CaseState,
-    CloseReason,
-    Note,
-    Notice,
-    Step,
-    StepDetail,
-    StepName,
-    StepStatus,
-)
+from bot.cases.model import Case, CaseNote, CaseState, CloseReason, Notice, Step
+from bot.cases.outcomes import Note, StepDetail, StepName, StepStatus
 from bot.cases.sections import forwarding, mfa, risk, rules, sent
 from bot.cases.sections.forwarding import ForwardingFinding
 from bot.cases.sections.mfa import MethodFinding

@@ -205,3 +205,14 @@ def test_the_layer_check_catches_an_upward_import_two_modules_away() -> None:
     graph["bot.i18n"] = {*graph["bot.i18n"], "bot.store.cases"}
     violations = layer_violations(graph)
     assert "cards.case -> bot.i18n -> bot.store.cases" in violations
+
+
+def test_no_production_file_is_longer_than_400_lines() -> None:
+    long = {
+        path.relative_to(ROOT).as_posix(): lines
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if "sim" not in path.relative_to(ROOT).parts
+        and (lines := len(path.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert long == {}

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.cases.evidence import Evidence, Section, SectionStatus, Why
-from bot.cases.model import Case, CaseState, Note, Notice, Step, StepDetail, StepName, StepStatus
+from bot.cases.model import Case, CaseState, Notice, Step
+from bot.cases.outcomes import Note, StepDetail, StepName, StepStatus
 from bot.cases.sections import (
     NAMES,
     consents,

@@ -15,9 +15,10 @@ from typing import Any
 import httpx
 
 from bot.cases.evidence import Why
-from bot.cases.model import CaseState, Note, StepName, StepStatus
+from bot.cases.model import CaseState
+from bot.cases.outcomes import Note, StepName, StepStatus
 from bot.cases.sections.rules import rule_findings
-from bot.cases.steps import _SYMBOLS, temporary_password
+from bot.cases.steps.reset_password import _SYMBOLS, temporary_password
 from bot.i18n import Texts
 from bot.sim.evidence import SimRule
 from cards.case import render_case

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot.cases.model import CaseState, MethodRef, MethodsUndo, StepName, StepStatus
+from bot.cases.model import CaseState
+from bot.cases.outcomes import StepName, StepStatus
+from bot.cases.steps.review_mfa import MethodRef, MethodsUndo
 from tests.flow import (
     ALEX,
     JOOST,

@@ -14,19 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.cases.evidence import Evidence, Section, SectionStatus, Why
-from bot.cases.model import (
-    ForwardingUndo,
-    MethodRef,
-    MethodsUndo,
-    Note,
-    RoleRef,
-    RolesUndo,
-    RulesUndo,
-    SignInUndo,
-    StepDetail,
-)
+from bot.cases.outcomes import Note, StepDetail
 from bot.cases.sections import NAMES, SECTIONS, spec
 from bot.cases.sections.mfa import MethodFinding
+from bot.cases.steps.block_sign_in import SignInUndo
+from bot.cases.steps.disable_rules import RulesUndo
+from bot.cases.steps.remove_forwarding import ForwardingUndo
+from bot.cases.steps.remove_roles import RoleRef, RolesUndo
+from bot.cases.steps.review_mfa import MethodRef, MethodsUndo
 from bot.errors import Problem, ProblemKind
 from bot.store import codec
 

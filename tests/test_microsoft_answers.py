@@ -273,8 +273,7 @@ async def test_a_call_that_would_wait_too_long_is_busy_and_its_section_reads_aga
     assert user is not None
     with pytest.raises(TenantBusy):
         await graph.signins.sign_ins(user.id, since=datetime.now(UTC) - timedelta(days=1))
-    from bot.cases.investigation import Subject, read_section
-
+    from bot.cases.sections import Subject, read_section
     from bot.tenant.port import M365Tenant
 
     section = await read_section(

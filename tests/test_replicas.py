@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.cases.model import CaseState, StepName, StepStatus
+from bot.cases.model import CaseState
+from bot.cases.outcomes import StepName, StepStatus
 from bot.store.audit import AuditTrail
 from bot.store.cases import CaseStore
 from bot.store.db import open_engine

@@ -12,17 +12,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.cases.ledger import SYSTEM, CaseLedger
-from bot.cases.model import (
-    Case,
-    CaseState,
-    Note,
-    RulesUndo,
-    StepDetail,
-    StepName,
-    StepStatus,
-    Undo,
-)
+from bot.cases.model import Case, CaseState
+from bot.cases.outcomes import Note, StepDetail, StepName, StepStatus, Undo
 from bot.cases.ports import AuditAction, CaseChange, Change, Decide, Event, StepWrite
+from bot.cases.steps.disable_rules import RulesUndo
 from bot.core.audit import AuditEvent
 from bot.core.clock import utcnow
 from bot.core.m365 import RestrictedSender, parse_reason

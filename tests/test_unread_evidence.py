@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from bot.cases.model import CaseState, StepName, StepStatus
+from bot.cases.model import CaseState
+from bot.cases.outcomes import StepName, StepStatus
 from bot.errors import ProblemKind
 from bot.sim.evidence import SimRule
 from bot.sim.exchange import CMDLETS

@@ -19,18 +19,9 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from bot.cases.evidence import Evidence, Section, SectionStatus, Why
-from bot.cases.model import (
-    Case,
-    CaseNote,
-    CaseState,
-    CloseReason,
-    Note,
-    Notice,
-    Step,
-    StepDetail,
-    StepName,
-)
-from bot.cases.model import StepStatus as Status
+from bot.cases.model import Case, CaseNote, CaseState, CloseReason, Notice, Step
+from bot.cases.outcomes import Note, StepDetail, StepName
+from bot.cases.outcomes import StepStatus as Status
 from bot.cases.sections import (
     consents,
     delegates,

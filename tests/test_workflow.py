@@ -9,7 +9,8 @@ import asyncio
 import pytest
 
 from bot.cases.ledger import settled_state
-from bot.cases.model import Case, CaseState, Notice, StepName, StepStatus
+from bot.cases.model import Case, CaseState, Notice
+from bot.cases.outcomes import StepName, StepStatus
 from bot.cases.ports import AuditAction, Change, Event, StepWrite
 from tests.workflow import ALEX, HERE, SAM, UPN, Workflow, workflow
 

@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 from bot.cases.background import Background
 from bot.cases.ledger import CaseLedger
-from bot.cases.model import Case, CaseNote, CaseState, Step, StepStatus
+from bot.cases.model import Case, CaseNote, CaseState, Step
+from bot.cases.outcomes import StepStatus
 from bot.cases.ports import Change, Event, StepName
 from bot.cases.service import CasePolicy, CaseService
 from bot.core.audit import AuditEvent

@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from bot import metrics
 from bot.alerts.delivery import Delivery
 from bot.cases.service import SYSTEM, CaseService
+from bot.core.clock import Clock, utcnow
 from bot.core.m365 import RestrictedSender
 from bot.errors import BlockWatchError, TenantForbidden
 from bot.store.leases import Leases
@@ -93,7 +94,9 @@ class Watcher:
         *,
         policy: AlertPolicy,
         holder: str,
+        clock: Clock = utcnow,
     ) -> None:
+        self._clock = clock
         self._senders = senders
         self._exchange = exchange
         self._graph = graph
@@ -127,7 +130,7 @@ class Watcher:
     async def health(self) -> WatcherHealth:
         """The deployment's watcher as the database tells it."""
         last = await self._watched.last_poll()
-        return WatcherHealth.of(last, datetime.now(UTC), self.policy.poll_seconds)
+        return WatcherHealth.of(last, self._clock(), self.policy.poll_seconds)
 
     async def _publish_health(self) -> None:
         """Every replica shows in /metrics whether the deployment's watcher is stalled."""
@@ -147,7 +150,7 @@ class Watcher:
             log.warning("cannot read the restricted list", extra={"error": str(err)})
             return result
         metrics.alert_polled()
-        await self._watched.record_poll(datetime.now(UTC))
+        await self._watched.record_poll(self._clock())
         for upn in await self._defender_upns(set(listed)):
             sender = await self._exchange.restricted_sender(upn)
             if sender is not None:
@@ -189,8 +192,8 @@ class Watcher:
         """Senders Defender's alerts name that the list did not show (yet)."""
         if not self._defender:
             return set()
-        since = (self._last_poll or datetime.now(UTC)) - timedelta(minutes=10)
-        self._last_poll = datetime.now(UTC)
+        since = (self._last_poll or self._clock()) - timedelta(minutes=10)
+        self._last_poll = self._clock()
         try:
             alerts = await self._graph.alerts.security_alerts(since=since)
         except TenantForbidden:

@@ -12,7 +12,8 @@ from bot.cases.background import Background
 from bot.cases.evidence import Section, SectionName
 from bot.cases.investigator import Investigator
 from bot.cases.ledger import CaseLedger
-from bot.cases.model import RECOMMENDED, Case, CaseState, Note, StepDetail, StepName, StepStatus
+from bot.cases.model import Case, CaseState
+from bot.cases.outcomes import Note, StepDetail, StepName, StepStatus
 from bot.cases.ports import (
     AuditAction,
     CaseChange,
@@ -22,7 +23,8 @@ from bot.cases.ports import (
     PrivateChannel,
     StepWrite,
 )
-from bot.cases.steps import STEPS, Outcome, StepOptions, StepRun
+from bot.cases.steps import RECOMMENDED, Outcome, StepOptions, StepRun
+from bot.cases.steps import step as spec_of
 from bot.cases.tenant_ports import Tenant
 from bot.core.people import Actor, Address
 from bot.logs import correlation_id
@@ -157,7 +159,7 @@ class Checklist:
 
             current = await self._ledger.get(case_id) or case
             run = StepRun(current, self._tenant, options, tell_privately, read)
-            outcome = await STEPS[step](run)
+            outcome = await spec_of(step).run(run)
         except asyncio.CancelledError:
             # Shutting down past the grace period: park the step so a Retry is offered.
             parked = Outcome(StepStatus.INTERRUPTED, StepDetail(Note.INTERRUPTED))

@@ -14,7 +14,8 @@ import random
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.cases.model import Case, CaseState, StepStatus
+from bot.cases.model import Case, CaseState
+from bot.cases.outcomes import StepStatus
 from bot.cases.ports import (
     AuditAction,
     AuditLog,

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
 
 from bot.cases.evidence import Evidence, Section, SectionStatus
-from bot.cases.sections import forwarding, mfa, roles, rules
+from bot.cases.outcomes import StepDetail, StepName, StepStatus, Undo
+from bot.cases.steps import RECOMMENDED, STEP_EVIDENCE
 from bot.errors import Problem, ProblemKind
 
 FOLLOW_UP_LIMIT = timedelta(hours=24)  # Microsoft: a release takes effect within 24 hours
@@ -56,149 +56,9 @@ OPEN_STATES = frozenset(
 CLOSED_STATES = frozenset({CaseState.VERIFIED, CaseState.RE_RESTRICTED})
 
 
-class StepName(StrEnum):
-    """Microsoft's compromised-account checklist, as buttons."""
-
-    RESET_PASSWORD = "reset_password"  # noqa: S105 - a step name, not a password
-    REVOKE_SESSIONS = "revoke_sessions"
-    REMOVE_FORWARDING = "remove_forwarding"
-    DISABLE_RULES = "disable_rules"
-    BLOCK_SIGN_IN = "block_sign_in"
-    REMOVE_ROLES = "remove_roles"
-    REVIEW_MFA = "review_mfa"
-
-
-RECOMMENDED = (
-    StepName.RESET_PASSWORD,
-    StepName.REVOKE_SESSIONS,
-    StepName.REMOVE_FORWARDING,
-    StepName.DISABLE_RULES,
-)
-
-
-class StepStatus(StrEnum):
-    """A step's progress."""
-
-    NOT_RUN = "not_run"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    INTERRUPTED = "interrupted"
-
-
-# The evidence a step acts on: it reads that section itself when it runs, and a release waits
-# until the sections the recommended steps depend on have been read.
-STEP_EVIDENCE = {
-    StepName.REMOVE_FORWARDING: forwarding.NAME,
-    StepName.DISABLE_RULES: rules.NAME,
-    StepName.REMOVE_ROLES: roles.NAME,
-    StepName.REVIEW_MFA: mfa.NAME,
-}
-
 STARTABLE = frozenset({StepStatus.NOT_RUN, StepStatus.FAILED, StepStatus.INTERRUPTED})
 SETTLED = frozenset({StepStatus.DONE, StepStatus.SKIPPED})
 RETRYABLE = frozenset({StepStatus.FAILED, StepStatus.INTERRUPTED})
-
-
-class Note(StrEnum):
-    """What a step's outcome says (a domain code, stored; the card has its words); the facts
-    are on `StepDetail`."""
-
-    PASSWORD_RESET = "password_reset"  # noqa: S105 - a code, not a password
-    SESSIONS_REVOKED = "sessions_revoked"
-    FORWARDING_REMOVED = "forwarding_removed"
-    NO_FORWARDING = "no_forwarding"
-    RULES_DISABLED = "rules_disabled"
-    NO_RULES = "no_rules"
-    SIGN_IN_BLOCKED = "sign_in_blocked"
-    ROLES_REMOVED = "roles_removed"
-    NO_ROLES = "no_roles"
-    MFA_CONFIRMED = "mfa_confirmed"
-    MFA_REMOVED = "mfa_removed"
-    NEW_METHODS = "new_methods"  # flagged methods the admin has not been shown yet
-    FEDERATED = "federated"
-    PASSWORD_NOT_DELIVERED = "password_not_delivered"  # noqa: S105 - a code
-    SKIPPED = "skipped"
-    INTERRUPTED = "interrupted"
-    FAILED = "failed"  # `problem` says why
-
-
-@dataclass(frozen=True)
-class StepDetail:
-    """The outcome of a step: what it says, and the names, address, reason or problem in it."""
-
-    note: Note
-    names: tuple[str, ...] = ()
-    old: str = ""
-    reason: str = ""
-    problem: Problem | None = None
-
-    @classmethod
-    def failed(cls, problem: Problem) -> StepDetail:
-        """A step that did not do its job, and why."""
-        return cls(Note.FAILED, problem=problem)
-
-
-@dataclass(frozen=True)
-class ForwardingUndo:
-    """The forwarding a step removed."""
-
-    smtp_address: str | None
-    forwarding_address: str | None
-    keep_copy: bool
-    kind: Literal["forwarding"] = "forwarding"
-
-
-@dataclass(frozen=True)
-class RulesUndo:
-    """The inbox rules a step disabled."""
-
-    rule_ids: tuple[str, ...]
-    kind: Literal["rules"] = "rules"
-
-
-@dataclass(frozen=True)
-class SignInUndo:
-    """Sign-in was blocked: allow it again to undo."""
-
-    kind: Literal["sign_in"] = "sign_in"
-
-
-@dataclass(frozen=True)
-class RoleRef:
-    """A directory role that was removed, enough to assign it again."""
-
-    role_id: str
-    name: str
-    scope: str
-
-
-@dataclass(frozen=True)
-class RolesUndo:
-    """The directory roles a step removed."""
-
-    roles: tuple[RoleRef, ...]
-    kind: Literal["roles"] = "roles"
-
-
-@dataclass(frozen=True)
-class MethodRef:
-    """A sign-in method that was removed."""
-
-    kind: str
-    label: str
-
-
-@dataclass(frozen=True)
-class MethodsUndo:
-    """The sign-in methods a step removed (the user registers them again)."""
-
-    removed: tuple[MethodRef, ...]
-    kind: Literal["methods"] = "methods"
-
-
-Undo = ForwardingUndo | RulesUndo | SignInUndo | RolesUndo | MethodsUndo
 
 
 @dataclass(frozen=True)
@@ -227,6 +87,8 @@ class CloseReason(StrEnum):
 NOTE_LIMIT = 1000  # characters of one note
 NOTES_LOADED = 20  # the newest notes a case carries; `note_count` says how many there are
 CLOSE_COMMENT_LIMIT = 500
+SKIP_REASON_LIMIT = 500
+OVERRIDE_REASON_LIMIT = 1000
 
 
 @dataclass(frozen=True)

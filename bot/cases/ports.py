@@ -18,7 +18,8 @@ from enum import StrEnum
 from typing import Protocol, TypedDict
 
 from bot.cases.evidence import Evidence
-from bot.cases.model import Case, CaseState, CloseReason, StepDetail, StepName, StepStatus, Undo
+from bot.cases.model import Case, CaseState, CloseReason
+from bot.cases.outcomes import StepDetail, StepName, StepStatus, Undo
 from bot.core.audit import AuditEvent, Parameters
 from bot.core.m365 import RestrictedSender
 from bot.core.people import Actor, Address

@@ -20,16 +20,15 @@ from bot.cases.checklist import Checklist
 from bot.cases.investigator import InvestigationLoad, Investigator
 from bot.cases.ledger import SYSTEM, CaseLedger
 from bot.cases.model import (
+    OVERRIDE_REASON_LIMIT,
+    SKIP_REASON_LIMIT,
     Answer,
     Case,
     CaseState,
     CloseReason,
-    Note,
     Notice,
-    StepDetail,
-    StepName,
-    StepStatus,
 )
+from bot.cases.outcomes import Note, StepDetail, StepName, StepStatus
 from bot.cases.ownership import Ownership
 from bot.cases.ports import AuditAction, Change, Decide, Event, RunnerLeases, StepWrite
 from bot.cases.release import Releases
@@ -168,7 +167,7 @@ class CaseService:
         case = await self._current(case_id, version)
         if isinstance(case, Answer):
             return case
-        reason = reason.strip()[:500]
+        reason = reason.strip()[:SKIP_REASON_LIMIT]
         if not reason:
             return Answer(case, Notice.REASON_NEEDED)
         await self._checklist.skip(case, step, reason, actor)
@@ -183,7 +182,8 @@ class CaseService:
         case = await self._current(case_id, version)
         if isinstance(case, Answer):
             return case
-        return await self._releases.release(case, actor, (override_reason or "").strip())
+        reason = (override_reason or "").strip()[:OVERRIDE_REASON_LIMIT]
+        return await self._releases.release(case, actor, reason)
 
     async def approve(self, case_id: str, version: int, actor: Actor) -> Answer:
         """A second, different admin approves a requested release."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from bot.chat.context import Command, Context, Feature
 from bot.chat.messages import Reply
 from bot.core.people import Role
@@ -41,35 +39,8 @@ async def alerts_list(ctx: Context) -> Reply:
 
 FEATURE = Feature(
     commands=(
-        Command(
-            "alerts_on",
-            {"en": re.compile(r"alerts? on"), "nl": re.compile(r"meldingen aan")},
-            alerts_on,
-            Role.APPROVER,
-            {
-                "en": "alerts on — post new restrictions in this chat or channel",
-                "nl": "meldingen aan — nieuwe blokkades in deze chat of dit kanaal plaatsen",
-            },
-        ),
-        Command(
-            "alerts_off",
-            {"en": re.compile(r"alerts? off"), "nl": re.compile(r"meldingen uit")},
-            alerts_off,
-            Role.APPROVER,
-            {
-                "en": "alerts off — stop posting new restrictions here",
-                "nl": "meldingen uit — geen nieuwe blokkades meer hier plaatsen",
-            },
-        ),
-        Command(
-            "alerts",
-            {"en": re.compile(r"alerts?( list)?"), "nl": re.compile(r"meldingen")},
-            alerts_list,
-            Role.VIEWER,
-            {
-                "en": "alerts — where alerts go",
-                "nl": "meldingen — waar meldingen naartoe gaan",
-            },
-        ),
+        Command("alerts_on", alerts_on, Role.APPROVER),
+        Command("alerts_off", alerts_off, Role.APPROVER),
+        Command("alerts", alerts_list, Role.VIEWER),
     ),
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 from bot.chat.context import Command, Context, Feature
@@ -21,20 +20,5 @@ async def audit(ctx: Context) -> Reply:
 
 
 FEATURE = Feature(
-    commands=(
-        Command(
-            "audit",
-            {
-                "en": re.compile(r"audit(\s+(?P<arg>\d{1,4}))?", re.I),
-                "nl": re.compile(r"(logboek|auditlog)(\s+(?P<arg>\d{1,4}))?", re.I),
-            },
-            audit,
-            Role.VIEWER,
-            {
-                "en": "audit [days] — recent actions by everyone (default 7 days)",
-                "nl": "logboek [dagen] — recente acties van iedereen (standaard 7 dagen)",
-            },
-            with_argument=True,
-        ),
-    ),
+    commands=(Command("audit", audit, Role.VIEWER, with_argument=True),),
 )

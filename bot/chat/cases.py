@@ -1,32 +1,16 @@
 """Feature: cases. The case card's buttons (open, run, skip, release, approve, refresh, take,
 note, close reason) and the `status` and `history` commands.
 
-Card data is untrusted: it is validated here (a case id, a version, a known step — never a UPN
-to act on) and the case is always loaded fresh; the action is then checked against the case's
-current state by the case service.
+Card data is untrusted: each verb's data is parsed by its model in cards/verbs.py (a case id, a
+version, a known step — never a UPN to act on) and the case is always loaded fresh; the action
+is then checked against the case's current state by the case service.
 """
 
 from __future__ import annotations
 
-import re
-
-from bot.cases.model import CLOSE_COMMENT_LIMIT, NOTE_LIMIT, CloseReason
 from bot.cases.service import Answer
 from bot.cases.steps import StepOptions
-from bot.chat.context import (
-    UPN,
-    Command,
-    Context,
-    Feature,
-    InvalidAction,
-    Verb,
-    case_id,
-    int_field,
-    step,
-    text_field,
-    upn_arg,
-    version,
-)
+from bot.chat.context import EXAMPLE_UPN, Command, Context, Feature, Verb, upn_arg
 from bot.chat.messages import Reply
 from bot.chat.senders import list_card
 from bot.core.m365 import LISTED_SECONDS
@@ -36,6 +20,21 @@ from cards.common import adaptive_card, text
 from cards.history import history_card
 from cards.messages import pick_sender_card
 from cards.senders import sender_gone_card
+from cards.verbs import (
+    AddNote,
+    ApproveRelease,
+    GiveCloseReason,
+    InvalidAction,
+    OpenCase,
+    PickHistory,
+    PickStatus,
+    RefreshCase,
+    Release,
+    RunRecommended,
+    RunStep,
+    SkipStep,
+    TakeCase,
+)
 
 
 async def _answer(ctx: Context, answer: Answer) -> Reply:
@@ -49,17 +48,17 @@ async def open_case(ctx: Context) -> Reply:
     message of its own (in a channel, in the list's thread), and the list stays where it was,
     its row marked as opened."""
     cases = ctx.services.cases
-    if "case" in ctx.data:
-        case = await cases.get(case_id(ctx.data))
+    click = OpenCase.parse(ctx.data)
+    if click.case is not None:
+        case = await cases.get(click.case)
         if case is None:
             raise InvalidAction("no such case")
         return await ctx.services.views.reply(
             await cases.ensure_investigation(case, ctx.actor), ctx.t, viewer=ctx.viewer
         )
-    upn = ctx.data.get("upn")
-    if not isinstance(upn, str) or not UPN.match(upn):
+    if click.upn is None:
         raise InvalidAction("open_case needs a valid upn")
-    page = int_field(ctx.data, "page", low=1, high=10_000)
+    upn, page = click.upn, click.page
     # From the database and the list the admin clicked in when they have it: the click
     # answers at once, and the investigation reads the tenant in the background.
     case = await cases.open_for(upn)
@@ -89,35 +88,27 @@ def _private_text(ctx: Context) -> str:
     return ctx.t.template("private.password")
 
 
-def _options(ctx: Context) -> StepOptions:
-    def ids(key: str) -> tuple[str, ...]:
-        return tuple(i for i in text_field(ctx.data, key, 2000).split(",") if i)
-
-    return StepOptions(
-        rules=ids("rules") if "rules" in ctx.data else None,
-        remove=ids("remove") if "remove" in ctx.data else (),
-    )
-
-
 async def run_step(ctx: Context) -> Reply:
     """Run one checklist step."""
+    click = RunStep.parse(ctx.data)
     answer = await ctx.services.cases.run_step(
-        case_id(ctx.data),
-        version(ctx.data),
-        step(ctx.data),
+        click.case,
+        click.version,
+        click.step,
         ctx.actor,
         ctx.address,
         private_text=_private_text(ctx),
-        options=_options(ctx),
+        options=StepOptions.picked(rules=click.rules, remove=click.remove),
     )
     return await _answer(ctx, answer)
 
 
 async def run_recommended(ctx: Context) -> Reply:
     """Run steps 1-4 in order."""
+    click = RunRecommended.parse(ctx.data)
     answer = await ctx.services.cases.run_recommended(
-        case_id(ctx.data),
-        version(ctx.data),
+        click.case,
+        click.version,
         ctx.actor,
         ctx.address,
         private_text=_private_text(ctx),
@@ -127,36 +118,33 @@ async def run_recommended(ctx: Context) -> Reply:
 
 async def skip_step(ctx: Context) -> Reply:
     """Skip a step with a reason."""
+    click = SkipStep.parse(ctx.data)
+    assert click.step is not None  # SkipStep.needs it
     answer = await ctx.services.cases.skip_step(
-        case_id(ctx.data),
-        version(ctx.data),
-        step(ctx.data),
-        text_field(ctx.data, "reason", 500),
-        ctx.actor,
+        click.case, click.version, click.step, click.reason, ctx.actor
     )
     return await _answer(ctx, answer)
 
 
 async def release(ctx: Context) -> Reply:
     """Release the sender (or request it / override with a reason)."""
+    click = Release.parse(ctx.data)
     answer = await ctx.services.cases.release(
-        case_id(ctx.data),
-        version(ctx.data),
-        ctx.actor,
-        override_reason=text_field(ctx.data, "override_reason", 1000) or None,
+        click.case, click.version, ctx.actor, override_reason=click.override_reason
     )
     return await _answer(ctx, answer)
 
 
 async def approve_release(ctx: Context) -> Reply:
     """Approve another admin's release request."""
-    answer = await ctx.services.cases.approve(case_id(ctx.data), version(ctx.data), ctx.actor)
+    click = ApproveRelease.parse(ctx.data)
+    answer = await ctx.services.cases.approve(click.case, click.version, ctx.actor)
     return await _answer(ctx, answer)
 
 
 async def refresh_case(ctx: Context) -> Reply:
     """Show the case as it is now."""
-    case = await ctx.services.cases.get(case_id(ctx.data))
+    case = await ctx.services.cases.get(RefreshCase.parse(ctx.data).case)
     if case is None:
         raise InvalidAction("no such case")
     return await ctx.services.views.reply(case, ctx.t, viewer=ctx.viewer)
@@ -165,35 +153,30 @@ async def refresh_case(ctx: Context) -> Reply:
 async def take_case(ctx: Context) -> Reply:
     """Take the case (assign it to me). Taking over another admin's case is for approvers."""
     answer = await ctx.services.cases.take(
-        case_id(ctx.data), ctx.actor, reassign=ctx.role >= Role.APPROVER
+        TakeCase.parse(ctx.data).case, ctx.actor, reassign=ctx.role >= Role.APPROVER
     )
     return await _answer(ctx, answer)
 
 
 async def add_note(ctx: Context) -> Reply:
     """Add a note to the case."""
-    note = text_field(ctx.data, "note", NOTE_LIMIT + 1)  # one more: too long is refused
-    answer = await ctx.services.cases.add_note(case_id(ctx.data), note, ctx.actor)
+    click = AddNote.parse(ctx.data)
+    answer = await ctx.services.cases.add_note(click.case, click.note, ctx.actor)
     return await _answer(ctx, answer)
 
 
 async def close_reason(ctx: Context) -> Reply:
     """Say why a case ended without a release. Changing a reason given is for approvers."""
-    try:
-        reason = CloseReason(str(ctx.data.get("close_reason")))
-    except ValueError as err:
-        raise InvalidAction("unknown close reason") from err
+    click = GiveCloseReason.parse(ctx.data)
+    assert click.close_reason is not None  # GiveCloseReason.needs it
     answer = await ctx.services.cases.give_close_reason(
-        case_id(ctx.data),
-        reason,
-        text_field(ctx.data, "close_comment", CLOSE_COMMENT_LIMIT),
+        click.case,
+        click.close_reason,
+        click.close_comment,
         ctx.actor,
         change=ctx.role >= Role.APPROVER,
     )
     return await _answer(ctx, answer)
-
-
-EXAMPLE_UPN = "megan@contoso.com"  # help and pickers show a real address: Teams eats <upn>
 
 
 async def _picker(ctx: Context, kind: str) -> Reply:
@@ -201,13 +184,6 @@ async def _picker(ctx: Context, kind: str) -> Reply:
     senders = await ctx.services.cases.senders(open_only=kind == "status")
     example = f"{ctx.t(f'pick.{kind}.command')} {senders[0][0] if senders else EXAMPLE_UPN}"
     return Reply(card=pick_sender_card(kind, senders, t=ctx.t, typed_example=example))
-
-
-def _picked(ctx: Context) -> str:
-    upn = ctx.data.get("upn")
-    if not isinstance(upn, str) or not UPN.match(upn.strip()):
-        raise InvalidAction("pick a sender")
-    return upn.strip()
 
 
 async def status(ctx: Context) -> Reply:
@@ -218,7 +194,9 @@ async def status(ctx: Context) -> Reply:
 
 async def pick_status(ctx: Context) -> Reply:
     """The sender picked in the `status` picker."""
-    return await _status_of(ctx, _picked(ctx))
+    upn = PickStatus.parse(ctx.data).upn
+    assert upn is not None  # PickStatus.needs it
+    return await _status_of(ctx, upn)
 
 
 async def _status_of(ctx: Context, upn: str) -> Reply:
@@ -243,7 +221,9 @@ async def history(ctx: Context) -> Reply:
 
 async def pick_history(ctx: Context) -> Reply:
     """The sender picked in the `history` picker."""
-    return await _history_of(ctx, _picked(ctx))
+    upn = PickHistory.parse(ctx.data).upn
+    assert upn is not None  # PickHistory.needs it
+    return await _history_of(ctx, upn)
 
 
 async def _history_of(ctx: Context, upn: str) -> Reply:
@@ -256,35 +236,8 @@ async def _history_of(ctx: Context, upn: str) -> Reply:
 
 FEATURE = Feature(
     commands=(
-        Command(
-            "status",
-            {
-                "en": re.compile(r"status(?:\s+(?P<arg>\S+))?", re.I),
-                "nl": re.compile(r"toestand(?:\s+(?P<arg>\S+))?", re.I),
-            },
-            status,
-            Role.VIEWER,
-            {
-                "en": f"status {EXAMPLE_UPN} — the case card of a sender (status alone: pick one)",
-                "nl": f"toestand {EXAMPLE_UPN} — de zaakkaart van een afzender (toestand alleen: "
-                "kies er een)",
-            },
-            with_argument=True,
-        ),
-        Command(
-            "history",
-            {
-                "en": re.compile(r"history(?:\s+(?P<arg>\S+))?", re.I),
-                "nl": re.compile(r"geschiedenis(?:\s+(?P<arg>\S+))?", re.I),
-            },
-            history,
-            Role.VIEWER,
-            {
-                "en": f"history {EXAMPLE_UPN} — past cases and actions for a sender",
-                "nl": f"geschiedenis {EXAMPLE_UPN} — eerdere zaken en acties van een afzender",
-            },
-            with_argument=True,
-        ),
+        Command("status", status, Role.VIEWER, with_argument=True),
+        Command("history", history, Role.VIEWER, with_argument=True),
     ),
     verbs=(
         Verb("open_case", open_case, Role.VIEWER),

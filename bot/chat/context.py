@@ -10,23 +10,21 @@ feature module only.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Protocol
 
-from bot.cases.model import StepName
 from bot.cases.service import CaseService
 from bot.chat.messages import CardData, Origin, Reply, Where
 from bot.chat.views import CaseViews, Viewer
 from bot.core.m365 import DirectoryUser, RestrictedSender, SendersView
 from bot.core.people import Actor, Address, Role
-from bot.i18n import Texts
+from bot.i18n import LANGUAGES, Texts, catalogue
 from bot.store.audit import AuditTrail
 from bot.store.conversations import ConversationStore
-
-UPN = re.compile(r"^[^@\s]{1,113}@[A-Za-z0-9.-]{1,200}\.[A-Za-z]{2,63}$")
+from cards.verbs import UPN
 
 
 class Senders(Protocol):
@@ -47,10 +45,6 @@ class Senders(Protocol):
     async def one(self, upn: str) -> tuple[RestrictedSender | None, DirectoryUser | None]:
         """One sender's entry and directory user, read now."""
         ...
-
-
-class InvalidAction(ValueError):
-    """Card data that does not fit the verb's schema (stale, forged or corrupted)."""
 
 
 @dataclass(frozen=True)
@@ -116,15 +110,33 @@ Handler = Callable[[Context], Awaitable[Reply]]
 
 @dataclass(frozen=True)
 class Command:
-    """A chat command: its name, the phrasings that call it per language, its handler, the
-    role it needs and its help line per language."""
+    """A chat command: its name, handler and the role it needs. Its phrasings (a regular
+    expression per language) and help line are in the catalogues, `command.<name>.pattern` and
+    `command.<name>.help`, with every other text."""
 
     name: str
-    patterns: Mapping[str, re.Pattern[str]]
     handler: Handler
     role: Role
-    help: Mapping[str, str]
-    with_argument: bool = False  # patterns then match the raw text and capture `arg`
+    with_argument: bool = False  # the phrasings then match the raw text and capture `arg`
+
+    @property
+    def patterns(self) -> Mapping[str, re.Pattern[str]]:
+        """The phrasings that call the command, per language."""
+        return _patterns(self.name, self.with_argument)
+
+    def help(self, t: Texts) -> str:
+        """The command's help line in the admin's language."""
+        return t(f"command.{self.name}.help", example=EXAMPLE_UPN)
+
+
+EXAMPLE_UPN = "megan@contoso.com"  # help and pickers show a real address: Teams eats <upn>
+
+
+@cache
+def _patterns(name: str, with_argument: bool) -> Mapping[str, re.Pattern[str]]:
+    flags = re.IGNORECASE if with_argument else 0  # else they match the normalised text
+    key = f"command.{name}.pattern"
+    return {lang: re.compile(catalogue(lang)[key], flags) for lang in LANGUAGES}
 
 
 @dataclass(frozen=True)
@@ -163,52 +175,6 @@ def normalise(text: str) -> str:
 
 
 # ---- card data --------------------------------------------------------------------------------
-
-
-def int_field(data: CardData, key: str, *, low: int, high: int) -> int:
-    """A whole number in [low, high] (given as a number or digits); `low` when absent."""
-    value = data.get(key, low)
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise InvalidAction(f"{key} must be a number")
-    try:
-        number = int(value)
-    except ValueError as err:
-        raise InvalidAction(f"{key} must be a number") from err
-    if not low <= number <= high:
-        raise InvalidAction(f"{key} out of range")
-    return number
-
-
-def case_id(data: CardData) -> str:
-    """The case id a card action names."""
-    try:
-        return str(uuid.UUID(str(data.get("case"))))
-    except (ValueError, TypeError) as err:
-        raise InvalidAction("case must be a case id") from err
-
-
-def version(data: CardData) -> int:
-    """The case version the card showed."""
-    value = data.get("version")
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10**9:
-        raise InvalidAction("version must be a positive number")
-    return value
-
-
-def step(data: CardData) -> StepName:
-    """The checklist step a card action names."""
-    try:
-        return StepName(str(data.get("step")))
-    except ValueError as err:
-        raise InvalidAction("unknown step") from err
-
-
-def text_field(data: CardData, key: str, limit: int) -> str:
-    """Free text typed into the card, trimmed and cut to `limit`."""
-    value = data.get(key, "")
-    if not isinstance(value, str):
-        raise InvalidAction(f"{key} must be text")
-    return value.strip()[:limit]
 
 
 def upn_arg(ctx: Context) -> str | None:

@@ -1,12 +1,11 @@
 """The table of every feature's chat commands and card verbs, and the help generated from it.
 
-Each command carries its help line in both languages, beside its phrasings (see
-bot/chat/context.py), so help cannot drift from what the bot understands.
+Each command's phrasings and help line sit side by side in the catalogues
+(`command.<name>.pattern` / `.help` in bot/locales/), so help cannot drift from what the bot
+understands.
 """
 
 from __future__ import annotations
-
-import re
 
 from bot.chat import alerts, audit, cases, senders
 from bot.chat.context import Command, Context, Feature, Verb, normalise
@@ -21,23 +20,7 @@ async def show_help(ctx: Context) -> Reply:
     return Reply(card=help_card(help_lines(ctx.t), t=ctx.t))
 
 
-HELP = Feature(
-    commands=(
-        Command(
-            "help",
-            {
-                "en": re.compile(r"(help|\?|commands|what can you do)"),
-                "nl": re.compile(r"(hulp|wat kun je|wat kan je|commando'?s)"),
-            },
-            show_help,
-            Role.NONE,
-            {
-                "en": "help — show this list",
-                "nl": "hulp — toon deze lijst",
-            },
-        ),
-    )
-)
+HELP = Feature(commands=(Command("help", show_help, Role.NONE),))
 # Order matters: the first command whose phrasing matches wins ("alerts on" before "alerts").
 FEATURES: tuple[Feature, ...] = (
     senders.FEATURE,
@@ -52,7 +35,7 @@ VERBS: dict[str, Verb] = {v.name: v for f in FEATURES for v in f.verbs}
 
 def help_lines(t: Texts) -> list[str]:
     """One help line per command in the admin's language."""
-    return [c.help.get(t.lang) or c.help["en"] for c in COMMANDS]
+    return [c.help(t) for c in COMMANDS]
 
 
 def match(text: str) -> tuple[Command, str, str] | None:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot import errors, metrics
-from bot.chat.context import Command, Context, InvalidAction, Services
+from bot.chat.context import Command, Context, Services
 from bot.chat.gate import Gate, Slowdown
 from bot.chat.messages import CardClick, Message, Origin, Reply, Where
 from bot.chat.registry import VERBS as VERB_TABLE
@@ -21,6 +21,7 @@ from bot.i18n import LANGUAGES, Texts, texts_for
 from bot.logs import correlation_id
 from cards.common import problem_text
 from cards.messages import error_card, help_card
+from cards.verbs import InvalidAction
 
 log = logging.getLogger(__name__)
 

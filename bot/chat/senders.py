@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
-from bot.chat.context import Command, Context, Feature, Verb, int_field
+from bot.chat.context import Command, Context, Feature, Verb
 from bot.chat.messages import Reply
 from bot.core.m365 import LISTED_SECONDS, SendersView
 from bot.core.people import Role
 from cards.common import Card
 from cards.senders import restricted_list_card
+from cards.verbs import ListPage
 
 
 async def list_restricted(ctx: Context) -> Reply:
@@ -20,10 +19,10 @@ async def list_restricted(ctx: Context) -> Reply:
 async def list_page(ctx: Context) -> Reply:
     """Another page of the list (from the view it was read from, if still held), or Refresh
     (read live)."""
-    page = int_field(ctx.data, "page", low=1, high=10_000)
-    if ctx.data.get("refresh") is True:
-        return await _page(ctx, page, live=True)
-    return await _page(ctx, page, live=False, max_age=LISTED_SECONDS)
+    click = ListPage.parse(ctx.data)
+    if click.refresh:
+        return await _page(ctx, click.page, live=True)
+    return await _page(ctx, click.page, live=False, max_age=LISTED_SECONDS)
 
 
 async def _page(ctx: Context, page: int, *, live: bool, max_age: float | None = None) -> Reply:
@@ -48,31 +47,6 @@ def list_card(
 
 
 FEATURE = Feature(
-    commands=(
-        Command(
-            "list",
-            {
-                "en": re.compile(
-                    r"(who (is|are)( currently| now)? (blocked|restricted)"
-                    r"|(list|show)( me)?( the| all)? (blocked|restricted)"
-                    r"( users| senders| accounts)?"
-                    r"|(blocked|restricted) (users|senders|accounts|list)|blocked|restricted)"
-                ),
-                "nl": re.compile(
-                    r"(wie (is|zijn)( er)?( nu)? (geblokkeerd|beperkt)"
-                    r"|geblokkeerde (gebruikers|afzenders|accounts)"
-                    r"|(toon|lijst)( de| alle)? geblokkeerde( gebruikers| afzenders)?|geblokkeerd)"
-                ),
-            },
-            list_restricted,
-            Role.VIEWER,
-            {
-                "en": "who is blocked — list the users Exchange Online restricted from "
-                "sending email",
-                "nl": "wie is geblokkeerd — toon de gebruikers die Exchange Online heeft "
-                "geblokkeerd voor het verzenden van e-mail",
-            },
-        ),
-    ),
+    commands=(Command("list", list_restricted, Role.VIEWER),),
     verbs=(Verb("list_page", list_page, Role.VIEWER),),
 )

@@ -13,16 +13,8 @@ from sqlalchemy.engine import Row, RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.cases.model import (
-    NOTES_LOADED,
-    Case,
-    CaseNote,
-    CaseState,
-    CloseReason,
-    Step,
-    StepName,
-    StepStatus,
-)
+from bot.cases.model import NOTES_LOADED, Case, CaseNote, CaseState, CloseReason, Step
+from bot.cases.outcomes import StepName, StepStatus
 from bot.cases.ports import CaseChange, Change, Event, StepWrite
 from bot.core.m365 import RestrictedSender
 from bot.store.audit import audit_row

@@ -21,16 +21,9 @@ from typing import Annotated, Any, TypeVar, Union
 from pydantic import Field, TypeAdapter, ValidationError
 
 from bot.cases.evidence import Evidence, Finding, Section, SectionName, SectionStatus
-from bot.cases.model import (
-    ForwardingUndo,
-    MethodsUndo,
-    RolesUndo,
-    RulesUndo,
-    SignInUndo,
-    StepDetail,
-    Undo,
-)
+from bot.cases.outcomes import StepDetail, Undo
 from bot.cases.sections import NAMES, spec
+from bot.cases.steps import UNDO_KINDS
 from bot.core.people import Address
 from bot.errors import Problem
 
@@ -39,23 +32,25 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Json = dict[str, Any]  # the stored form, never seen outside this module and the store
 
+
+def _tagged(kinds: tuple[type, ...]) -> Any:
+    """One of `kinds` (registered by the section and step modules), told apart by `kind`."""
+    if len(kinds) == 1:
+        return kinds[0]
+    return Annotated[Union[kinds], Field(discriminator="kind")]  # noqa: UP007 - built at run time
+
+
 _PROBLEM: TypeAdapter[Problem | None] = TypeAdapter(Problem | None)
 _DETAIL: TypeAdapter[StepDetail] = TypeAdapter(StepDetail)
-_UNDO: TypeAdapter[Undo] = TypeAdapter(
-    Annotated[
-        ForwardingUndo | RulesUndo | SignInUndo | RolesUndo | MethodsUndo,
-        Field(discriminator="kind"),
-    ]
-)
+_UNDO: TypeAdapter[Any] = TypeAdapter(_tagged(UNDO_KINDS))
 _TIME: TypeAdapter[datetime] = TypeAdapter(datetime)
 
 
 @cache
 def _findings(name: SectionName) -> TypeAdapter[tuple[Any, ...]]:
     """The stored form of one section's findings: its kinds, told apart by `kind`."""
-    kinds = spec(name).kinds
-    one: Any = kinds[0] if len(kinds) == 1 else Annotated[Union[kinds], Field(discriminator="kind")]  # noqa: UP007
-    return TypeAdapter(tuple[one, ...])
+    stored: Any = tuple[_tagged(spec(name).kinds), ...]  # type: ignore[misc]
+    return TypeAdapter(stored)
 
 
 # ---- problems --------------------------------------------------------------------------------

@@ -33,15 +33,16 @@ Gather = Callable[[Subject, TenantReads, datetime], Awaitable[Findings]]
 class Need:
     """What the tenant must grant for the section to be read: doctor's line for it (in
     English), the permissions any one of which grants it, the Exchange cmdlet, the licence.
-    doctor checks it by reading the section (`probe="read"`) or by asking Exchange whether the
-    cmdlet is in the app's role (`"cmdlet"`)."""
+    doctor checks it by reading the section (`probe="read"`), by asking Exchange whether the
+    cmdlet is in the app's role (`"cmdlet"`), or by the token's roles alone (`"token"`: an
+    action that cannot be tried harmlessly)."""
 
     label: str
     service: Literal["graph", "exchange"]
     permissions: tuple[str, ...]
     cmdlet: str = ""
     licence: str = ""
-    probe: Literal["read", "cmdlet"] = "read"
+    probe: Literal["read", "cmdlet", "token"] = "read"
     used_for: str = ""  # docs/permissions.md's "Used for" column
 
 
