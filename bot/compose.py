@@ -32,7 +32,7 @@ from bot.cases.checklist import Checklist
 from bot.cases.investigator import Investigator
 from bot.cases.ledger import CaseLedger
 from bot.cases.ownership import Ownership
-from bot.cases.ports import PrivateChannel, RunnerLeases
+from bot.cases.ports import PrivateChannel, RunnerLeases, SenderLookup
 from bot.cases.release import Releases
 from bot.cases.service import CasePolicy, CaseService
 from bot.cases.tenant_ports import Tenant
@@ -217,6 +217,7 @@ def case_service(
     ledger: CaseLedger,
     tenant: Tenant,
     *,
+    senders: SenderLookup,
     leases: RunnerLeases,
     private: PrivateChannel,
     background: Background,
@@ -246,6 +247,7 @@ def case_service(
         Checklist(ledger, investigator, tenant, private, background, runner=runner),
         releases,
         Ownership(ledger),
+        senders=senders,
         leases=leases,
         background=background,
         policy=policy,
@@ -293,16 +295,17 @@ async def start_runtime(
         cloud=cloud_of(settings.graph_base_url),
     )
     runner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    senders = RestrictedSenders(exchange, graph, fresh_seconds=settings.list_fresh_seconds)
     cases = case_service(
         case_policy(settings),
         CaseLedger(store, audit, views, now),
         M365Tenant(exchange, graph),
+        senders=senders,
         leases=leases,
         private=outbox,
         background=background,
         runner=runner,
     )
-    senders = RestrictedSenders(exchange, graph, fresh_seconds=settings.list_fresh_seconds)
     services = Services(senders, cases, views, audit, conversations, settings.card_budget_bytes)
     gate = Gate(
         roles,

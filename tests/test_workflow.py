@@ -192,3 +192,30 @@ def test_settled_state_is_a_pure_rule() -> None:
     assert sender.upn == UPN
     case = Case("c", UPN, CaseState.INVESTIGATING, 3, flow.clock())
     assert settled_state(case) is CaseState.INVESTIGATING  # no evidence yet
+
+
+async def test_open_a_sender_the_tenant_lists_and_not_one_it_does_not() -> None:
+    flow = workflow()
+    case = await flow.service.open_sender(UPN, ALEX)
+    assert case is not None
+    assert case.state is CaseState.INVESTIGATING
+    again = await flow.service.open_sender(UPN, SAM)
+    assert again is not None
+    assert again.id == case.id
+    assert flow.audit.actions(case.id).count("investigation_started") == 1
+    flow.tenant.restricted = False
+    assert await flow.service.open_sender("someone.else@contoso.example", ALEX) is None
+
+
+async def test_status_shows_the_open_case_else_opens_one_else_the_last_case() -> None:
+    flow = workflow()
+    opened = await flow.service.status_of(UPN, ALEX)
+    assert opened is not None
+    assert opened.state is CaseState.INVESTIGATING
+    assert (await flow.service.status_of(UPN, SAM)) == await flow.service.get(opened.id)
+    await flow.service.idle()
+    flow.tenant.restricted = False
+    await flow.service.released_elsewhere(UPN)
+    last = await flow.service.status_of(UPN, ALEX)
+    assert last is not None
+    assert (last.id, last.state) == (opened.id, CaseState.VERIFIED)

@@ -297,6 +297,20 @@ class MemoryTenant:
         raise TenantNotFound(method_id)
 
 
+class MemorySenders:
+    """The restricted list as the tenant has it (no list read earlier)."""
+
+    def __init__(self, tenant: MemoryTenant) -> None:
+        self._tenant = tenant
+
+    def listed(self, upn: str) -> RestrictedSender | None:
+        return None
+
+    async def one(self, upn: str) -> tuple[RestrictedSender | None, DirectoryUser | None]:
+        sender = await self._tenant.restricted_sender(upn)
+        return sender, (await self._tenant.user(upn) if sender else None)
+
+
 @dataclass
 class Workflow:
     """The case workflow over in-memory ports, built the way bot/compose.py builds it."""
@@ -327,6 +341,7 @@ def workflow(*, runner: str = "r1", four_eyes: bool = False) -> Workflow:
         policy,
         ledger,
         tenant,
+        senders=MemorySenders(tenant),
         leases=leases,
         private=private,
         background=Background(),

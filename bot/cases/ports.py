@@ -21,7 +21,7 @@ from bot.cases.evidence import Evidence
 from bot.cases.model import Case, CaseState, CloseReason
 from bot.cases.outcomes import StepDetail, StepName, StepStatus, Undo
 from bot.core.audit import AuditEvent, Parameters
-from bot.core.m365 import RestrictedSender
+from bot.core.m365 import DirectoryUser, RestrictedSender
 from bot.core.people import Actor, Address
 from bot.errors import Problem
 
@@ -185,6 +185,18 @@ class CaseRepository(Protocol):
 
     async def purge_closed(self, before: datetime) -> int:
         """Delete cases closed before `before` (retention)."""
+        ...
+
+
+class SenderLookup(Protocol):
+    """Exchange's restricted list as the admins see it (bot/tenant/senders.py)."""
+
+    def listed(self, upn: str) -> RestrictedSender | None:
+        """The sender as the list read last (and recently) shows it, if it does."""
+        ...
+
+    async def one(self, upn: str) -> tuple[RestrictedSender | None, DirectoryUser | None]:
+        """One sender's entry and directory user, read now."""
         ...
 
 

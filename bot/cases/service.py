@@ -30,7 +30,15 @@ from bot.cases.model import (
 )
 from bot.cases.outcomes import Note, StepDetail, StepName, StepStatus
 from bot.cases.ownership import Ownership
-from bot.cases.ports import AuditAction, Change, Decide, Event, RunnerLeases, StepWrite
+from bot.cases.ports import (
+    AuditAction,
+    Change,
+    Decide,
+    Event,
+    RunnerLeases,
+    SenderLookup,
+    StepWrite,
+)
 from bot.cases.release import Releases
 from bot.cases.sections import NAMES
 from bot.cases.steps import StepOptions
@@ -66,6 +74,7 @@ class CaseService:
         releases: Releases,
         ownership: Ownership,
         *,
+        senders: SenderLookup,
         leases: RunnerLeases,
         background: Background,
         policy: CasePolicy,
@@ -77,6 +86,7 @@ class CaseService:
         self._releases = releases
         self._ownership = ownership
         self._leases = leases
+        self._senders = senders
         self._background = background
         self.policy = policy
         self.runner = runner
@@ -121,6 +131,30 @@ class CaseService:
     async def open(self, sender: RestrictedSender, actor: Actor) -> Case:
         """The sender's case, with its investigation started if it has none yet."""
         return await self._investigator.start(await self._ledger.open_case(sender), actor)
+
+    async def open_sender(self, upn: str, actor: Actor) -> Case | None:
+        """The sender's case with its investigation started: the open one, else a new one when
+        Exchange lists the sender (as the list the admin clicked in shows it, when that was read
+        recently; else read now). None when the sender is not restricted."""
+        case = await self._ledger.open_for(upn)
+        if case is None:
+            sender = self._senders.listed(upn) or (await self._senders.one(upn))[0]
+            if sender is None:
+                return None
+            case = await self._ledger.open_case(sender)
+        return await self._investigator.start(case, actor)
+
+    async def status_of(self, upn: str, actor: Actor) -> Case | None:
+        """The case `status` shows: the sender's open case; else, when Exchange lists the sender
+        now, a new one being investigated; else the sender's last case (None: never had one)."""
+        case = await self._ledger.open_for(upn)
+        if case is not None:
+            return case
+        sender, _ = await self._senders.one(upn)
+        if sender is not None:
+            return await self.open(sender, actor)
+        earlier = await self._ledger.history(upn)
+        return earlier[0] if earlier else None
 
     async def ensure_investigation(self, case: Case, actor: Actor) -> Case:
         """Start the investigation unless it ran or runs (one winner across replicas)."""

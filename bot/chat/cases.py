@@ -61,16 +61,9 @@ async def open_case(ctx: Context) -> Reply:
     upn, page = click.upn, click.page
     # From the database and the list the admin clicked in when they have it: the click
     # answers at once, and the investigation reads the tenant in the background.
-    case = await cases.open_for(upn)
-    if case is not None:
-        case = await cases.ensure_investigation(case, ctx.actor)
-    else:
-        sender = ctx.services.senders.listed(upn)
-        if sender is None:
-            sender, _ = await ctx.services.senders.one(upn)
-        if sender is None:
-            return Reply(card=sender_gone_card(upn, t=ctx.t))
-        case = await cases.open(sender, ctx.actor)
+    case = await cases.open_sender(upn, ctx.actor)
+    if case is None:
+        return Reply(card=sender_gone_card(upn, t=ctx.t))
     views = ctx.services.views
     posted = None
     if await views.claim_post(case.id, ctx.where):
@@ -200,17 +193,10 @@ async def pick_status(ctx: Context) -> Reply:
 
 
 async def _status_of(ctx: Context, upn: str) -> Reply:
-    existing = await ctx.services.cases.open_for(upn)
-    if existing is not None:
-        return await ctx.services.views.reply(existing, ctx.t, viewer=ctx.viewer)
-    sender, _ = await ctx.services.senders.one(upn)
-    if sender is not None:
-        case = await ctx.services.cases.open(sender, ctx.actor)
-        return await ctx.services.views.reply(case, ctx.t, viewer=ctx.viewer)
-    earlier = await ctx.services.cases.history(upn)
-    if earlier:  # not restricted now: the last case, closed
-        return await ctx.services.views.reply(earlier[0], ctx.t, viewer=ctx.viewer)
-    return Reply(card=adaptive_card([text(ctx.t("status.none", upn=upn))]))
+    case = await ctx.services.cases.status_of(upn, ctx.actor)
+    if case is None:
+        return Reply(card=adaptive_card([text(ctx.t("status.none", upn=upn))]))
+    return await ctx.services.views.reply(case, ctx.t, viewer=ctx.viewer)
 
 
 async def history(ctx: Context) -> Reply:
