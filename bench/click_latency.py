@@ -51,6 +51,15 @@ class Clicker:
         return card
 
 
+def _posted_card(recorder: Any) -> dict[str, Any]:
+    """The card of the last message the bot posted to the connector."""
+    for call in reversed(recorder.calls):
+        if call.method == "POST" and call.body.get("attachments"):
+            card: dict[str, Any] = call.body["attachments"][0]["content"]
+            return card
+    raise LookupError("no card was posted")
+
+
 def _button(card: dict[str, Any], verb: str, step: str | None = None) -> dict[str, Any]:
     for action in actions_of(card):
         if action["verb"] == verb and (step is None or action["data"].get("step") == step):
@@ -71,8 +80,9 @@ async def measure(rounds: int) -> tuple[dict[str, list[float]], int]:
         )
         async with httpx.AsyncClient(timeout=30) as client:
             clicker = Clicker(client, url, recorder.url)
-            card = await clicker.press("open_case", {"upn": JOOST}, "open_case (first)")
-            case = _button(card, "refresh_case")
+            await clicker.press("open_case", {"upn": JOOST}, "open_case (first)")
+            # Open answers with the list; the case card is posted as a message of its own.
+            case = _button(_posted_card(recorder), "refresh_case")
             for _ in range(200):  # the investigation runs in the background
                 card = await clicker.press("refresh_case", case, "refresh_case (investigating)")
                 if any(a["verb"] == "run_step" for a in actions_of(card)):
