@@ -12,6 +12,7 @@
     ├── NotDelivered                 a private message to the admin could not be delivered
     ├── DeadlineExceeded             an operation ran out of its overall time budget
     │   └── ThrottledPastDeadline    (also a TenantThrottled) the wait asked for is too long
+    ├── DatabaseUnavailable          BlockWatch's database cannot be reached (nothing was changed)
     ├── UnknownCase                  a card action names a case that does not exist (forged)
     └── CaseKeptChanging             a change lost its compare-and-set on every attempt
 
@@ -112,6 +113,10 @@ class UnknownCase(BlockWatchError):
     """A card action named a case id the store does not hold: forged or from another install."""
 
 
+class DatabaseUnavailable(BlockWatchError):
+    """The database refused or dropped the connection: the request changed nothing."""
+
+
 class CaseKeptChanging(BlockWatchError):
     """Other changes of the case won every compare-and-set round: nothing was changed."""
 
@@ -130,6 +135,7 @@ class ProblemKind(StrEnum):
     NOT_DELIVERED = "not_delivered"  # a private message to the admin could not be delivered
     INTERRUPTED = "interrupted"  # BlockWatch stopped while the tenant was working on it
     UNEXPECTED = "unexpected"  # a bug: `reference` is the correlation id in the log
+    DATABASE = "database"  # BlockWatch's own database did not answer
 
 
 @dataclass(frozen=True)
@@ -171,6 +177,8 @@ def problem_of(err: BlockWatchError) -> Problem:
         return Problem(ProblemKind.NOT_FOUND, service)
     if isinstance(err, DeadlineExceeded):
         return Problem(ProblemKind.DEADLINE, service)
+    if isinstance(err, DatabaseUnavailable):
+        return Problem(ProblemKind.DATABASE, "BlockWatch")
     if isinstance(err, CaseKeptChanging):
         return Problem(ProblemKind.BUSY, "BlockWatch")
     if isinstance(err, NotDelivered):

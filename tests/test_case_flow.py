@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -379,3 +380,21 @@ async def test_skip_needs_a_reason_and_counts_for_release(
     events = await bot.runtime.audit.events(target=JOOST)
     skip_event = next(e for e in events if e.action == "step_skipped:remove_forwarding")
     assert skip_event.parameters == {"reason": "forwarding is our archive service"}
+
+
+async def test_open_clicked_at_once_in_one_replica_posts_one_case_card(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    """Two admins (and a double-click) press Open on one sender in one channel at the same
+    moment: one case card is posted there (the claim is a database row, not memory)."""
+    bot = await compromised_bot(start_bot)
+    users = [ALEX, MEGAN, ALEX, MEGAN, ALEX]
+    await asyncio.gather(
+        *[
+            click(bot, recorder, "open_case", {"upn": JOOST}, user=user, scope="channel")
+            for user in users
+        ]
+    )
+    await bot.runtime.cases.idle()
+    posted = [c for c in recorder.calls if c.method == "POST" and c.body.get("attachments")]
+    assert len(posted) == 1, len(posted)

@@ -12,7 +12,8 @@ from bot.cases.ledger import settled_state
 from bot.cases.model import Case, CaseState, Notice
 from bot.cases.outcomes import StepName, StepStatus
 from bot.cases.ports import AuditAction, Change, Event, StepWrite
-from tests.workflow import ALEX, HERE, SAM, UPN, Workflow, workflow
+from bot.errors import DeadlineExceeded
+from tests.workflow import ALEX, HERE, SAM, UPN, Workflow, replica, workflow
 
 SECRET = "Your password for {upn} is {password}"
 
@@ -85,9 +86,9 @@ async def test_a_stale_writer_cannot_change_the_state() -> None:
     flow.tenant.release_gate = asyncio.Event()
     await flow.service.release(case.id, case.version, ALEX)
     await asyncio.sleep(0)
-    flow.leases.alive.clear()  # r1's lease lapsed: upkeep on another replica recovers
+    # r1's lease lapsed (a long pause): upkeep on another replica recovers the release.
     flow.tenant.restricted = True
-    await flow.service.upkeep()
+    await replica(flow, "r2").upkeep()
     recovered = await flow.service.get(case.id)
     assert recovered is not None
     assert recovered.state is CaseState.READY
@@ -219,3 +220,123 @@ async def test_status_shows_the_open_case_else_opens_one_else_the_last_case() ->
     last = await flow.service.status_of(UPN, ALEX)
     assert last is not None
     assert (last.id, last.state) == (opened.id, CaseState.VERIFIED)
+
+
+async def test_an_outcome_is_recorded_when_the_database_answers_again() -> None:
+    """The database drops the connection as the step records its outcome: the outcome is kept
+    and recorded once it answers; the tenant is not asked twice."""
+    flow = workflow()
+    case = await _investigated(flow)
+    flow.tenant.revoke_gate = asyncio.Event()
+    await flow.service.run_step(
+        case.id, case.version, StepName.REVOKE_SESSIONS, ALEX, HERE, private_text=SECRET
+    )
+    await asyncio.sleep(0)
+    flow.cases.unreachable = 2  # the outcome's first two writes fail
+    flow.tenant.revoke_gate.set()
+    await flow.service.idle()
+    after = await flow.service.get(case.id)
+    assert after is not None
+    assert after.step(StepName.REVOKE_SESSIONS).status is StepStatus.DONE
+    assert flow.tenant.revoked == 1
+    assert flow.audit.actions(case.id).count("step_finished:revoke_sessions") == 1
+    assert flow.cases.unreachable == 0
+
+
+async def test_a_step_its_live_runner_lost_is_ended_by_upkeep() -> None:
+    """A running step of this very process with no run in flight (its task ended without an
+    outcome) is interrupted by upkeep, although its runner is alive."""
+    flow = workflow(runner="r1")
+    case = await _investigated(flow)
+    running = StepWrite(StepName.REVOKE_SESSIONS, StepStatus.RUNNING, runner="r1", actor=ALEX)
+    started = Event(AuditAction.STEP_STARTED, ALEX, "running", StepName.REVOKE_SESSIONS)
+    await flow.ledger.change(case.id, lambda _: Change(started, step=running))
+    await flow.service.upkeep()
+    after = await flow.service.get(case.id)
+    assert after is not None
+    assert after.step(StepName.REVOKE_SESSIONS).status is StepStatus.INTERRUPTED
+    assert after.can_retry(StepName.REVOKE_SESSIONS)
+
+
+async def test_a_release_exchange_applied_whose_answer_was_lost_is_the_admins_release() -> None:
+    flow = workflow(runner="r1")
+    case = await _ready(flow)
+    flow.tenant.release_gate = asyncio.Event()
+    await flow.service.release(case.id, case.version, ALEX)
+    await asyncio.sleep(0)
+    flow.cases.unreachable = 10**6  # the database is gone for good as the answer comes back
+    flow.tenant.release_gate.set()
+    await asyncio.sleep(0.05)
+    assert flow.tenant.released == 1
+    await flow.service.shutdown(0)  # the release task gives up with the process's shutdown
+    flow.cases.unreachable = 0
+    flow2 = flow.service  # the same process: the release is no longer in flight
+    await flow2.upkeep()
+    await flow.service.idle()
+    after = await flow.service.get(case.id)
+    assert after is not None
+    assert after.state in (CaseState.RELEASED, CaseState.VERIFIED)
+    events = [e for e in flow.audit.events if e.case_id == case.id and e.action == "release"]
+    assert [(e.actor_name, e.result) for e in events] == [("Alex", "done")]
+    assert flow.tenant.released == 1
+
+
+async def test_a_stopping_replica_starts_no_further_recommended_step() -> None:
+    flow = workflow()
+    case = await _investigated(flow)
+    flow.tenant.revoke_gate = asyncio.Event()
+    await flow.service.run_recommended(case.id, case.version, ALEX, HERE, private_text=SECRET)
+    await asyncio.sleep(0.01)  # step 1 done, step 2 held in the tenant
+    stopping = asyncio.create_task(flow.service.shutdown(5))
+    await asyncio.sleep(0)
+    flow.tenant.revoke_gate.set()  # step 2 finishes within the grace period
+    await stopping
+    after = await flow.service.get(case.id)
+    assert after is not None
+    assert after.step(StepName.REVOKE_SESSIONS).status is StepStatus.DONE
+    assert after.step(StepName.REMOVE_FORWARDING).status is StepStatus.NOT_RUN
+    assert flow.tenant.forwarding is not None  # step 3 never reached the tenant
+    (stopped,) = [e for e in flow.audit.events if e.action == "recommended_stopped"]
+    assert stopped.detail == (
+        "BlockWatch was stopping; not started: remove_forwarding, disable_rules"
+    )
+
+
+async def test_a_release_exchange_applied_after_timing_out_is_the_admins_not_elsewhere() -> None:
+    flow = workflow()
+    case = await _ready(flow)
+    flow.tenant.release_times_out = True
+    await flow.service.release(case.id, case.version, ALEX)
+    await flow.service.idle()
+    failed = await flow.service.get(case.id)
+    assert failed is not None
+    assert failed.release_problem is not None  # Exchange did not say; the card says so
+    flow.tenant.restricted = False  # the held call lands
+    await flow.service.released_elsewhere(UPN)  # what the watcher reports
+    await flow.service.idle()
+    after = await flow.service.get(case.id)
+    assert after is not None
+    assert after.state is CaseState.VERIFIED
+    actions = flow.audit.actions(case.id)
+    assert "released_elsewhere" not in actions
+    releases = [e for e in flow.audit.events if e.case_id == case.id and e.action == "release"]
+    assert [(e.actor_name, e.result) for e in releases] == [("Alex", "failed"), ("Alex", "done")]
+
+
+async def test_a_release_whose_answer_timed_out_but_took_effect_is_recorded_at_once() -> None:
+    flow = workflow()
+    case = await _ready(flow)
+
+    async def applied_then_timed_out(upn: str) -> None:
+        flow.tenant.restricted = False  # Exchange did it, but BlockWatch gave up waiting
+        raise DeadlineExceeded("Exchange Online did not answer in time")
+
+    flow.tenant.release_sender = applied_then_timed_out  # type: ignore[method-assign]
+    flow.tenant.restricted = True
+    await flow.service.release(case.id, case.version, ALEX)
+    await flow.service.idle()
+    after = await flow.service.get(case.id)
+    assert after is not None
+    assert after.state is CaseState.VERIFIED
+    (release,) = [e for e in flow.audit.events if e.case_id == case.id and e.action == "release"]
+    assert (release.actor_name, release.result) == ("Alex", "done")

@@ -37,7 +37,7 @@ from bot.core.m365 import (
     parse_reason,
 )
 from bot.core.people import Actor, Address
-from bot.errors import TenantNotFound
+from bot.errors import DatabaseUnavailable, DeadlineExceeded, TenantNotFound
 
 UPN = "joost@contoso.example"
 USER_ID = "3f2a1b7c-0000-4000-8000-000000000001"
@@ -75,6 +75,7 @@ class MemoryCases:
         self._cases: dict[str, Case] = {}
         self._audit = audit
         self.applied: list[Applied] = []
+        self.unreachable = 0  # the next this many writes find the database gone
 
     async def get(self, case_id: str) -> Case | None:
         return self._cases.get(case_id)
@@ -115,6 +116,9 @@ class MemoryCases:
         return case, True
 
     async def apply(self, case: Case, change: Change, *, at: datetime) -> Case | None:
+        if self.unreachable:
+            self.unreachable -= 1
+            raise DatabaseUnavailable("the connection failed: ConnectionResetError")
         current = self._cases[case.id]
         if current.version != case.version:
             return None
@@ -220,6 +224,8 @@ class MemoryTenant:
     revoked: int = 0
     passwords: int = 0
     release_gate: asyncio.Event | None = None
+    revoke_gate: asyncio.Event | None = None
+    release_times_out: bool = False  # Exchange holds the call past BlockWatch's deadline
     released: int = 0
 
     def sender(self) -> RestrictedSender:
@@ -272,6 +278,8 @@ class MemoryTenant:
             await self.release_gate.wait()
         if not self.restricted:
             raise TenantNotFound("not listed")
+        if self.release_times_out:  # the call lands later, after BlockWatch gave up on it
+            raise DeadlineExceeded("Exchange Online did not answer in time")
         self.restricted = False
         self.released += 1
 
@@ -279,6 +287,8 @@ class MemoryTenant:
         self.passwords += 1
 
     async def revoke_sessions(self, user_id: str) -> None:
+        if self.revoke_gate is not None:
+            await self.revoke_gate.wait()
         self.revoked += 1
 
     async def set_sign_in_blocked(self, user_id: str, blocked: bool) -> None:
@@ -348,3 +358,20 @@ def workflow(*, runner: str = "r1", four_eyes: bool = False) -> Workflow:
         runner=runner,
     )
     return Workflow(service, ledger, cases, audit, tenant, leases, private, announced, clock)
+
+
+def replica(flow: Workflow, runner: str) -> CaseService:
+    """Another replica of `flow`'s deployment: the same cases, audit trail and tenant; its own
+    runner, and leases where only it is alive."""
+    from bot.compose import case_service
+
+    return case_service(
+        CasePolicy(follow_up_seconds=0.01, evidence_retry_seconds=0.01),
+        flow.ledger,
+        flow.tenant,
+        senders=MemorySenders(flow.tenant),
+        leases=MemoryLeases(runner),
+        private=flow.private,
+        background=Background(),
+        runner=runner,
+    )

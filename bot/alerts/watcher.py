@@ -97,6 +97,7 @@ class Watcher:
         clock: Clock = utcnow,
     ) -> None:
         self._clock = clock
+        self._last_seen: datetime | None = None  # the last poll the database told of
         self._senders = senders
         self._exchange = exchange
         self._graph = graph
@@ -133,12 +134,16 @@ class Watcher:
         return WatcherHealth.of(last, self._clock(), self.policy.poll_seconds)
 
     async def _publish_health(self) -> None:
-        """Every replica shows in /metrics whether the deployment's watcher is stalled."""
+        """Every replica shows in /metrics whether the deployment's watcher is stalled. While
+        the database cannot be read, the age grows from the last poll this replica saw (nobody
+        can poll without it either)."""
         try:
             health = await self.health()
-        except Exception:
-            log.exception("could not read when the restricted list was last polled")
-            return
+        except Exception as err:
+            log.warning("could not read when the restricted list was last polled: %r", err)
+            health = WatcherHealth.of(self._last_seen, self._clock(), self.policy.poll_seconds)
+        else:
+            self._last_seen = health.last_poll
         metrics.watcher_health(health.age_seconds, stalled=health.stalled)
 
     async def poll_once(self) -> PollResult:

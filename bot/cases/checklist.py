@@ -5,13 +5,14 @@ or interrupted when BlockWatch stops. Every end is audited and a failed step off
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from bot import errors, metrics
 from bot.cases.background import Background
 from bot.cases.evidence import Section, SectionName
 from bot.cases.investigator import Investigator
-from bot.cases.ledger import CaseLedger
+from bot.cases.ledger import CaseLedger, settling
 from bot.cases.model import Case, CaseState
 from bot.cases.outcomes import Note, StepDetail, StepName, StepStatus
 from bot.cases.ports import (
@@ -50,6 +51,9 @@ class Checklist:
         self._ledger = ledger
         self._investigator = investigator
         self._tenant = tenant
+        # Steps this process claimed and is running (or recording): the watchdog's truth about
+        # which "running" rows of this runner have an owner.
+        self.running: set[tuple[str, StepName]] = set()
         self._private = private
         self._background = background
         self.runner = runner
@@ -74,7 +78,10 @@ class Checklist:
             started = Event(AuditAction.STEP_STARTED, actor, "running", step, picks)
             return Change(started, fields, running)
 
-        return (await self._ledger.change(case.id, start)).done
+        claimed = (await self._ledger.change(case.id, start)).done
+        if claimed:
+            self.running.add((case.id, step))
+        return claimed
 
     def run(
         self,
@@ -106,8 +113,17 @@ class Checklist:
     ) -> None:
         if not await self._run(case_id, first, actor, address, private_text, StepOptions()):
             return
-        for step in RECOMMENDED[RECOMMENDED.index(first) + 1 :]:
+        rest = RECOMMENDED[RECOMMENDED.index(first) + 1 :]
+        for index, step in enumerate(rest):
             case = await self._ledger.get(case_id)
+            if case is not None and not self._background.accepting:
+                # BlockWatch is stopping: start nothing new; the admin (or another replica's
+                # admin) runs the rest, which stays "not run".
+                left = [s.value for s in rest[index:] if case.can_start(s)]
+                why = "BlockWatch was stopping; not started: " + ", ".join(left)
+                stopped = Event(AuditAction.RECOMMENDED_STOPPED, actor, "stopped", detail=why)
+                await self._ledger.record(case, stopped)
+                return
             if case is None or not case.can_start(step):
                 if case is not None and case.step(step).status is StepStatus.RUNNING:
                     return  # someone else is running it: leave the rest to them
@@ -140,18 +156,58 @@ class Checklist:
         private_text: str,
         options: StepOptions,
     ) -> bool:
-        case = await self._ledger.get(case_id)
-        assert case is not None
-
-        async def tell_privately(secret: str) -> None:
-            text = private_text.format(upn=case.upn, password=secret)
-            try:
-                await self._private.tell(actor, address, text)
-            except Exception as err:
-                raise errors.NotDelivered(f"{type(err).__name__}: {err}"[:300]) from err
-
-        detail = ""
+        """Run a claimed step and record how it ended: the outcome is recorded however long the
+        database takes to answer again (this process owns the step until then)."""
         try:
+            try:
+                outcome, detail = await self._attempt(
+                    case_id, step, actor, address, private_text, options
+                )
+            except asyncio.CancelledError:
+                # Shutting down past the grace period: park the step so a Retry is offered.
+                parked = Outcome(StepStatus.INTERRUPTED, StepDetail(Note.INTERRUPTED))
+                why = "BlockWatch shut down while this step ran"
+                said = Event(AuditAction.STEP_INTERRUPTED, actor, "interrupted", step, detail=why)
+                with contextlib.suppress(errors.BlockWatchError):  # then upkeep parks it
+                    await self._ledger.change(case_id, self._finish(step, parked, said))
+                raise
+            said = Event(
+                AuditAction.STEP_FINISHED,
+                actor,
+                outcome.status.value,
+                step,
+                outcome.facts(),
+                detail or _why(outcome),
+            )
+            await self._ledger.record_outcome(case_id, self._finish(step, outcome, said))
+        finally:
+            self.running.discard((case_id, step))
+        metrics.STEP_OUTCOMES.labels(step.value, outcome.status.value).inc()
+        await self._ledger.record_outcome(case_id, settling)
+        return outcome.status is StepStatus.DONE
+
+    async def _attempt(
+        self,
+        case_id: str,
+        step: StepName,
+        actor: Actor,
+        address: Address,
+        private_text: str,
+        options: StepOptions,
+    ) -> tuple[Outcome, str]:
+        """Do the step: its outcome and, when it failed, what the audit trail says why."""
+        try:
+            case = await self._ledger.get(case_id)
+            if case is None:
+                raise errors.UnknownCase("the case is gone")
+
+            async def tell_privately(secret: str) -> None:
+                text = private_text.format(upn=case.upn, password=secret)
+                try:
+                    await self._private.tell(actor, address, text)
+                except Exception as err:
+                    raise errors.NotDelivered(f"{type(err).__name__}: {err}"[:300]) from err
+
             reading = await self._investigator.reader(case)
 
             async def read(name: SectionName) -> Section:
@@ -159,35 +215,15 @@ class Checklist:
 
             current = await self._ledger.get(case_id) or case
             run = StepRun(current, self._tenant, options, tell_privately, read)
-            outcome = await spec_of(step).run(run)
-        except asyncio.CancelledError:
-            # Shutting down past the grace period: park the step so a Retry is offered.
-            parked = Outcome(StepStatus.INTERRUPTED, StepDetail(Note.INTERRUPTED))
-            why = "BlockWatch shut down while this step ran"
-            said = Event(AuditAction.STEP_INTERRUPTED, actor, "interrupted", step, detail=why)
-            await self._ledger.change(case_id, self._finish(step, parked, said))
-            raise
+            return await spec_of(step).run(run), ""
         except errors.BlockWatchError as err:
-            outcome = Outcome(StepStatus.FAILED, StepDetail.failed(errors.problem_of(err)))
-            detail = f"{type(err).__name__}: {err}"
+            failed = Outcome(StepStatus.FAILED, StepDetail.failed(errors.problem_of(err)))
+            return failed, f"{type(err).__name__}: {err}"
         except Exception as err:
             log.exception("checklist step failed unexpectedly", extra={"step": step.value})
-            outcome = Outcome(
-                StepStatus.FAILED, StepDetail.failed(errors.unexpected(correlation_id.get()))
-            )
+            problem = errors.unexpected(correlation_id.get())
             detail = f"{type(err).__name__} (see the log under this correlation id)"
-        said = Event(
-            AuditAction.STEP_FINISHED,
-            actor,
-            outcome.status.value,
-            step,
-            outcome.facts(),
-            detail or _why(outcome),
-        )
-        await self._ledger.change(case_id, self._finish(step, outcome, said))
-        metrics.STEP_OUTCOMES.labels(step.value, outcome.status.value).inc()
-        await self._ledger.settle(case_id)
-        return outcome.status is StepStatus.DONE
+            return Outcome(StepStatus.FAILED, StepDetail.failed(problem)), detail
 
     def _finish(self, step: StepName, outcome: Outcome, said: Event) -> Decide:
         """The change that records how this runner's run of `step` ended."""

@@ -29,12 +29,13 @@ from bot.cases.ports import (
 from bot.core.clock import Clock
 from bot.core.m365 import RestrictedSender
 from bot.core.people import Actor
-from bot.errors import CaseKeptChanging, UnknownCase
+from bot.errors import CaseKeptChanging, DatabaseUnavailable, UnknownCase
 
 log = logging.getLogger(__name__)
 
 SYSTEM = Actor("system", "", "BlockWatch")
 ATTEMPTS = 20  # compare-and-set rounds before a change gives up (CaseKeptChanging)
+RECORD_WAIT_MAX = 10.0  # seconds between tries to record an outcome while the database is down
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,22 @@ class CaseLedger:
             await asyncio.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311 - jitter only
         log.warning("a change lost every compare-and-set round", extra={"case": case_id})
         raise CaseKeptChanging(f"case {case_id} kept changing")
+
+    async def record_outcome(self, case_id: str, decide: Decide) -> Changed:
+        """`change` for an outcome that happened (Microsoft did it, or refused): the outcome
+        must not be lost, so a database that does not answer is tried again, waiting longer
+        each time (at most RECORD_WAIT_MAX seconds), for as long as this process lives."""
+        wait = 0.5
+        while True:
+            try:
+                return await self.change(case_id, decide)
+            except DatabaseUnavailable as err:
+                log.warning(
+                    "could not record an outcome yet; trying again",
+                    extra={"case": case_id, "error": str(err), "seconds": wait},
+                )
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, RECORD_WAIT_MAX)
 
     async def settle(self, case_id: str) -> Case:
         """Move an open case to the state its steps and evidence say (`settling`)."""

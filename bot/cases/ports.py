@@ -37,6 +37,7 @@ class AuditAction(StrEnum):
     CASE_NOT_READY = "case_not_ready"  # evidence a release depends on is unread again
     CASE_SETTLED = "case_settled"  # evidence arrived outside an investigation
     RECOMMENDED_STARTED = "recommended_started"
+    RECOMMENDED_STOPPED = "recommended_stopped"  # BlockWatch stopped before the rest started
     STEP_STARTED = "step_started"
     STEP_FINISHED = "step_finished"
     STEP_SKIPPED = "step_skipped"

@@ -19,10 +19,11 @@ from bot.cases.background import Background
 from bot.cases.ledger import SYSTEM, CaseLedger
 from bot.cases.model import OPEN_STATES, Answer, Case, CaseState, Notice
 from bot.cases.ports import AuditAction, CaseChange, Change, Decide, Event
+from bot.cases.recovery import UNCERTAIN, late_release, recovered
 from bot.cases.tenant_ports import Tenant
 from bot.core.audit import Parameters
 from bot.core.people import Actor
-from bot.errors import Problem, ProblemKind
+from bot.errors import Problem
 from bot.logs import correlation_id
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class Releases:
         self._four_eyes = require_second_approver
         self._follow_up_seconds = follow_up_seconds
         self._approval_expiry = approval_expiry
+        self.active: set[str] = set()  # cases this process is releasing (the watchdog's truth)
 
     async def release(self, case: Case, actor: Actor, override_reason: str) -> Answer:
         """Release the sender, or ask for the second approval when that is required."""
@@ -126,31 +128,46 @@ class Releases:
         releasing = await self._ledger.change(case.id, start, version=case.version)
         if not releasing.done:  # a concurrent click or replica won
             return Answer(releasing.case, Notice.ALREADY_RUNNING)
+        self.active.add(case.id)
         work = self._carry_out(case.id, actor, check_first=case.release_interrupted)
         self._background.spawn(work, f"release:{case.id}")
         return Answer(releasing.case, Notice.RELEASING)
 
     async def _carry_out(self, case_id: str, actor: Actor, *, check_first: bool) -> None:
+        """Ask Exchange to release, and record what happened however long the database takes
+        to answer again (this process owns the release until then)."""
+        try:
+            decide = await self._ask_exchange(case_id, actor, check_first=check_first)
+            if decide is not None:
+                released = await self._ledger.record_outcome(case_id, decide)
+                if released.done and released.case.state is CaseState.RELEASED:
+                    self.follow(case_id)
+        finally:
+            self.active.discard(case_id)
+
+    async def _ask_exchange(
+        self, case_id: str, actor: Actor, *, check_first: bool
+    ) -> Decide | None:
+        """Release the sender; the change that records the answer (None: nothing to do)."""
         case = await self._ledger.get(case_id)
         if case is None or case.state is not CaseState.RELEASING:
-            return
+            return None
         try:
             if check_first and await self._tenant.restricted_sender(case.upn) is None:
-                await self._close(case_id, CaseState.VERIFIED, AuditAction.RELEASE_VERIFIED, actor)
-                return
+                return self._closing(CaseState.VERIFIED, AuditAction.RELEASE_VERIFIED, actor)
             await self._tenant.release_sender(case.upn)
         except errors.TenantNotFound:
             pass  # already off the list (released elsewhere): the goal is reached
         except errors.BlockWatchError as err:
+            problem = errors.problem_of(err)
+            if problem.kind in UNCERTAIN and await self._gone(case.upn):
+                return self._lost_answer(actor, f"{type(err).__name__}: {err}")
             detail = f"{type(err).__name__}: {err}"
-            await self._ledger.change(case_id, self._failed(actor, errors.problem_of(err), detail))
-            return
+            return self._failed(actor, problem, detail)
         except Exception as err:
             log.exception("release failed unexpectedly", extra={"case": case_id})
             detail = f"{type(err).__name__} (see the log under this correlation id)"
-            problem = errors.unexpected(correlation_id.get())
-            await self._ledger.change(case_id, self._failed(actor, problem, detail))
-            return
+            return self._failed(actor, errors.unexpected(correlation_id.get()), detail)
         now = self._ledger.now()
 
         def released(current: Case) -> Change | None:
@@ -159,8 +176,27 @@ class Releases:
             fields = CaseChange(state=CaseState.RELEASED, released_at=now, release_runner=None)
             return Change(Event(AuditAction.RELEASE, actor, "done"), fields)
 
-        await self._ledger.change(case_id, released)
-        self.follow(case_id)
+        return released
+
+    async def _gone(self, upn: str) -> bool:
+        """Whether Exchange no longer lists the sender (False when that cannot be read)."""
+        try:
+            return await self._tenant.restricted_sender(upn) is None
+        except errors.BlockWatchError:
+            return False
+
+    def _lost_answer(self, actor: Actor, said: str) -> Decide:
+        """Exchange's answer was lost but the sender is off the list: the admin's release."""
+        now = self._ledger.now()
+        detail = f"Exchange no longer lists the sender although its answer did not come ({said})"
+
+        def released(current: Case) -> Change | None:
+            if not self._mine(current):
+                return None
+            fields = CaseChange(state=CaseState.RELEASED, released_at=now, release_runner=None)
+            return Change(Event(AuditAction.RELEASE, actor, "done", detail=detail), fields)
+
+        return released
 
     def _mine(self, case: Case) -> bool:
         """This process is releasing the case."""
@@ -206,10 +242,18 @@ class Releases:
             await asyncio.sleep(self._follow_up_seconds)
 
     async def released_elsewhere(self, upn: str) -> None:
-        """The sender left the list without BlockWatch (portal, PowerShell, expiry)."""
+        """The sender left the list without a release BlockWatch saw succeed: when BlockWatch's
+        last release failed without a definite answer (Exchange timed out or was unavailable),
+        Exchange applied it late and it is the admin's release (then followed up); otherwise it
+        was released elsewhere (portal, PowerShell, expiry)."""
         case = await self._ledger.open_for(upn)
-        if case is not None:
-            await self._close(case.id, CaseState.VERIFIED, AuditAction.RELEASED_ELSEWHERE)
+        if case is None:
+            return
+        late = await self._ledger.change(case.id, late_release(self._ledger.now()))
+        if late.done:
+            self.follow(case.id)
+            return
+        await self._close(case.id, CaseState.VERIFIED, AuditAction.RELEASED_ELSEWHERE)
 
     async def re_restricted(self, upn: str) -> None:
         """The sender was restricted again: close the old case (a new one will link it)."""
@@ -220,6 +264,10 @@ class Releases:
     async def _close(
         self, case_id: str, state: CaseState, action: AuditAction, actor: Actor = SYSTEM
     ) -> None:
+        """Close the case (see `_closing`)."""
+        await self._ledger.change(case_id, self._closing(state, action, actor))
+
+    def _closing(self, state: CaseState, action: AuditAction, actor: Actor = SYSTEM) -> Decide:
         """Close the case: from releasing (this process's release), released (the follow-up)
         or open (released or restricted elsewhere; never while a release runs)."""
         now = self._ledger.now()
@@ -232,22 +280,30 @@ class Releases:
             fields = CaseChange(state=state, closed_at=now, release_runner=None)
             return Change(Event(action, actor, "done"), fields)
 
-        await self._ledger.change(case_id, close)
+        return close
 
     # ---- upkeep: releases whose runner stopped, approvals nobody gave ---------------------
 
     async def recover(self, cases: list[Case], alive: set[str]) -> None:
-        """Releases whose runner is gone: verified when Exchange no longer lists the sender,
-        else interrupted (Retry offered). A failed check is tried again next round."""
+        """Releases nobody is carrying out (their runner is gone, or it is this process and no
+        release of it is in flight): released when Exchange no longer lists the sender (the
+        admin's release, whose answer was lost; then followed up), else interrupted (Retry
+        offered). A failed check is tried again next round."""
         for case in cases:
-            if case.state is not CaseState.RELEASING or case.release_runner in alive:
+            if case.state is not CaseState.RELEASING or case.id in self.active:
+                continue
+            if case.release_runner in alive and case.release_runner != self._runner:
                 continue
             try:
                 entry = await self._tenant.restricted_sender(case.upn)
             except errors.BlockWatchError as err:
                 log.warning("cannot check an interrupted release yet", extra={"error": str(err)})
                 continue
-            await self._ledger.change(case.id, _recovered(entry is None, self._ledger.now()))
+            outcome = await self._ledger.change(
+                case.id, recovered(entry is None, self._ledger.now())
+            )
+            if outcome.done and outcome.case.state is CaseState.RELEASED:
+                self.follow(case.id)
 
     async def expire_approvals(self, cases: list[Case], now: datetime) -> None:
         """Release requests that waited too long for a second admin lapse (audited)."""
@@ -268,36 +324,6 @@ class Releases:
         for case in cases:
             if case.approval_expired(now, expiry):
                 await self._ledger.change(case.id, lapse, version=case.version)
-
-
-def _recovered(gone: bool, now: datetime) -> Decide:
-    """A release whose runner died: verified when the sender is gone, else interrupted."""
-    why = "the process releasing it stopped; "
-
-    def recover(current: Case) -> Change | None:
-        if current.state is not CaseState.RELEASING:
-            return None
-        if gone:
-            fields = CaseChange(
-                state=CaseState.VERIFIED,
-                released_at=current.released_at or now,
-                closed_at=now,
-                release_runner=None,
-            )
-            detail = why + "Exchange no longer lists the sender"
-            return Change(
-                Event(AuditAction.RELEASE_VERIFIED, SYSTEM, "done", detail=detail), fields
-            )
-        fields = CaseChange(
-            state=CaseState.READY if current.release_ready else CaseState.REMEDIATING,
-            release_runner=None,
-            release_problem=Problem(ProblemKind.INTERRUPTED, "Exchange Online"),
-        )
-        detail = why + "the sender is still listed: Retry releases it"
-        said = Event(AuditAction.RELEASE_INTERRUPTED, SYSTEM, "interrupted", detail=detail)
-        return Change(said, fields)
-
-    return recover
 
 
 def _override(case: Case, reason: str | None, *, key: str) -> Parameters:

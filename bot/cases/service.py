@@ -11,6 +11,7 @@ answered at once with the card as it is ("running…", "releasing…").
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -263,14 +264,26 @@ class CaseService:
         )
         alive = await self._leases.holders("runner:")
         for case_id, step, runner in await self._ledger.running_steps():
-            if runner not in alive:
-                await self._ledger.change(case_id, _interrupted(StepName(step), alive))
+            name = StepName(step)
+            if self._orphaned(case_id, name, runner, alive):
+                await self._ledger.change(case_id, _interrupted(name, self._owned(alive)))
                 await self._ledger.settle(case_id)
         cases = await self._ledger.open_cases()
         for state in CaseState:
             metrics.CASES.labels(state.value).set(sum(c.state is state for c in cases))
         await self._releases.recover(cases, alive)
         await self._releases.expire_approvals(cases, now or self._ledger.now())
+
+    def _orphaned(self, case_id: str, step: StepName, runner: str, alive: set[str]) -> bool:
+        """A running step nobody carries out: its runner is gone, or it is this process and
+        no run of it is in flight here (its task ended without recording an outcome)."""
+        if runner == self.runner:
+            return (case_id, step) not in self._checklist.running
+        return runner not in alive
+
+    def _owned(self, alive: set[str]) -> Callable[[str, str, StepName], bool]:
+        """Whether a runner still carries out a step (see `_orphaned`)."""
+        return lambda case_id, runner, step: not self._orphaned(case_id, step, runner, alive)
 
     async def resume(self) -> None:
         """After start-up: pick up investigations, re-reads and follow-ups that were running,
@@ -302,15 +315,15 @@ class CaseService:
         return case
 
 
-def _interrupted(step: StepName, alive: set[str]) -> Decide:
-    """A running step whose runner is gone ends interrupted (Retry offered)."""
+def _interrupted(step: StepName, owned: Callable[[str, str, StepName], bool]) -> Decide:
+    """A running step nobody carries out ends interrupted (Retry offered)."""
 
     def interrupt(case: Case) -> Change | None:
         running = case.step(step)
-        if running.status is not StepStatus.RUNNING or running.runner in alive:
+        if running.status is not StepStatus.RUNNING or owned(case.id, running.runner, step):
             return None
         ended = StepWrite(step, StepStatus.INTERRUPTED, StepDetail(Note.INTERRUPTED))
-        why = "the process running this step stopped"
+        why = "the process running this step stopped, or lost it without recording an outcome"
         said = Event(AuditAction.STEP_INTERRUPTED, SYSTEM, "interrupted", step, detail=why)
         return Change(said, step=ended)
 

@@ -53,6 +53,10 @@ class Router:
     async def _answer(self, origin: Origin, run: Callable[[], Awaitable[Reply]]) -> Reply:
         try:
             return await run()
+        except errors.BlockWatchError as err:  # the gate's store: the database did not answer
+            log.warning("request failed before the command ran: %s", err)
+            t = _texts(origin, None)
+            return _error(problem_text(errors.problem_of(err), t), t)
         except Exception:  # the gate's store or audit trail; the trail logs what it could not keep
             log.exception("unexpected error before the command ran")
             t = _texts(origin, None)

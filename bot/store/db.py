@@ -10,8 +10,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from bot.errors import DatabaseUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SUPPORTED = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -51,8 +53,56 @@ def open_engine(url: str, **options: Any) -> AsyncEngine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-        return engine
-    return create_async_engine(url, pool_pre_ping=True, **options)
+        return _translated(engine)
+    return _translated(create_async_engine(url, pool_pre_ping=True, **options))
+
+
+def _unreachable(err: BaseException) -> bool:
+    """Whether `err` says the database cannot be reached (refused, reset, timed out, gone)."""
+    seen: BaseException | None = err
+    while seen is not None:
+        name = type(seen).__name__
+        if isinstance(seen, OSError | TimeoutError) or name in _CONNECTION_ERRORS:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+# asyncpg's and the DBAPI's names for a connection that failed or went away.
+_CONNECTION_ERRORS = frozenset(
+    {
+        "ConnectionDoesNotExistError",
+        "ConnectionFailureError",
+        "CannotConnectNowError",
+        "PostgresConnectionError",
+        "InterfaceError",
+        "ConnectionRefusedError",
+    }
+)
+
+
+def _translated(engine: AsyncEngine) -> AsyncEngine:
+    """`engine`, raising DatabaseUnavailable (a BlockWatchError: "cannot reach its database")
+    when a connection cannot be made or breaks, instead of a driver's exception."""
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as err:
+            if _unreachable(err):
+                raise DatabaseUnavailable(f"cannot connect: {type(err).__name__}") from err
+            raise
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _failed(context: ExceptionContext) -> None:
+        error = context.original_exception
+        if context.is_pre_ping:  # the pool replaces a connection that went away by itself
+            return
+        if context.is_disconnect or _unreachable(error):
+            raise DatabaseUnavailable(f"the connection failed: {type(error).__name__}") from error
+
+    return engine
 
 
 def _config(connection: Connection) -> Config:
