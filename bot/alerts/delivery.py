@@ -65,6 +65,7 @@ class Delivery:
             await self._conversations.alert_posted(
                 case_id, conversation.id, activity_id, case.version, conversation.alert_lang
             )
+            self._views.case_changed(case_id)  # a change made while it was on its way
             return True
 
         pending = await self._conversations.pending_alerts()
