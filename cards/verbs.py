@@ -22,7 +22,6 @@ from bot.cases.model import CloseReason
 from bot.cases.outcomes import StepName
 
 UPN = re.compile(r"^[^@\s]{1,113}@[A-Za-z0-9.-]{1,200}\.[A-Za-z]{2,63}$")
-MAX_TEXT = 4000  # characters of one typed field (the activity as a whole is bounded too)
 
 
 class InvalidAction(ValueError):
@@ -48,7 +47,7 @@ def _upn(value: Any) -> str:
 CaseId = Annotated[str, BeforeValidator(_case_id)]
 Version = Annotated[int, Field(strict=True, ge=1, le=10**9)]
 Page = Annotated[int, BeforeValidator(_no_bool), Field(ge=1, le=10_000)]
-Text = Annotated[str, Field(strict=True, max_length=MAX_TEXT)]
+Text = Annotated[str, Field(strict=True)]  # the workflow refuses or cuts it (one place)
 Upn = Annotated[str, BeforeValidator(_upn)]
 
 

@@ -289,3 +289,27 @@ async def test_migration_0011_converts_what_earlier_versions_stored(
         await db.dispose()
         if schema:
             await _drop_schema(schema)
+
+
+def test_a_newer_versions_reason_is_left_out_and_an_unreadable_section_is_read_again() -> None:
+    stored = {
+        "at": "2026-12-07T03:10:00+00:00",
+        "failure": None,
+        "sections": [
+            {
+                "name": "risk",
+                "status": "read",
+                "problem": None,
+                "findings": [
+                    {"kind": "risk", "level": "high", "state": "atRisk", "why": ["risky", "new"]}
+                ],
+            },
+            {"name": "roles", "status": "read", "problem": None, "findings": [{"kind": "?"}]},
+        ],
+    }
+    evidence = codec.evidence_from_json(stored)
+    assert evidence is not None
+    risk, roles = evidence.sections
+    assert risk.findings[0].why == (Why.RISKY,)
+    assert roles.status is SectionStatus.UNREADABLE  # not "no roles": read again by itself
+    assert roles.retryable

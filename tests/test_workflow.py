@@ -340,3 +340,29 @@ async def test_a_release_whose_answer_timed_out_but_took_effect_is_recorded_at_o
     assert after.state is CaseState.VERIFIED
     (release,) = [e for e in flow.audit.events if e.case_id == case.id and e.action == "release"]
     assert (release.actor_name, release.result) == ("Alex", "done")
+
+
+async def test_the_real_outcome_replaces_interrupted_when_another_replica_gave_up_too_soon() -> (
+    None
+):
+    """The database was down longer than the lease: another replica took this one for dead and
+    marked its step interrupted; the outcome Microsoft gave is recorded all the same."""
+    flow = workflow(runner="r1")
+    case = await _investigated(flow)
+    flow.tenant.revoke_gate = asyncio.Event()
+    await flow.service.run_step(
+        case.id, case.version, StepName.REVOKE_SESSIONS, ALEX, HERE, private_text=SECRET
+    )
+    await asyncio.sleep(0)
+    await replica(flow, "r2").upkeep()  # r1's lease lapsed meanwhile
+    interrupted = await flow.service.get(case.id)
+    assert interrupted is not None
+    assert interrupted.step(StepName.REVOKE_SESSIONS).status is StepStatus.INTERRUPTED
+    flow.tenant.revoke_gate.set()
+    await flow.service.idle()
+    after = await flow.service.get(case.id)
+    assert after is not None
+    assert after.step(StepName.REVOKE_SESSIONS).status is StepStatus.DONE
+    actions = flow.audit.actions(case.id)
+    assert actions.count("step_finished:revoke_sessions") == 1
+    assert flow.tenant.revoked == 1

@@ -18,16 +18,18 @@ class Background:
         self._daemons: set[asyncio.Task[Any]] = set()
         self.accepting = True
 
-    def spawn(self, work: Coroutine[Any, Any, Any], name: str, *, daemon: bool = False) -> None:
+    def spawn(self, work: Coroutine[Any, Any, Any], name: str, *, daemon: bool = False) -> bool:
         """Run `work` in the background; failures are logged, never lost silently. A daemon
-        (a read-only loop such as reading evidence again) is not waited for by `idle`."""
+        (a read-only loop such as reading evidence again) is not waited for by `idle`. False
+        when shutting down: the work was not started."""
         if not self.accepting:
             work.close()
             log.warning("shutting down: background work not started", extra={"task": name})
-            return
+            return False
         task = asyncio.create_task(work, name=name)
         (self._daemons if daemon else self._tasks).add(task)
         task.add_done_callback(self._done)
+        return True
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

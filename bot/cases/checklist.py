@@ -51,9 +51,9 @@ class Checklist:
         self._ledger = ledger
         self._investigator = investigator
         self._tenant = tenant
-        # Steps this process claimed and is running (or recording): the watchdog's truth about
-        # which "running" rows of this runner have an owner.
-        self.running: set[tuple[str, StepName]] = set()
+        # Steps this process claimed and is running (or recording), with the attempt: the
+        # watchdog's truth about which "running" rows of this runner have an owner.
+        self.running: dict[tuple[str, StepName], int] = {}
         self._private = private
         self._background = background
         self.runner = runner
@@ -78,10 +78,10 @@ class Checklist:
             started = Event(AuditAction.STEP_STARTED, actor, "running", step, picks)
             return Change(started, fields, running)
 
-        claimed = (await self._ledger.change(case.id, start)).done
-        if claimed:
-            self.running.add((case.id, step))
-        return claimed
+        claimed = await self._ledger.change(case.id, start)
+        if claimed.done:
+            self.running[(case.id, step)] = claimed.case.step(step).attempt
+        return claimed.done
 
     def run(
         self,
@@ -94,7 +94,8 @@ class Checklist:
     ) -> None:
         """Run a claimed step in the background."""
         work = self._run(case_id, step, actor, address, private_text, options)
-        self._background.spawn(work, f"step:{case_id}:{step.value}")
+        if not self._background.spawn(work, f"step:{case_id}:{step.value}"):
+            self.running.pop((case_id, step), None)  # stopping: upkeep elsewhere parks it
 
     async def start_recommended(
         self, case: Case, actor: Actor, address: Address, private_text: str
@@ -106,7 +107,8 @@ class Checklist:
         if first is None or not await self.claim(case, first, actor, StepOptions()):
             return
         work = self._recommended(case.id, first, actor, address, private_text)
-        self._background.spawn(work, f"recommended:{case.id}")
+        if not self._background.spawn(work, f"recommended:{case.id}"):
+            self.running.pop((case.id, first), None)  # stopping: upkeep elsewhere parks it
 
     async def _recommended(
         self, case_id: str, first: StepName, actor: Actor, address: Address, private_text: str
@@ -168,8 +170,9 @@ class Checklist:
                 parked = Outcome(StepStatus.INTERRUPTED, StepDetail(Note.INTERRUPTED))
                 why = "BlockWatch shut down while this step ran"
                 said = Event(AuditAction.STEP_INTERRUPTED, actor, "interrupted", step, detail=why)
+                attempt = self.running.get((case_id, step), 0)
                 with contextlib.suppress(errors.BlockWatchError):  # then upkeep parks it
-                    await self._ledger.change(case_id, self._finish(step, parked, said))
+                    await self._ledger.change(case_id, self._finish(step, parked, said, attempt))
                 raise
             said = Event(
                 AuditAction.STEP_FINISHED,
@@ -179,9 +182,19 @@ class Checklist:
                 outcome.facts(),
                 detail or _why(outcome),
             )
-            await self._ledger.record_outcome(case_id, self._finish(step, outcome, said))
+            attempt = self.running.get((case_id, step), 0)
+            try:
+                await self._ledger.record_outcome(
+                    case_id, self._finish(step, outcome, said, attempt)
+                )
+            except asyncio.CancelledError:
+                log.error(  # the outcome is lost with the process: say what it was
+                    "stopped before a step's outcome could be recorded",
+                    extra={"case": case_id, "step": step.value, "status": outcome.status.value},
+                )
+                raise
         finally:
-            self.running.discard((case_id, step))
+            self.running.pop((case_id, step), None)
         metrics.STEP_OUTCOMES.labels(step.value, outcome.status.value).inc()
         await self._ledger.record_outcome(case_id, settling)
         return outcome.status is StepStatus.DONE
@@ -225,12 +238,20 @@ class Checklist:
             detail = f"{type(err).__name__} (see the log under this correlation id)"
             return Outcome(StepStatus.FAILED, StepDetail.failed(problem)), detail
 
-    def _finish(self, step: StepName, outcome: Outcome, said: Event) -> Decide:
-        """The change that records how this runner's run of `step` ended."""
+    def _finish(self, step: StepName, outcome: Outcome, said: Event, attempt: int) -> Decide:
+        """The change that records how this runner's run (`attempt`) of `step` ended: while it
+        is running here, or after another replica took it for dead (interrupted, not retried
+        since) — the real outcome is better than "interrupted"."""
 
         def finish(case: Case) -> Change | None:
             running = case.step(step)
-            if running.status is not StepStatus.RUNNING or running.runner != self.runner:
+            mine = running.status is StepStatus.RUNNING and running.runner == self.runner
+            taken = (
+                running.status is StepStatus.INTERRUPTED
+                and running.attempt == attempt
+                and outcome.status is not StepStatus.INTERRUPTED
+            )
+            if not (mine or taken):
                 return None
             ended = StepWrite(step, outcome.status, outcome.detail, outcome.undo)
             return Change(said, step=ended)

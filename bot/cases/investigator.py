@@ -148,6 +148,8 @@ class Investigator:
             ended = Event(AuditAction.INVESTIGATION_FINISHED, SYSTEM, finished)
             return Change(ended, fields)
 
+        if finished is not None:
+            return (await self._ledger.record_outcome(case_id, merge)).case
         return (await self._ledger.change(case_id, merge)).case
 
     def read_again_later(self, case: Case) -> None:
@@ -189,17 +191,20 @@ class Investigator:
         if case is None:
             return
         names = case.evidence.unasked(NAMES) if case.evidence is not None else NAMES
+        sections: tuple[Section, ...] = ()
+        failure, result = None, "done"
         try:
             reading = await self.reader(case)
             sections = await investigate(reading.subject, self._tenant, self._ledger.now(), names)
-            done = await self.record(case_id, sections, keep_reads=True, finished="done")
         except errors.BlockWatchError as err:
-            failure = errors.problem_of(err)
-            done = await self.record(case_id, (), failure=failure, finished="failed")
+            failure, result = errors.problem_of(err), "failed"
         except Exception:
             log.exception("investigation failed unexpectedly", extra={"case": case_id})
-            failure = errors.unexpected(correlation_id.get())
-            done = await self.record(case_id, (), failure=failure, finished="failed")
+            failure, result = errors.unexpected(correlation_id.get()), "failed"
+        # What was read is recorded however long the database takes to answer again.
+        done = await self.record(
+            case_id, sections, failure=failure, keep_reads=True, finished=result
+        )
         self.read_again_later(done)
 
     async def _read_again(self, case_id: str) -> None:

@@ -121,13 +121,14 @@ class CaseLedger:
 
     async def record_outcome(self, case_id: str, decide: Decide) -> Changed:
         """`change` for an outcome that happened (Microsoft did it, or refused): the outcome
-        must not be lost, so a database that does not answer is tried again, waiting longer
-        each time (at most RECORD_WAIT_MAX seconds), for as long as this process lives."""
+        must not be lost, so a database that does not answer (or a case that keeps changing)
+        is tried again, waiting longer each time (at most RECORD_WAIT_MAX seconds), for as long
+        as this process lives."""
         wait = 0.5
         while True:
             try:
                 return await self.change(case_id, decide)
-            except DatabaseUnavailable as err:
+            except (DatabaseUnavailable, CaseKeptChanging) as err:
                 log.warning(
                     "could not record an outcome yet; trying again",
                     extra={"case": case_id, "error": str(err), "seconds": wait},

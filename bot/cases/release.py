@@ -130,7 +130,8 @@ class Releases:
             return Answer(releasing.case, Notice.ALREADY_RUNNING)
         self.active.add(case.id)
         work = self._carry_out(case.id, actor, check_first=case.release_interrupted)
-        self._background.spawn(work, f"release:{case.id}")
+        if not self._background.spawn(work, f"release:{case.id}"):
+            self.active.discard(case.id)  # stopping: upkeep checks it against Exchange
         return Answer(releasing.case, Notice.RELEASING)
 
     async def _carry_out(self, case_id: str, actor: Actor, *, check_first: bool) -> None:
@@ -299,8 +300,8 @@ class Releases:
             except errors.BlockWatchError as err:
                 log.warning("cannot check an interrupted release yet", extra={"error": str(err)})
                 continue
-            outcome = await self._ledger.change(
-                case.id, recovered(entry is None, self._ledger.now())
+            outcome = await self._ledger.change(  # only the release seen orphaned
+                case.id, recovered(entry is None, self._ledger.now()), version=case.version
             )
             if outcome.done and outcome.case.state is CaseState.RELEASED:
                 self.follow(case.id)

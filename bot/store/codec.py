@@ -20,12 +20,12 @@ from typing import Annotated, Any, TypeVar, Union
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from bot.cases.evidence import Evidence, Finding, Section, SectionName, SectionStatus
+from bot.cases.evidence import Evidence, Finding, Section, SectionName, SectionStatus, Why
 from bot.cases.outcomes import StepDetail, Undo
 from bot.cases.sections import NAMES, spec
 from bot.cases.steps import UNDO_KINDS
 from bot.core.people import Address
-from bot.errors import Problem
+from bot.errors import Problem, ProblemKind
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ _PROBLEM: TypeAdapter[Problem | None] = TypeAdapter(Problem | None)
 _DETAIL: TypeAdapter[StepDetail] = TypeAdapter(StepDetail)
 _UNDO: TypeAdapter[Any] = TypeAdapter(_tagged(UNDO_KINDS))
 _TIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+_WHYS = frozenset(w.value for w in Why)
 
 
 @cache
@@ -88,17 +89,35 @@ def evidence_json(evidence: Evidence) -> Json:
     }
 
 
+def _known_whys(finding: Any) -> Any:
+    """A stored finding with the reasons this version does not know left out (a newer
+    version's, during a rolling update), as earlier versions read them."""
+    if isinstance(finding, dict) and isinstance(finding.get("why"), list):
+        known = [w for w in finding["why"] if w in _WHYS]
+        if len(known) != len(finding["why"]):
+            log.warning("unknown reasons in stored evidence left out")
+        return {**finding, "why": known}
+    return finding
+
+
 def _section(raw: Any) -> Section | None:
     if not isinstance(raw, dict) or raw.get("name") not in NAMES:
         return None  # a section this version does not have
     name = SectionName(str(raw["name"]))
-    findings: tuple[Finding, ...] = _findings(name).validate_python(raw.get("findings") or [])
-    return Section(
-        name,
-        SectionStatus(str(raw.get("status"))),
-        findings,
-        _PROBLEM.validate_python(raw.get("problem")),
-    )
+    try:
+        stored = [_known_whys(f) for f in raw.get("findings") or []]
+        findings: tuple[Finding, ...] = _findings(name).validate_python(stored)
+        return Section(
+            name,
+            SectionStatus(str(raw.get("status"))),
+            findings,
+            _PROBLEM.validate_python(raw.get("problem")),
+        )
+    except (ValidationError, ValueError, TypeError) as err:
+        # Not "nothing found": unreadable, and read again (BUSY passes by itself).
+        log.warning("a stored evidence section could not be read", extra={"error": str(err)[:300]})
+        problem = Problem(ProblemKind.BUSY, "BlockWatch")
+        return Section(name, SectionStatus.UNREADABLE, problem=problem)
 
 
 def evidence_from_json(raw: Any) -> Evidence | None:
@@ -107,8 +126,8 @@ def evidence_from_json(raw: Any) -> Evidence | None:
         return None
     try:
         at = _TIME.validate_python(raw.get("at"))
-        sections = [_section(s) for s in raw.get("sections") or []]
         failure = _PROBLEM.validate_python(raw.get("failure"))
+        sections = [_section(s) for s in raw.get("sections") or []]
     except (ValidationError, ValueError, TypeError) as err:
         log.warning("stored evidence could not be read", extra={"error": str(err)[:300]})
         return None

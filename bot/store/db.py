@@ -75,7 +75,7 @@ _CONNECTION_ERRORS = frozenset(
         "ConnectionFailureError",
         "CannotConnectNowError",
         "PostgresConnectionError",
-        "InterfaceError",
+        "AdminShutdownError",
         "ConnectionRefusedError",
     }
 )

@@ -10,6 +10,7 @@ Create Date: 2026-12-07
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -93,6 +94,17 @@ def _i(value: Any) -> int:
         return 0
 
 
+def _time(value: Any) -> str | None:
+    """An ISO time as earlier versions read it (None when it is not one)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return value
+
+
 def _dict(value: Any) -> Json:
     return value if isinstance(value, dict) else {}
 
@@ -146,7 +158,7 @@ def finding(section: str, raw: Json) -> Json | None:
     if section == "delegates":
         return {"kind": "delegate", "user": text, "rights": _s(raw.get("rights")), "why": why}
     if section == "mfa":
-        created = raw.get("created") if isinstance(raw.get("created"), str) else None
+        created = _time(raw.get("created"))
         return {
             "kind": "method",
             "method_id": _s(raw.get("id")),
