@@ -38,8 +38,8 @@ async def upkeep_loop(
     while not stopping.is_set():
         try:
             now = clock()
-            await cases.upkeep(now)
-            await views.catch_up(now)
+            runner_left = await cases.upkeep(now)
+            await views.catch_up(now, at_once=runner_left)
             await foreign.flush()
             if last_purge is None or now - last_purge > timedelta(hours=24):
                 last_purge = now

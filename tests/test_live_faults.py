@@ -6,6 +6,9 @@ was asked once."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ from tests.replicas import (
     data_of,
     drop_database,
     press,
+    sim_control,
     wait_for,
 )
 
@@ -158,5 +162,47 @@ async def test_a_release_whose_outcome_write_loses_its_connection_is_the_admins_
         assert releases == [("Alex", "done")]
         assert await _requests(processes, "Remove-BlockedSenderAddress") == 1
         await copies.all_show("Released and verified")
+    finally:
+        await engine.dispose()
+
+
+async def test_sigterm_during_run_recommended_starts_nothing_new_and_the_other_replica_redraws(
+    processes: Processes, database: str, recorder: Recorder
+) -> None:
+    stopping, proc = processes.start_bot(database, "a")
+    processes.start_bot(database, "b")
+    engine = open_engine(database)
+    try:
+        copies = await copies_of(stopping, recorder, JOOST)
+        cards = await copies.all_show("Inbox rules")
+        await sim_control(
+            processes,
+            "/_sim/faults",
+            {"route": "users.revokeSignInSessions", "kind": "latency", "seconds": 4},
+        )
+        card = await current(stopping, recorder, cards[0])
+        await press(stopping, "run_recommended", data_of(card, "run_recommended"), recorder.url)
+        store = CaseStore(engine)
+        case = await store.open_for(JOOST)
+        assert case is not None
+
+        async def step_two_running() -> Any:
+            fresh = await store.get(case.id)
+            running = fresh and fresh.step(StepName.REVOKE_SESSIONS).status is StepStatus.RUNNING
+            return fresh if running else None
+
+        await wait_for(step_two_running)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 20) == 0
+        stopped_at = time.monotonic()
+        parked = await store.get(case.id)
+        assert parked is not None
+        assert parked.step(StepName.REVOKE_SESSIONS).status is StepStatus.INTERRUPTED
+        assert parked.step(StepName.REMOVE_FORWARDING).status is StepStatus.NOT_RUN
+        # The other replica learns that a runner left and redraws the copies at once.
+        await copies.all_show("2. Revoke sign-in sessions — interrupted", seconds=15)
+        assert time.monotonic() - stopped_at < 10  # not after the 30 s catch-up
+        await asyncio.sleep(4)  # the held revoke lands; nothing after it may start
+        assert await _requests(processes, "Set-Mailbox") == 0
     finally:
         await engine.dispose()

@@ -88,6 +88,7 @@ class CaseService:
         self._ownership = ownership
         self._leases = leases
         self._senders = senders
+        self._seen_alive: set[str] = set()  # the runners alive at the last upkeep
         self._background = background
         self.policy = policy
         self.runner = runner
@@ -255,14 +256,17 @@ class CaseService:
 
     # ---- upkeep -------------------------------------------------------------------------
 
-    async def upkeep(self, now: datetime | None = None) -> None:
+    async def upkeep(self, now: datetime | None = None) -> bool:
         """Renew this runner's lease, then give every piece of work whose owner is gone its way
         out: steps of dead runners become interrupted, their releases are checked against
-        Exchange, and release requests nobody approved in time lapse."""
+        Exchange, and release requests nobody approved in time lapse. True when a runner left
+        since the last round (stopped or died): the cards it could not redraw are behind."""
         await self._leases.renew(
             f"runner:{self.runner}", self.runner, self.policy.runner_lease_seconds
         )
         alive = await self._leases.holders("runner:")
+        left = bool(self._seen_alive - alive)
+        self._seen_alive = alive
         for case_id, step, runner in await self._ledger.running_steps():
             name = StepName(step)
             if self._orphaned(case_id, name, runner, alive):
@@ -273,6 +277,7 @@ class CaseService:
             metrics.CASES.labels(state.value).set(sum(c.state is state for c in cases))
         await self._releases.recover(cases, alive)
         await self._releases.expire_approvals(cases, now or self._ledger.now())
+        return left
 
     def _orphaned(self, case_id: str, step: StepName, runner: str, alive: set[str]) -> bool:
         """A running step nobody carries out: its runner is gone, or it is this process and

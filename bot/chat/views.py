@@ -148,9 +148,12 @@ class CaseViews:
         self._redrawing.add(case_id)
         self._background.spawn(self._redraw_until_current(case_id), f"redraw:{case_id}")
 
-    async def catch_up(self, now: datetime) -> None:
-        """Redraw copies an earlier redraw could not update (Teams refused, a restart)."""
-        for case_id in await self._conversations.stale_copies(now - CATCH_UP_AFTER):
+    async def catch_up(self, now: datetime, *, at_once: bool = False) -> None:
+        """Redraw copies an earlier redraw could not update (Teams refused, a restart): those
+        behind for CATCH_UP_AFTER, or, `at_once` (a replica just stopped, its redraws with
+        it), every copy behind."""
+        before = now if at_once else now - CATCH_UP_AFTER
+        for case_id in await self._conversations.stale_copies(before):
             self.case_changed(case_id)
 
     async def _redraw_until_current(self, case_id: str) -> None:
