@@ -188,7 +188,12 @@ async def test_password_reset_block_and_revoke_change_the_tenant(
     tenant: SimulatedTenant, graph: GraphClient
 ) -> None:
     user_id = _id(tenant, JOOST)
+    assert (await graph.users.user(user_id)).password_changed is None
+    before = datetime.now(UTC) - timedelta(seconds=1)
     await graph.users.reset_password(user_id, "Vx7!qLm2#Rt9-pZk")
+    changed = (await graph.users.user(user_id)).password_changed  # lastPasswordChangeDateTime
+    assert changed is not None
+    assert changed >= before
     await graph.users.revoke_sessions(user_id)
     await graph.users.set_sign_in_blocked(user_id, True)
     evidence = tenant.state.evidence_of(JOOST)

@@ -5,12 +5,13 @@ is in tests/test_change_path.py."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
 from bot.cases.ledger import settled_state
 from bot.cases.model import Case, CaseState, Notice
-from bot.cases.outcomes import StepName, StepStatus
+from bot.cases.outcomes import Note, StepName, StepStatus
 from bot.cases.ports import AuditAction, Change, Event, StepWrite
 from bot.errors import DeadlineExceeded
 from tests.workflow import ALEX, HERE, SAM, UPN, Workflow, replica, workflow
@@ -366,3 +367,31 @@ async def test_the_real_outcome_replaces_interrupted_when_another_replica_gave_u
     actions = flow.audit.actions(case.id)
     assert actions.count("step_finished:revoke_sessions") == 1
     assert flow.tenant.revoked == 1
+
+
+@pytest.mark.parametrize("changed", [True, False], ids=["reset-applied", "not-applied"])
+async def test_an_interrupted_password_reset_is_read_from_entra_before_it_is_called_interrupted(
+    changed: bool,
+) -> None:
+    flow = workflow(runner="r1")
+    case = await _investigated(flow)
+    running = StepWrite(
+        StepName.RESET_PASSWORD, StepStatus.RUNNING, runner="gone", actor=ALEX, attempt=1
+    )
+    started = Event(AuditAction.STEP_STARTED, ALEX, "running", StepName.RESET_PASSWORD)
+    await flow.ledger.change(case.id, lambda _: Change(started, step=running))
+    if changed:  # the dead runner's reset reached Entra; nobody was told the password
+        flow.tenant.password_changed = flow.clock() + timedelta(seconds=2)
+    await flow.service.upkeep()
+    after = await flow.service.get(case.id)
+    assert after is not None
+    step = after.step(StepName.RESET_PASSWORD)
+    if changed:
+        assert step.status is StepStatus.FAILED
+        assert step.detail is not None
+        assert step.detail.note is Note.PASSWORD_NOT_DELIVERED
+        assert "step_finished:reset_password" in flow.audit.actions(case.id)
+    else:
+        assert step.status is StepStatus.INTERRUPTED
+        assert "step_interrupted:reset_password" in flow.audit.actions(case.id)
+    assert after.can_retry(StepName.RESET_PASSWORD)

@@ -135,6 +135,7 @@ class MemoryCases:
                 None if running else at,
                 old.undo if running else write.undo,
                 write.runner if running else old.runner,
+                at if running else old.started_at,
             )
             after = dataclasses.replace(after, steps={**current.steps, write.name: step})
         if change.note is not None and change.event is not None:
@@ -226,6 +227,7 @@ class MemoryTenant:
     release_gate: asyncio.Event | None = None
     revoke_gate: asyncio.Event | None = None
     release_times_out: bool = False  # Exchange holds the call past BlockWatch's deadline
+    password_changed: datetime | None = None  # Entra's lastPasswordChangeDateTime
     released: int = 0
 
     def sender(self) -> RestrictedSender:
@@ -238,7 +240,7 @@ class MemoryTenant:
         return self.sender() if self.restricted else None
 
     async def user(self, id_or_upn: str) -> DirectoryUser:
-        return DirectoryUser(USER_ID, UPN, "Joost")
+        return DirectoryUser(USER_ID, UPN, "Joost", password_changed=self.password_changed)
 
     async def inbox_rules(self, upn: str) -> list[InboxRule]:
         return [

@@ -135,6 +135,19 @@ class Checklist:
             if not await self._run(case_id, step, actor, address, private_text, StepOptions()):
                 return
 
+    async def after_interruption(self, case_id: str, step: StepName) -> Outcome | None:
+        """What an interrupted run of `step` really did, read from the tenant where the step
+        can tell (a password reset); None when it cannot or the tenant does not answer."""
+        spec = spec_of(step)
+        case = await self._ledger.get(case_id)
+        if spec.after_interruption is None or case is None:
+            return None
+        try:
+            return await spec.after_interruption(self._tenant, case, case.step(step))
+        except errors.BlockWatchError as err:
+            log.warning("could not read what an interrupted step did", extra={"error": str(err)})
+            return None
+
     async def skip(self, case: Case, step: StepName, reason: str, actor: Actor) -> None:
         """Skip a recommended step with a written reason (audited)."""
 

@@ -73,6 +73,7 @@ class Step:
     finished_at: datetime | None = None
     undo: Undo | None = None
     runner: str = ""  # the process running it (while running)
+    started_at: datetime | None = None  # when the last attempt was claimed
 
 
 class CloseReason(StrEnum):

@@ -42,7 +42,7 @@ from bot.cases.ports import (
 )
 from bot.cases.release import Releases
 from bot.cases.sections import NAMES
-from bot.cases.steps import StepOptions
+from bot.cases.steps import Outcome, StepOptions
 from bot.core.m365 import RestrictedSender
 from bot.core.people import Actor, Address
 
@@ -270,7 +270,8 @@ class CaseService:
         for case_id, step, runner in await self._ledger.running_steps():
             name = StepName(step)
             if self._orphaned(case_id, name, runner, alive):
-                await self._ledger.change(case_id, _interrupted(name, self._owned(alive)))
+                found = await self._checklist.after_interruption(case_id, name)
+                await self._ledger.change(case_id, _interrupted(name, self._owned(alive), found))
                 await self._ledger.settle(case_id)
         cases = await self._ledger.open_cases()
         for state in CaseState:
@@ -320,16 +321,26 @@ class CaseService:
         return case
 
 
-def _interrupted(step: StepName, owned: Callable[[str, str, StepName], bool]) -> Decide:
-    """A running step nobody carries out ends interrupted (Retry offered)."""
+def _interrupted(
+    step: StepName, owned: Callable[[str, str, StepName], bool], found: Outcome | None = None
+) -> Decide:
+    """A running step nobody carries out ends: as the tenant says it ended when the step can
+    tell (`found`), else interrupted (Retry offered)."""
 
     def interrupt(case: Case) -> Change | None:
         running = case.step(step)
         if running.status is not StepStatus.RUNNING or owned(case.id, running.runner, step):
             return None
-        ended = StepWrite(step, StepStatus.INTERRUPTED, StepDetail(Note.INTERRUPTED))
         why = "the process running this step stopped, or lost it without recording an outcome"
+        if found is not None:
+            ended = StepWrite(step, found.status, found.detail, found.undo)
+            read = why + "; what it did was read from the tenant"
+            said = Event(
+                AuditAction.STEP_FINISHED, SYSTEM, found.status.value, step, found.facts(), read
+            )
+            return Change(said, step=ended)
+        parked = StepWrite(step, StepStatus.INTERRUPTED, StepDetail(Note.INTERRUPTED))
         said = Event(AuditAction.STEP_INTERRUPTED, SYSTEM, "interrupted", step, detail=why)
-        return Change(said, step=ended)
+        return Change(said, step=parked)
 
     return interrupt

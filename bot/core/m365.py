@@ -67,6 +67,7 @@ class DirectoryUser:
     display_name: str
     mail: str | None = None
     account_enabled: bool = True
+    password_changed: datetime | None = None  # lastPasswordChangeDateTime
 
 
 @dataclass(frozen=True, slots=True)

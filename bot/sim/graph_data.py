@@ -109,7 +109,7 @@ def update_user(state: TenantState, request: GraphRequest, match: re.Match[str])
                 "complexity requirements. Please provide a different password.",
             )
         # Like Entra ID, keep no password: a hash lets tests check what the admin was sent.
-        evidence.password_changed = datetime.now(UTC)
+        evidence.password_changed = user.password_changed = datetime.now(UTC)
         evidence.password_sha256 = hashlib.sha256(str(profile["password"]).encode()).hexdigest()
         evidence.force_change = bool(profile.get("forceChangePasswordNextSignIn"))
     if "accountEnabled" in body:

@@ -47,6 +47,7 @@ class SimUser:
     account_enabled: bool = True
     job_title: str | None = None
     country: str | None = None
+    password_changed: datetime | None = None
 
     def graph(self) -> dict[str, Any]:
         """The user as Graph's `user` resource."""
@@ -58,6 +59,11 @@ class SimUser:
             "accountEnabled": self.account_enabled,
             "jobTitle": self.job_title,
             "usageLocation": self.country,
+            "lastPasswordChangeDateTime": (
+                self.password_changed.isoformat().replace("+00:00", "Z")
+                if self.password_changed
+                else None
+            ),
         }
 
 

@@ -276,6 +276,7 @@ def _case(row: RowMapping, steps: Sequence[Row[Any]], notes: Sequence[Row[Any]])
                 s.finished_at,
                 undo_from_json(s.undo),
                 s.runner or "",
+                s.started_at,
             )
             for s in steps
         },

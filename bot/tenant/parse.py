@@ -233,4 +233,5 @@ def directory_user(data: dict[str, Any]) -> DirectoryUser:
         display_name=str(data.get("displayName") or data.get("userPrincipalName") or ""),
         mail=data.get("mail"),
         account_enabled=bool(data.get("accountEnabled", True)),
+        password_changed=parse_time(data.get("lastPasswordChangeDateTime")),
     )

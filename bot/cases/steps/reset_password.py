@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import secrets
 import string
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from bot.cases.outcomes import Note, StepDetail, StepName, StepStatus
 from bot.cases.sections.spec import Need
 from bot.cases.steps.spec import Outcome, StepRun, StepSpec, done
-from bot.errors import NotDelivered, TenantRequestFailed, problem_of
+from bot.cases.tenant_ports import TenantReads
+from bot.errors import NotDelivered, Problem, ProblemKind, TenantRequestFailed, problem_of
+
+if TYPE_CHECKING:
+    from bot.cases.model import Case, Step
 
 _SYMBOLS = "!#$%&*+-=?@^_"
+CLOCK_SKEW = timedelta(seconds=5)  # between BlockWatch's clock and Entra's
 
 
 def temporary_password(length: int = 20) -> str:
@@ -42,6 +49,19 @@ async def run(step: StepRun) -> Outcome:
     return done(Note.PASSWORD_RESET)
 
 
+async def after_interruption(tenant: TenantReads, case: Case, step: Step) -> Outcome | None:
+    """A reset the interrupted run may have made: Entra's last password change after the run
+    started means it did, and nobody was told the password (run it again); None otherwise."""
+    if step.started_at is None:
+        return None
+    user = await tenant.user(case.user_id or case.upn)
+    changed = user.password_changed
+    if changed is None or changed < step.started_at - CLOCK_SKEW:
+        return None
+    problem = Problem(ProblemKind.INTERRUPTED, "Microsoft Entra ID")
+    return Outcome(StepStatus.FAILED, StepDetail(Note.PASSWORD_NOT_DELIVERED, problem=problem))
+
+
 STEP = StepSpec(
     StepName.RESET_PASSWORD,
     recommended=True,
@@ -55,4 +75,5 @@ STEP = StepSpec(
             probe="token",
         ),
     ),
+    after_interruption=after_interruption,
 )

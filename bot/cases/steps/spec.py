@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 from bot.cases.evidence import Section, SectionName
 from bot.cases.outcomes import Note, StepDetail, StepName, StepStatus, Undo
 from bot.cases.sections.spec import Need
-from bot.cases.tenant_ports import Tenant
+from bot.cases.tenant_ports import Tenant, TenantReads
 from bot.errors import Problem, ProblemKind, TenantRequestFailed
 
 if TYPE_CHECKING:
-    from bot.cases.model import Case
+    from bot.cases.model import Case, Step
 
 MAX_PICKS = 100  # rules or methods one click may name
 PrivateMessage = Callable[[str], Awaitable[None]]
@@ -83,6 +83,8 @@ class StepRun:
 
 
 Run = Callable[[StepRun], Awaitable[Outcome]]
+# What an interrupted run of the step really did, read from the tenant (None: cannot tell).
+AfterInterruption = Callable[[TenantReads, "Case", "Step"], Awaitable["Outcome | None"]]
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,8 @@ class StepSpec:
     """A checklist step: its name (catalogue keys `step.<name>…`), whether it is one of the
     recommended steps 1-4, the section it reads fresh (a release waits until a recommended
     step's section was read), what it does, what the tenant must grant for it, and the kind of
-    record it keeps to undo it."""
+    record it keeps to undo it; a step whose repetition matters says what an interrupted run
+    really did (`after_interruption`), read from the tenant."""
 
     name: StepName
     recommended: bool
@@ -98,6 +101,7 @@ class StepSpec:
     run: Run
     needs: tuple[Need, ...]
     undo: type | None = None
+    after_interruption: AfterInterruption | None = None
 
 
 def done(

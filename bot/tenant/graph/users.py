@@ -10,7 +10,7 @@ from bot.errors import TenantNotFound
 from bot.tenant import parse
 from bot.tenant.graph.api import GraphApi
 
-_USER_FIELDS = "id,userPrincipalName,displayName,mail,accountEnabled"
+_USER_FIELDS = "id,userPrincipalName,displayName,mail,accountEnabled,lastPasswordChangeDateTime"
 _READ = "User.Read.All"
 
 
