@@ -60,6 +60,7 @@ from bot.tenant.auth import BearerAuth, TokenProvider
 from bot.tenant.budgets import Budgets
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
+from bot.tenant.http import RetryPolicy
 from bot.tenant.port import M365Tenant
 from bot.tenant.senders import RestrictedSenders
 from bot.tenant.tokens import ClientCredential, ManagedIdentityTokens, MsalTokens
@@ -150,19 +151,27 @@ def msal_access(settings: Settings, stack: AsyncExitStack) -> TenantAccess:
 
 
 def clients(
-    http: httpx.AsyncClient, access: TenantAccess, budgets: Budgets | None = None
+    http: httpx.AsyncClient,
+    access: TenantAccess,
+    budgets: Budgets | None = None,
+    *,
+    deadline: float = 60.0,
 ) -> tuple[ExchangeClient, GraphClient]:
-    """The Exchange and Graph clients of a tenant (Graph within Microsoft's rate budgets)."""
+    """The Exchange and Graph clients of a tenant (Graph within Microsoft's rate budgets; each
+    operation, its retries included, within `deadline` seconds)."""
+    policy = RetryPolicy(deadline=deadline)
     exchange = ExchangeClient(
         http,
         base_url=access.exchange_url,
         tenant_id=access.tenant_id,
         auth=BearerAuth(access.tokens, access.exchange_url),
+        policy=policy,
     )
     graph = GraphClient(
         http,
         base_url=access.graph_url,
         auth=BearerAuth(access.tokens, access.graph_url),
+        policy=policy,
         budgets=budgets,
     )
     return exchange, graph
@@ -209,6 +218,8 @@ def case_policy(settings: Settings) -> CasePolicy:
         settings.evidence_retry_seconds,
         settings.approval_expiry_seconds,
         settings.investigations_at_once,
+        # A step makes a few calls, each within TENANT_DEADLINE_SECONDS, retries included.
+        work_deadline_seconds=max(900.0, 10 * settings.tenant_deadline_seconds),
     )
 
 
@@ -268,7 +279,9 @@ async def start_runtime(
     await migrate(engine)
     http = await stack.enter_async_context(http_client(settings))
     access, sim = await _tenant(settings, stack)
-    exchange, graph = clients(http, access, SharedBudgets(engine))
+    exchange, graph = clients(
+        http, access, SharedBudgets(engine), deadline=settings.tenant_deadline_seconds
+    )
     store, audit = CaseStore(engine), AuditTrail(engine)
     conversations, leases = ConversationStore(engine), Leases(engine)
     channel = TeamsChannel(settings, http)

@@ -210,6 +210,9 @@ class Settings(BaseSettings):
     log_level: Annotated[LogLevel, _alias("LOG_LEVEL")] = "INFO"
     list_fresh_seconds: Annotated[float, _alias("LIST_FRESH_SECONDS"), Field(ge=0, le=3600)] = 30.0
     investigations_at_once: Annotated[int, _alias("INVESTIGATIONS_AT_ONCE"), Field(ge=1, le=32)] = 4
+    tenant_deadline_seconds: Annotated[
+        float, _alias("TENANT_DEADLINE_SECONDS"), Field(ge=1, le=600)
+    ] = 60.0
     card_budget_bytes: Annotated[int, _alias("CARD_BUDGET_BYTES"), Field(ge=4000, le=40000)] = 38000
 
     @field_validator("log_level", mode="before")

@@ -8,6 +8,7 @@ import hashlib
 import re
 import sqlite3
 import string
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from bot.cases.sections.rules import rule_findings
 from bot.cases.steps.reset_password import _SYMBOLS, temporary_password
 from bot.i18n import Texts
 from bot.sim.evidence import SimRule
+from bot.sim.faults import Fault
 from cards.case import render_case
 from tests.conftest import exchange_client
 from tests.flow import JOOST, MEGAN, action, click, compromised_bot, open_joost, view_as
@@ -233,3 +235,31 @@ async def test_two_demo_runs_in_a_row_each_start_from_the_scenario(
         finally:
             proc.terminate()
             await asyncio.to_thread(proc.wait, 30)  # the Recorder keeps answering meanwhile
+
+
+async def test_a_release_exchange_applies_after_its_answer_timed_out_is_the_admins(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    """Exchange holds Remove-BlockedSenderAddress past BlockWatch's deadline and applies it
+    later: the card first says the release failed; when the watcher sees the sender gone, it is
+    the admin's release (audited under Alex, then verified), not 'released elsewhere'."""
+    bot = await compromised_bot(start_bot, TENANT_DEADLINE_SECONDS="1", ALERT_POLL_SECONDS="1")
+    card = await open_joost(bot, recorder)
+    bot.sim.faults.add("Remove-BlockedSenderAddress", Fault("latency", seconds=2.5))
+    override = dict(action(card, "release"), override_reason="confirmed by phone")
+    await click(bot, recorder, "release", override)
+    case_id = override["case"]
+
+    async def events() -> list[tuple[str, str, str]]:
+        found = await bot.runtime.audit.events(case_id=case_id)
+        return [(e.action, e.actor_name, e.result) for e in found]
+
+    deadline = time.monotonic() + 20
+    while ("release_verified", "BlockWatch", "done") not in await events():
+        assert time.monotonic() < deadline, await events()
+        await asyncio.sleep(0.1)
+    said = await events()
+    releases = [(who, result) for action, who, result in said if action == "release"]
+    assert releases == [("Alex", "failed"), ("Alex", "done")]
+    assert not any(action == "released_elsewhere" for action, _, _ in said)
+    assert bot.sim.state.block(JOOST) is None

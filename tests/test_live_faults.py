@@ -109,6 +109,7 @@ async def test_a_step_whose_outcome_write_loses_its_connection_still_ends_on_the
             "step",
         )
         card = await current(first, recorder, cards[0])
+        pressed = time.monotonic()
         await press(first, "run_step", data_of(card, "run_step", "revoke_sessions"), recorder.url)
         store = CaseStore(engine)
         case = await store.open_for(JOOST)
@@ -120,6 +121,7 @@ async def test_a_step_whose_outcome_write_loses_its_connection_still_ends_on_the
             return fresh if step is not None and step.status is StepStatus.DONE else None
 
         await wait_for(done, seconds=LEASE * 3 + 10)
+        assert time.monotonic() - pressed < 5  # the next try, not a lease or upkeep later
         assert await _fired(engine, "step")  # terminated at the outcome's write, once
         events = await AuditTrail(engine).events(case_id=case.id)
         finished = [e for e in events if e.action == "step_finished:revoke_sessions"]
@@ -145,6 +147,7 @@ async def test_a_release_whose_outcome_write_loses_its_connection_is_the_admins_
         )
         card = await current(first, recorder, cards[0])
         override = dict(data_of(card, "release"), override_reason="confirmed by phone")
+        pressed = time.monotonic()
         answered = await press(first, "release", override, recorder.url)
         assert "Releasing" in " ".join(texts_of(answered))
         store = CaseStore(engine)
@@ -156,6 +159,7 @@ async def test_a_release_whose_outcome_write_loses_its_connection_is_the_admins_
             return fresh if fresh is not None and fresh.state is CaseState.VERIFIED else None
 
         await wait_for(closed, seconds=LEASE * 3 + 10)
+        assert time.monotonic() - pressed < 5
         assert await _fired(engine, "release")
         events = await AuditTrail(engine).events(case_id=case.id)
         releases = [(e.actor_name, e.result) for e in events if e.action == "release"]

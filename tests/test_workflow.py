@@ -395,3 +395,27 @@ async def test_an_interrupted_password_reset_is_read_from_entra_before_it_is_cal
         assert step.status is StepStatus.INTERRUPTED
         assert "step_interrupted:reset_password" in flow.audit.actions(case.id)
     assert after.can_retry(StepName.RESET_PASSWORD)
+
+
+async def test_a_step_stuck_past_its_deadline_is_ended_and_a_late_outcome_counts() -> None:
+    flow = workflow(runner="r1")
+    case = await _investigated(flow)
+    flow.tenant.revoke_gate = asyncio.Event()  # the tenant never answers (until the end)
+    await flow.service.run_step(
+        case.id, case.version, StepName.REVOKE_SESSIONS, ALEX, HERE, private_text=SECRET
+    )
+    await asyncio.sleep(0)
+    await flow.service.upkeep()  # within its deadline: left alone
+    still = await flow.service.get(case.id)
+    assert still is not None
+    assert still.step(StepName.REVOKE_SESSIONS).status is StepStatus.RUNNING
+    flow.clock.advance(flow.service.policy.work_deadline_seconds + 1)
+    await flow.service.upkeep()
+    ended = await flow.service.get(case.id)
+    assert ended is not None
+    assert ended.step(StepName.REVOKE_SESSIONS).status is StepStatus.INTERRUPTED
+    flow.tenant.revoke_gate.set()  # Microsoft answers after all: that is what happened
+    await flow.service.idle()
+    after = await flow.service.get(case.id)
+    assert after is not None
+    assert after.step(StepName.REVOKE_SESSIONS).status is StepStatus.DONE

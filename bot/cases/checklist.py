@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import datetime
 
 from bot import errors, metrics
 from bot.cases.background import Background
@@ -54,6 +55,7 @@ class Checklist:
         # Steps this process claimed and is running (or recording), with the attempt: the
         # watchdog's truth about which "running" rows of this runner have an owner.
         self.running: dict[tuple[str, StepName], int] = {}
+        self._since: dict[tuple[str, StepName], datetime] = {}  # when each was claimed
         self._private = private
         self._background = background
         self.runner = runner
@@ -81,6 +83,7 @@ class Checklist:
         claimed = await self._ledger.change(case.id, start)
         if claimed.done:
             self.running[(case.id, step)] = claimed.case.step(step).attempt
+            self._since[(case.id, step)] = self._ledger.now()
         return claimed.done
 
     def run(
@@ -135,6 +138,15 @@ class Checklist:
             if not await self._run(case_id, step, actor, address, private_text, StepOptions()):
                 return
 
+    def disown_started_before(self, when: datetime) -> list[str]:
+        """Give up the steps in flight here since before `when` (past their deadline): upkeep
+        then ends them like those of a dead runner; their outcome, if it comes, still counts."""
+        late = [key for key, since in self._since.items() if since < when]
+        for key in late:
+            self.running.pop(key, None)
+            self._since.pop(key, None)
+        return [f"{case_id}:{step.value}" for case_id, step in late]
+
     async def after_interruption(self, case_id: str, step: StepName) -> Outcome | None:
         """What an interrupted run of `step` really did, read from the tenant where the step
         can tell (a password reset); None when it cannot or the tenant does not answer."""
@@ -173,6 +185,7 @@ class Checklist:
     ) -> bool:
         """Run a claimed step and record how it ended: the outcome is recorded however long the
         database takes to answer again (this process owns the step until then)."""
+        attempt = self.running.get((case_id, step), 0)  # kept: upkeep may disown it
         try:
             try:
                 outcome, detail = await self._attempt(
@@ -183,7 +196,6 @@ class Checklist:
                 parked = Outcome(StepStatus.INTERRUPTED, StepDetail(Note.INTERRUPTED))
                 why = "BlockWatch shut down while this step ran"
                 said = Event(AuditAction.STEP_INTERRUPTED, actor, "interrupted", step, detail=why)
-                attempt = self.running.get((case_id, step), 0)
                 with contextlib.suppress(errors.BlockWatchError):  # then upkeep parks it
                     await self._ledger.change(case_id, self._finish(step, parked, said, attempt))
                 raise
@@ -195,7 +207,6 @@ class Checklist:
                 outcome.facts(),
                 detail or _why(outcome),
             )
-            attempt = self.running.get((case_id, step), 0)
             try:
                 await self._ledger.record_outcome(
                     case_id, self._finish(step, outcome, said, attempt)
@@ -208,6 +219,7 @@ class Checklist:
                 raise
         finally:
             self.running.pop((case_id, step), None)
+            self._since.pop((case_id, step), None)
         metrics.STEP_OUTCOMES.labels(step.value, outcome.status.value).inc()
         await self._ledger.record_outcome(case_id, settling)
         return outcome.status is StepStatus.DONE

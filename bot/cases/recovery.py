@@ -13,7 +13,7 @@ from bot.core.people import Actor
 from bot.errors import Problem, ProblemKind
 
 # Failures that do not say whether Exchange applied the release: the list says.
-UNCERTAIN = frozenset({ProblemKind.DEADLINE, ProblemKind.UNAVAILABLE})
+UNCERTAIN = frozenset({ProblemKind.DEADLINE, ProblemKind.UNAVAILABLE, ProblemKind.INTERRUPTED})
 
 
 def recovered(gone: bool, now: datetime) -> Decide:

@@ -50,7 +50,8 @@ class Releases:
         self._four_eyes = require_second_approver
         self._follow_up_seconds = follow_up_seconds
         self._approval_expiry = approval_expiry
-        self.active: set[str] = set()  # cases this process is releasing (the watchdog's truth)
+        # Cases this process is releasing, and since when (the watchdog's truth).
+        self.active: dict[str, datetime] = {}
 
     async def release(self, case: Case, actor: Actor, override_reason: str) -> Answer:
         """Release the sender, or ask for the second approval when that is required."""
@@ -128,10 +129,10 @@ class Releases:
         releasing = await self._ledger.change(case.id, start, version=case.version)
         if not releasing.done:  # a concurrent click or replica won
             return Answer(releasing.case, Notice.ALREADY_RUNNING)
-        self.active.add(case.id)
+        self.active[case.id] = self._ledger.now()
         work = self._carry_out(case.id, actor, check_first=case.release_interrupted)
         if not self._background.spawn(work, f"release:{case.id}"):
-            self.active.discard(case.id)  # stopping: upkeep checks it against Exchange
+            self.active.pop(case.id, None)  # stopping: upkeep checks it against Exchange
         return Answer(releasing.case, Notice.RELEASING)
 
     async def _carry_out(self, case_id: str, actor: Actor, *, check_first: bool) -> None:
@@ -144,7 +145,7 @@ class Releases:
                 if released.done and released.case.state is CaseState.RELEASED:
                     self.follow(case_id)
         finally:
-            self.active.discard(case_id)
+            self.active.pop(case_id, None)
 
     async def _ask_exchange(
         self, case_id: str, actor: Actor, *, check_first: bool
@@ -198,6 +199,14 @@ class Releases:
             return Change(Event(AuditAction.RELEASE, actor, "done", detail=detail), fields)
 
         return released
+
+    def disown_started_before(self, when: datetime) -> list[str]:
+        """Give up the releases in flight here since before `when` (past their deadline):
+        upkeep then checks them against Exchange like those of a dead runner."""
+        late = [case_id for case_id, since in self.active.items() if since < when]
+        for case_id in late:
+            self.active.pop(case_id, None)
+        return late
 
     def _mine(self, case: Case) -> bool:
         """This process is releasing the case."""

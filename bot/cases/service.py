@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot import errors, metrics
 from bot.cases.background import Background
@@ -62,6 +62,9 @@ class CasePolicy:
     evidence_retry_seconds: float = 30.0
     approval_expiry_seconds: float = 24 * 3600.0
     investigations_at_once: int = 4
+    # A step or release still in flight here after this long is given up by its own replica's
+    # upkeep (ended like one whose owner died; a real outcome arriving later still counts).
+    work_deadline_seconds: float = 900.0
 
 
 class CaseService:
@@ -265,6 +268,11 @@ class CaseService:
             f"runner:{self.runner}", self.runner, self.policy.runner_lease_seconds
         )
         alive = await self._leases.holders("runner:")
+        overdue = self._ledger.now() - timedelta(seconds=self.policy.work_deadline_seconds)
+        for late in self._checklist.disown_started_before(overdue):
+            log.warning("a step ran past its deadline; upkeep ends it", extra={"step": late})
+        for late in self._releases.disown_started_before(overdue):
+            log.warning("a release ran past its deadline; upkeep checks it", extra={"case": late})
         left = bool(self._seen_alive - alive)
         self._seen_alive = alive
         for case_id, step, runner in await self._ledger.running_steps():
