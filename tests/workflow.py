@@ -340,7 +340,7 @@ class Workflow:
 
 def workflow(*, runner: str = "r1", four_eyes: bool = False) -> Workflow:
     """A workflow whose runner `runner` is alive."""
-    from bot.compose import case_service
+    from bot.wiring import case_service
 
     audit, clock, announced = MemoryAudit(), Clock(), Announced()
     cases = MemoryCases(audit)
@@ -365,7 +365,7 @@ def workflow(*, runner: str = "r1", four_eyes: bool = False) -> Workflow:
 def replica(flow: Workflow, runner: str) -> CaseService:
     """Another replica of `flow`'s deployment: the same cases, audit trail and tenant; its own
     runner, and leases where only it is alive."""
-    from bot.compose import case_service
+    from bot.wiring import case_service
 
     return case_service(
         CasePolicy(follow_up_seconds=0.01, evidence_retry_seconds=0.01),
