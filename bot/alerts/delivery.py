@@ -62,10 +62,11 @@ class Delivery:
             if activity_id is None:
                 await self._conversations.alert_failed(case_id, conversation.id)
                 return False
-            await self._conversations.alert_posted(
+            behind = await self._conversations.alert_posted(
                 case_id, conversation.id, activity_id, case.version, conversation.alert_lang
             )
-            self._views.case_changed(case_id)  # a change made while it was on its way
+            if behind:  # the case changed while the alert was on its way
+                self._views.case_changed(case_id)
             return True
 
         pending = await self._conversations.pending_alerts()

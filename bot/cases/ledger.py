@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.cases.model import Case, CaseState
-from bot.cases.outcomes import StepStatus
+from bot.cases.outcomes import StepName, StepStatus
 from bot.cases.ports import (
     AuditAction,
     AuditLog,
@@ -83,9 +83,9 @@ class CaseLedger:
         """Every case that is not closed."""
         return await self._cases.open_cases()
 
-    async def running_steps(self) -> list[tuple[str, str, str]]:
+    async def running_steps(self) -> list[tuple[str, StepName, str]]:
         """(case id, step, runner) of every running step."""
-        return [(c, s.value, r) for c, s, r in await self._cases.running_steps()]
+        return await self._cases.running_steps()
 
     # ---- changing -------------------------------------------------------------------------
 

@@ -276,10 +276,9 @@ class CaseService:
         left = bool(self._seen_alive - alive)
         self._seen_alive = alive
         for case_id, step, runner in await self._ledger.running_steps():
-            name = StepName(step)
-            if self._orphaned(case_id, name, runner, alive):
-                found = await self._checklist.after_interruption(case_id, name)
-                await self._ledger.change(case_id, _interrupted(name, self._owned(alive), found))
+            if self._orphaned(case_id, step, runner, alive):
+                found = await self._checklist.after_interruption(case_id, step)
+                await self._ledger.change(case_id, _interrupted(step, self._owned(alive), found))
                 await self._ledger.settle(case_id)
         cases = await self._ledger.open_cases()
         for state in CaseState:

@@ -134,11 +134,12 @@ class CaseViews:
     async def shown(self, ref: CaseRef, where: Where, message_id: str) -> None:
         """Message `message_id` in `where` now shows the case (at `ref.version`); if the case
         changed while the message was on its way, the redraw that missed it comes now."""
-        await self._conversations.show_case(
+        behind = await self._conversations.show_case(
             ref.case_id, where.conversation_id, message_id, ref.version, ref.lang
         )
         await self._claims.release(ref.case_id, where.conversation_id)
-        self.case_changed(ref.case_id)
+        if behind:
+            self.case_changed(ref.case_id)
 
     def case_changed(self, case_id: str) -> None:
         """The case changed: redraw its copies soon (one redraw per case at a time)."""

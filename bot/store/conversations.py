@@ -234,9 +234,9 @@ class ConversationStore:
 
     async def alert_posted(
         self, case_id: str, conversation_id: str, activity_id: str, version: int, lang: str = ""
-    ) -> None:
+    ) -> bool:
         """A queued alert landed as message `activity_id` (a copy of the case from now on, in
-        `lang`)."""
+        `lang`); True when the case changed while it was on its way (see `show_case`)."""
         async with self._engine.begin() as conn:
             await conn.execute(
                 posted_cards.update()
@@ -248,14 +248,16 @@ class ConversationStore:
                     activity_id=activity_id, posted_version=version, updated_at=datetime.now(UTC)
                 )
             )
-        await self.show_case(case_id, conversation_id, activity_id, version, lang)
+        return await self.show_case(case_id, conversation_id, activity_id, version, lang)
 
     async def show_case(
         self, case_id: str, conversation_id: str, activity_id: str, version: int, lang: str = ""
-    ) -> None:
+    ) -> bool:
         """Remember that message `activity_id` shows the case at `version` (a copy), in `lang`
         (when given; empty: as it was, or the conversation's locale). Never lowers the version
-        recorded: a late write of an older card does not hide a newer."""
+        recorded: a late write of an older card does not hide a newer. True when the case is
+        already past `version`: it changed while this message was on its way, and the redraw
+        of that change may have missed the copy."""
         key = {
             "case_id": case_id,
             "conversation_id": conversation_id,
@@ -272,17 +274,20 @@ class ConversationStore:
                     **({"lang": lang} if lang else {}),
                 )
             )
-            if changed.rowcount:
-                return
-        # A copy in a conversation BlockWatch does not know (it never admitted anyone there)
-        # cannot be updated later anyway: the foreign key refuses it, which is fine.
-        with contextlib.suppress(IntegrityError):
-            async with self._engine.begin() as conn:
-                await conn.execute(
-                    case_copies.insert().values(
-                        **key, shown_version=version, updated_at=datetime.now(UTC), lang=lang
+        if not changed.rowcount:
+            # A copy in a conversation BlockWatch does not know (it never admitted anyone there)
+            # cannot be updated later anyway: the foreign key refuses it, which is fine.
+            with contextlib.suppress(IntegrityError):
+                async with self._engine.begin() as conn:
+                    await conn.execute(
+                        case_copies.insert().values(
+                            **key, shown_version=version, updated_at=datetime.now(UTC), lang=lang
+                        )
                     )
-                )
+        # Read after the copy is written: a change from now on finds the copy by itself.
+        async with self._engine.connect() as conn:
+            now = await conn.execute(sa.select(cases.c.version).where(cases.c.id == case_id))
+            return int(now.scalar() or 0) > version
 
     async def has_copy(self, case_id: str, conversation_id: str) -> bool:
         """Whether a message in this conversation already shows the case."""
