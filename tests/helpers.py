@@ -253,15 +253,13 @@ def texts_of(card: Any) -> list[str]:
     return found
 
 
-def actions_of(card: Any, *, any_kind: bool = False) -> list[dict[str, Any]]:
-    """Every Action.Execute in a card (with any_kind: every action, ShowCards included)."""
+def nodes_of(card: Any) -> list[dict[str, Any]]:
+    """Every element of a card (actions, inputs, nested cards), in document order."""
     found: list[dict[str, Any]] = []
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
-            kind = str(node.get("type", ""))
-            if kind == "Action.Execute" or (any_kind and kind.startswith("Action.")):
-                found.append(node)
+            found.append(node)
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -270,6 +268,16 @@ def actions_of(card: Any, *, any_kind: bool = False) -> list[dict[str, Any]]:
 
     walk(card)
     return found
+
+
+def actions_of(card: Any, *, any_kind: bool = False) -> list[dict[str, Any]]:
+    """Every Action.Execute in a card (with any_kind: every action, ShowCards included)."""
+    return [
+        node
+        for node in nodes_of(card)
+        if (kind := str(node.get("type", ""))) == "Action.Execute"
+        or (any_kind and kind.startswith("Action."))
+    ]
 
 
 def serve_demo(cwd: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:

@@ -11,27 +11,18 @@ from bot.chat.registry import FEATURES
 from bot.i18n import Texts
 from cards.verbs import VERBS, InvalidAction, OpenCase, RunStep, SkipStep
 from tests.gallery import every_card
-from tests.helpers import actions_of
+from tests.helpers import actions_of, nodes_of
 
 CASE = "8f1d9c8e-0000-4000-8000-0000000000aa"
 
 
 def _inputs(card: Any) -> dict[str, Any]:
     """What Teams adds to a click's data: every input's id and its value."""
-    found: dict[str, Any] = {}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if str(node.get("type", "")).startswith("Input.") and "id" in node:
-                found[node["id"]] = node.get("value", "")
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return found
+    return {
+        node["id"]: node.get("value", "")
+        for node in nodes_of(card)
+        if str(node.get("type", "")).startswith("Input.") and "id" in node
+    }
 
 
 def test_every_chat_verb_has_a_model_and_every_model_a_handler() -> None:
