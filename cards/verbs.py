@@ -63,6 +63,7 @@ class CardVerb(BaseModel):
         "step": "unknown step",
         "close_reason": "unknown close reason",
         "page": "page must be a number from 1 to 10000",
+        "refresh": "refresh must be true or false",
     }
 
     # Keys a form's inputs fill in: optional on the button, required in the click.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot import errors, metrics
@@ -36,6 +37,14 @@ log = logging.getLogger(__name__)
 BEFORE_STEPS = frozenset({CaseState.RESTRICTED, CaseState.INVESTIGATING, CaseState.INVESTIGATED})
 
 
+@dataclass(frozen=True)
+class InFlight:
+    """A step this process claimed: which attempt, and since when."""
+
+    attempt: int
+    since: datetime
+
+
 class Checklist:
     """Claims, runs and records checklist steps."""
 
@@ -54,8 +63,7 @@ class Checklist:
         self._tenant = tenant
         # Steps this process claimed and is running (or recording), with the attempt: the
         # watchdog's truth about which "running" rows of this runner have an owner.
-        self.running: dict[tuple[str, StepName], int] = {}
-        self._since: dict[tuple[str, StepName], datetime] = {}  # when each was claimed
+        self.running: dict[tuple[str, StepName], InFlight] = {}
         self._private = private
         self._background = background
         self.runner = runner
@@ -82,8 +90,8 @@ class Checklist:
 
         claimed = await self._ledger.change(case.id, start)
         if claimed.done:
-            self.running[(case.id, step)] = claimed.case.step(step).attempt
-            self._since[(case.id, step)] = self._ledger.now()
+            attempt = claimed.case.step(step).attempt
+            self.running[(case.id, step)] = InFlight(attempt, self._ledger.now())
         return claimed.done
 
     def run(
@@ -141,10 +149,9 @@ class Checklist:
     def disown_started_before(self, when: datetime) -> list[str]:
         """Give up the steps in flight here since before `when` (past their deadline): upkeep
         then ends them like those of a dead runner; their outcome, if it comes, still counts."""
-        late = [key for key, since in self._since.items() if since < when]
+        late = [key for key, flight in self.running.items() if flight.since < when]
         for key in late:
             self.running.pop(key, None)
-            self._since.pop(key, None)
         return [f"{case_id}:{step.value}" for case_id, step in late]
 
     async def after_interruption(self, case_id: str, step: StepName) -> Outcome | None:
@@ -185,7 +192,8 @@ class Checklist:
     ) -> bool:
         """Run a claimed step and record how it ended: the outcome is recorded however long the
         database takes to answer again (this process owns the step until then)."""
-        attempt = self.running.get((case_id, step), 0)  # kept: upkeep may disown it
+        flight = self.running.get((case_id, step))
+        attempt = flight.attempt if flight else 0  # kept: upkeep may disown it
         try:
             try:
                 outcome, detail = await self._attempt(
@@ -219,7 +227,6 @@ class Checklist:
                 raise
         finally:
             self.running.pop((case_id, step), None)
-            self._since.pop((case_id, step), None)
         metrics.STEP_OUTCOMES.labels(step.value, outcome.status.value).inc()
         await self._ledger.record_outcome(case_id, settling)
         return outcome.status is StepStatus.DONE
