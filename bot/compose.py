@@ -246,6 +246,7 @@ async def start_runtime(
     )
     runner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     senders = RestrictedSenders(exchange, graph, fresh_seconds=settings.list_fresh_seconds)
+    watched = WatchedSenders(engine)
     cases = case_service(
         case_policy(settings),
         CaseLedger(store, audit, views, now),
@@ -253,6 +254,8 @@ async def start_runtime(
         senders=senders,
         leases=leases,
         private=outbox,
+        switch=watched,
+        audit=audit,
         background=background,
         runner=runner,
     )
@@ -272,7 +275,7 @@ async def start_runtime(
         exchange,
         graph,
         cases,
-        WatchedSenders(engine),
+        watched,
         leases,
         delivery,
         policy=AlertPolicy(settings.alert_poll_seconds, settings.alert_digest_threshold),

@@ -11,7 +11,7 @@ from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime, format_timedelta
+from babel.dates import format_datetime, format_time, format_timedelta
 from babel.numbers import format_decimal
 
 LANGUAGES = ("en", "nl")
@@ -90,6 +90,10 @@ class Texts:
         if delta > -timedelta(seconds=5):
             return self("time.just_now")
         return format_timedelta(delta, locale=self.lang, add_direction=True, threshold=1.1)
+
+    def clock(self, moment: datetime) -> str:
+        """The time of day in the admin's time zone, to the second (`03:10:42`)."""
+        return format_time(moment.astimezone(self.zone), "HH:mm:ss", locale=self.lang)
 
     def when(self, moment: datetime) -> str:
         """An absolute date and time in the admin's time zone, with the zone named."""

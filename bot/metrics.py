@@ -107,6 +107,27 @@ WATCHER_STALLED = Gauge(
 )
 
 
+CONTAINMENT_MODE = Gauge(
+    "blockwatch_auto_contain_mode",
+    "The automatic containment policy's mode (1 for the mode in force: off, dry-run, on).",
+    ["mode"],
+    registry=REGISTRY,
+)
+CONTAINMENT_DECISIONS = Counter(
+    "blockwatch_containment_decisions",
+    "Decisions of the automatic containment policy by result (contain, would_contain, weak, "
+    "unread, excluded_user, excluded_group, groups_unread).",
+    ["result"],
+    registry=REGISTRY,
+)
+
+
+def containment_mode(mode: str) -> None:
+    """Show the containment policy's mode in force."""
+    for each in ("off", "dry-run", "on"):
+        CONTAINMENT_MODE.labels(each).set(1 if each == mode else 0)
+
+
 def watcher_health(age_seconds: float | None, *, stalled: bool) -> None:
     """The deployment's alert watcher, as this replica last read it from the database."""
     WATCHER_AGE.set(-1.0 if age_seconds is None else age_seconds)

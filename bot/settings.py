@@ -19,7 +19,6 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.store.db import check_url
 from bot.teams.signing_keys import BOT_FRAMEWORK_METADATA_URL
 
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
@@ -206,6 +205,14 @@ class Settings(BaseSettings):
         float, _alias("DEMO_RESTRICT_AFTER_SECONDS"), Field(ge=0)
     ] = 60
 
+    # Automatic containment (README "Automatic containment").
+    auto_contain: Annotated[Literal["off", "dry-run", "on"], _alias("AUTO_CONTAIN")] = "off"
+    auto_contain_steps: Annotated[str, _alias("AUTO_CONTAIN_STEPS")] = (
+        "revoke_sessions,remove_forwarding,disable_rules,block_sign_in"
+    )
+    auto_contain_exclude_ids: Annotated[str, _alias("AUTO_CONTAIN_EXCLUDE_IDS")] = ""
+    auto_contain_exclude_groups: Annotated[str, _alias("AUTO_CONTAIN_EXCLUDE_GROUPS")] = ""
+
     # Behaviour.
     log_level: Annotated[LogLevel, _alias("LOG_LEVEL")] = "INFO"
     list_fresh_seconds: Annotated[float, _alias("LIST_FRESH_SECONDS"), Field(ge=0, le=3600)] = 30.0
@@ -219,6 +226,11 @@ class Settings(BaseSettings):
     @classmethod
     def _level_in_capitals(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("auto_contain", mode="before")
+    @classmethod
+    def _mode_in_lower_case(cls, value: Any) -> Any:
+        return value.strip().lower().replace("_", "-") if isinstance(value, str) else value
 
     @field_validator("managed_identity", mode="before")
     @classmethod
@@ -313,6 +325,21 @@ class Settings(BaseSettings):
         return frozenset(d.strip().lower() for d in self.internal_domains.split(",") if d.strip())
 
     @property
+    def auto_contain_step_names(self) -> tuple[str, ...]:
+        """AUTO_CONTAIN_STEPS as step names, in checklist order, each once."""
+        return _items(self.auto_contain_steps)
+
+    @property
+    def auto_contain_exclude_id_set(self) -> frozenset[str]:
+        """AUTO_CONTAIN_EXCLUDE_IDS, lower case."""
+        return frozenset(_items(self.auto_contain_exclude_ids))
+
+    @property
+    def auto_contain_exclude_group_set(self) -> frozenset[str]:
+        """AUTO_CONTAIN_EXCLUDE_GROUPS, lower case."""
+        return frozenset(_items(self.auto_contain_exclude_groups))
+
+    @property
     def ca_bundle(self) -> str | None:
         """The CA bundle outbound TLS should trust instead of the system store, if any."""
         return self.ssl_cert_file or self.requests_ca_bundle or None
@@ -326,48 +353,22 @@ class Settings(BaseSettings):
 
     def problems(self) -> list[str]:
         """Every reason this combination of settings cannot run (any command)."""
-        from bot.settings_checks import (
-            bot_identity_problems,
-            ca_problems,
-            id_list_problems,
-            tenant_problems,
-        )
+        from bot.settings_checks import all_problems
 
-        found = tenant_problems(self)
-        for name, url in (
-            ("AUTHORITY_URL", self.authority_url),
-            ("GRAPH_BASE_URL", self.graph_base_url),
-            ("EXCHANGE_BASE_URL", self.exchange_base_url),
-            ("BOTFRAMEWORK_OPENID_METADATA_URL", self.botframework_openid_url),
-        ):
-            if not url.startswith(("https://", "http://")):
-                found.append(f"{name} must be an http(s) URL, got {url!r}")
-        found.extend(bot_identity_problems(self))
-        found.extend(id_list_problems(self))
-        found.extend(ca_problems(self))
-        if self.database_url and (problem := check_url(self.database_url)):
-            found.append(problem)
-        return found
+        return all_problems(self)
 
     def serve_problems(self) -> list[str]:
         """Why `serve` must not listen with these settings (the other commands listen on
         nothing, so they may run): no inbound authentication on anything but loopback, and a
         real tenant with it off only with the explicit opt-in."""
-        if self.inbound_auth:
-            return []
-        if not is_loopback(self.bind_host):
-            return [
-                f"refusing to listen on {self.bind_host} with inbound authentication off: set "
-                "MicrosoftAppId (with MicrosoftAppType and MicrosoftAppTenantId), or "
-                "HOST=127.0.0.1"
-            ]
-        if self.demo or self.dangerously_allow_unauthenticated:
-            return []
-        return [
-            "refusing to serve a real tenant with inbound authentication off: set "
-            "MicrosoftAppId, MicrosoftAppType and MicrosoftAppTenantId, or for a local trial "
-            "on loopback DANGEROUSLY_ALLOW_UNAUTHENTICATED=true"
-        ]
+        from bot.settings_checks import serve_problems
+
+        return serve_problems(self)
+
+
+def _items(value: str) -> tuple[str, ...]:
+    """A comma-separated setting as its items (trimmed, lower case, each once)."""
+    return tuple(dict.fromkeys(i.strip().lower() for i in value.split(",") if i.strip()))
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -7,7 +7,16 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-from bot.settings import DOMAIN, GUID, THUMBPRINT, AppType, ManagedIdentity, Settings
+from bot.settings import (
+    DOMAIN,
+    GUID,
+    THUMBPRINT,
+    AppType,
+    ManagedIdentity,
+    Settings,
+    is_loopback,
+)
+from bot.store.db import check_url
 
 
 def tenant_problems(s: Settings) -> list[str]:
@@ -86,6 +95,8 @@ def id_list_problems(s: Settings) -> list[str]:
         ("VIEWER_GROUPS", s.viewer_groups),
         ("RESPONDER_GROUPS", s.responder_groups),
         ("APPROVER_GROUPS", s.approver_groups),
+        ("AUTO_CONTAIN_EXCLUDE_IDS", s.auto_contain_exclude_ids),
+        ("AUTO_CONTAIN_EXCLUDE_GROUPS", s.auto_contain_exclude_groups),
     ):
         wrong = [i.strip() for i in value.split(",") if i.strip() and not GUID.fullmatch(i.strip())]
         if wrong:
@@ -94,6 +105,19 @@ def id_list_problems(s: Settings) -> list[str]:
                 f"→ Users or Groups → Object ID), not {wrong[0]!r}"
             )
     return found
+
+
+def containment_problems(s: Settings) -> list[str]:
+    """AUTO_CONTAIN_STEPS names checklist steps (at least one)."""
+    from bot.cases.outcomes import StepName
+
+    known = [n.value for n in StepName]
+    wrong = [n for n in s.auto_contain_step_names if n not in known]
+    if wrong:
+        return [f"AUTO_CONTAIN_STEPS: unknown step {wrong[0]!r}; the steps are {', '.join(known)}"]
+    if not s.auto_contain_step_names:
+        return ["AUTO_CONTAIN_STEPS names no step; to turn the policy off, set AUTO_CONTAIN=off"]
+    return []
 
 
 def ca_problems(s: Settings) -> list[str]:
@@ -137,3 +161,42 @@ def bot_identity_problems(s: Settings) -> list[str]:
     if s.app_type is AppType.USER_ASSIGNED_MSI and password:
         found.append("MicrosoftAppType=UserAssignedMSI takes no MicrosoftAppPassword")
     return found
+
+
+def all_problems(s: Settings) -> list[str]:
+    """Every reason this combination of settings cannot run (any command)."""
+    found = tenant_problems(s)
+    for name, url in (
+        ("AUTHORITY_URL", s.authority_url),
+        ("GRAPH_BASE_URL", s.graph_base_url),
+        ("EXCHANGE_BASE_URL", s.exchange_base_url),
+        ("BOTFRAMEWORK_OPENID_METADATA_URL", s.botframework_openid_url),
+    ):
+        if not url.startswith(("https://", "http://")):
+            found.append(f"{name} must be an http(s) URL, got {url!r}")
+    found.extend(bot_identity_problems(s))
+    found.extend(id_list_problems(s))
+    found.extend(containment_problems(s))
+    found.extend(ca_problems(s))
+    if s.database_url and (problem := check_url(s.database_url)):
+        found.append(problem)
+    return found
+
+
+def serve_problems(s: Settings) -> list[str]:
+    """Why `serve` must not listen with these settings (see `Settings.serve_problems`)."""
+    if s.inbound_auth:
+        return []
+    if not is_loopback(s.bind_host):
+        return [
+            f"refusing to listen on {s.bind_host} with inbound authentication off: set "
+            "MicrosoftAppId (with MicrosoftAppType and MicrosoftAppTenantId), or "
+            "HOST=127.0.0.1"
+        ]
+    if s.demo or s.dangerously_allow_unauthenticated:
+        return []
+    return [
+        "refusing to serve a real tenant with inbound authentication off: set "
+        "MicrosoftAppId, MicrosoftAppType and MicrosoftAppTenantId, or for a local trial "
+        "on loopback DANGEROUSLY_ALLOW_UNAUTHENTICATED=true"
+    ]

@@ -7,10 +7,13 @@ from datetime import timedelta
 
 from bot.cases.background import Background
 from bot.cases.checklist import Checklist
+from bot.cases.contained import Mode
+from bot.cases.containment import AutoContainment, ContainmentPolicy
 from bot.cases.investigator import Investigator
 from bot.cases.ledger import CaseLedger
+from bot.cases.outcomes import StepName
 from bot.cases.ownership import Ownership
-from bot.cases.ports import PrivateChannel, RunnerLeases, SenderLookup
+from bot.cases.ports import AuditLog, PolicySwitch, PrivateChannel, RunnerLeases, SenderLookup
 from bot.cases.release import Releases
 from bot.cases.service import CasePolicy, CaseService
 from bot.cases.tenant_ports import Tenant
@@ -29,6 +32,12 @@ def case_policy(settings: Settings) -> CasePolicy:
         settings.investigations_at_once,
         # A step makes a few calls, each within TENANT_DEADLINE_SECONDS, retries included.
         work_deadline_seconds=max(900.0, 10 * settings.tenant_deadline_seconds),
+        containment=ContainmentPolicy(
+            Mode(settings.auto_contain),
+            tuple(n for n in StepName if n.value in settings.auto_contain_step_names),
+            frozenset(settings.auto_contain_exclude_id_set),
+            frozenset(settings.auto_contain_exclude_group_set),
+        ),
     )
 
 
@@ -40,6 +49,8 @@ def case_service(
     senders: SenderLookup,
     leases: RunnerLeases,
     private: PrivateChannel,
+    switch: PolicySwitch,
+    audit: AuditLog,
     background: Background,
     runner: str,
 ) -> CaseService:
@@ -61,12 +72,26 @@ def case_service(
         follow_up_seconds=policy.follow_up_seconds,
         approval_expiry=timedelta(seconds=policy.approval_expiry_seconds),
     )
+    checklist = Checklist(ledger, investigator, tenant, private, background, runner=runner)
+    containment = AutoContainment(
+        ledger,
+        checklist,
+        tenant,
+        switch,
+        audit,
+        private,
+        background,
+        policy.containment,
+        runner=runner,
+    )
+    investigator.when_read(containment.consider)
     return CaseService(
         ledger,
         investigator,
-        Checklist(ledger, investigator, tenant, private, background, runner=runner),
+        checklist,
         releases,
         Ownership(ledger),
+        containment,
         senders=senders,
         leases=leases,
         background=background,

@@ -46,6 +46,7 @@ from cards.common import (
     titled,
     utf16_size,
 )
+from cards.containment import containment_blocks
 from cards.evidence import FITS, Fit, summary, unread_reason
 from cards.portals import Cloud, portal_links
 from cards.verbs import AddNote, ApproveRelease, GiveCloseReason, RefreshCase, Release, TakeCase
@@ -326,6 +327,10 @@ def _case_card(
         body.append(ours(t("case.previous", ago=t.ago(previous_opened, now)), color="Warning"))
     if notice is not None:
         body.append(ours(t(notice.value), color="Accent", weight="Bolder"))
+    contained, ways_back = containment_blocks(case, t, role)
+    body += contained
+    if ways_back:
+        body.append({"type": "ActionSet", "actions": ways_back, "spacing": "Small"})
     body += summary(case, t, fit) + checklist(case, t, role)
     body += _ending(case, t, now, role, viewer, fit)
     return adaptive_card(body)

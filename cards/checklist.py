@@ -79,6 +79,11 @@ NOTE_KEYS = {
     Note.PASSWORD_NOT_DELIVERED: "step.reset_password.not_delivered",
     Note.SKIPPED: "step.skipped",
     Note.INTERRUPTED: "step.interrupted",
+    Note.PASSWORD_RESET_UNTOLD: "step.reset_password.untold",
+    Note.ALREADY_BLOCKED: "step.block_sign_in.already",
+    Note.ON_PREMISES: "step.block_sign_in.on_premises",
+    Note.UNDONE: "step.undone",
+    Note.SIGN_IN_ALLOWED: "step.block_sign_in.allowed",
 }
 
 

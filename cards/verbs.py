@@ -181,6 +181,19 @@ class GiveCloseReason(OnCase):
     close_comment: Text = ""
 
 
+class UndoContainment(OnCase):
+    """Put back what the automatic containment policy changed (approvers)."""
+
+    verb = "undo_containment"
+
+
+class GiveBack(OnCase):
+    """Give the account back after automatic containment: a new temporary password to the
+    clicker privately, and sign-in allowed again (responders)."""
+
+    verb = "give_back"
+
+
 class ListPage(CardVerb):
     """A page of the restricted list (from the view read last), or Refresh (read live)."""
 
@@ -224,6 +237,8 @@ VERBS: dict[str, type[CardVerb]] = {
         TakeCase,
         AddNote,
         GiveCloseReason,
+        UndoContainment,
+        GiveBack,
         ListPage,
         PickStatus,
         PickHistory,

@@ -8,6 +8,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.cases.contained import Containment, Mode
 from bot.cases.evidence import Evidence, Section, SectionStatus, Why
 from bot.cases.model import Case, CaseNote, CaseState, CloseReason, Notice, Step
 from bot.cases.outcomes import Note, StepDetail, StepName, StepStatus
@@ -16,6 +17,10 @@ from bot.cases.sections.forwarding import ForwardingFinding
 from bot.cases.sections.mfa import MethodFinding
 from bot.cases.sections.rules import RuleFinding
 from bot.cases.sections.sent import SentFinding
+from bot.cases.steps.block_sign_in import SignInUndo
+from bot.cases.steps.disable_rules import RulesUndo
+from bot.cases.steps.remove_forwarding import ForwardingUndo
+from bot.cases.strength import Sign, Verdict
 from bot.chat.registry import help_lines
 from bot.core.audit import AuditEvent
 from bot.core.m365 import RestrictedSender, parse_reason
@@ -189,6 +194,7 @@ def cases() -> dict[str, tuple[Case, Role, frozenset[str]]]:
     )
     elsewhere = dict(closed_at=NOW, steps=_done_steps(), owner_id=MEGAN, owner_name="Megan")
     return {
+        **_contained(),
         "case shared": (case(), Role.NONE, frozenset()),
         "case viewer": (case(), Role.VIEWER, frozenset({"v"})),
         "case responder": (case(), Role.RESPONDER, frozenset({"r"})),
@@ -232,6 +238,49 @@ def cases() -> dict[str, tuple[Case, Role, frozenset[str]]]:
             Role.APPROVER,
             frozenset({ALEX}),
         ),
+    }
+
+
+def _contained() -> dict[str, tuple[Case, Role, frozenset[str]]]:
+    """Cases the automatic containment policy decided on."""
+    policy = "BlockWatch (automatic containment)"
+    signs = (Sign.FORWARDING, Sign.HIDDEN_RULE, Sign.RISK)
+    steps = {
+        name: Step(name, StepStatus.DONE, DONE[name], policy, 1, NOW, undo)
+        for name, undo in (
+            (StepName.REVOKE_SESSIONS, None),
+            (StepName.REMOVE_FORWARDING, ForwardingUndo("x@evil.example", None, False)),
+            (StepName.DISABLE_RULES, RulesUndo(("r1",))),
+            (StepName.BLOCK_SIGN_IN, SignInUndo()),
+        )
+    }
+    steps[StepName.BLOCK_SIGN_IN] = dataclasses.replace(
+        steps[StepName.BLOCK_SIGN_IN], detail=StepDetail(Note.SIGN_IN_BLOCKED)
+    )
+    decided = NOW - timedelta(minutes=46, seconds=48)
+    contained = Containment(
+        Mode.ON,
+        Verdict.STRONG,
+        decided,
+        signs,
+        admin=True,
+        steps=tuple(steps),
+        contained_at=decided + timedelta(seconds=4),
+    )
+    weak = Containment(Mode.ON, Verdict.WEAK, decided, (Sign.RISK,))
+    dry = dataclasses.replace(contained, mode=Mode.DRY_RUN, contained_at=None, admin=False)
+    return {
+        "case contained automatically": (
+            case(state=CaseState.READY, steps=steps, containment=contained),
+            Role.APPROVER,
+            frozenset({ALEX}),
+        ),
+        "case not contained automatically": (
+            case(containment=weak),
+            Role.RESPONDER,
+            frozenset({"r"}),
+        ),
+        "case dry run": (case(containment=dry), Role.NONE, frozenset()),
     }
 
 

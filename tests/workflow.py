@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.cases.background import Background
+from bot.cases.containment import ContainmentPolicy
 from bot.cases.ledger import CaseLedger
 from bot.cases.model import Case, CaseNote, CaseState, Step
 from bot.cases.outcomes import StepStatus
@@ -37,7 +38,7 @@ from bot.core.m365 import (
     parse_reason,
 )
 from bot.core.people import Actor, Address
-from bot.errors import DatabaseUnavailable, DeadlineExceeded, TenantNotFound
+from bot.errors import DatabaseUnavailable, DeadlineExceeded, TenantForbidden, TenantNotFound
 
 UPN = "joost@contoso.example"
 USER_ID = "3f2a1b7c-0000-4000-8000-000000000001"
@@ -149,6 +150,13 @@ class MemoryCases:
         self.applied.append(Applied(current, change, after))
         return after
 
+    async def with_work_in_flight(self) -> list[Case]:
+        return [
+            c
+            for c in self._cases.values()
+            if c.containment is not None and c.containment.in_flight is not None
+        ]
+
     async def running_steps(self) -> list[tuple[str, StepName, str]]:
         return [
             (c.id, s.name, s.runner)
@@ -229,6 +237,10 @@ class MemoryTenant:
     release_times_out: bool = False  # Exchange holds the call past BlockWatch's deadline
     password_changed: datetime | None = None  # Entra's lastPasswordChangeDateTime
     released: int = 0
+    keep_copy: bool = False
+    groups: set[str] = field(default_factory=set)
+    on_premises: bool = False
+    rules_refused: bool = False  # Exchange refuses Get-InboxRule
 
     def sender(self) -> RestrictedSender:
         """The restriction as Exchange lists it."""
@@ -240,9 +252,21 @@ class MemoryTenant:
         return self.sender() if self.restricted else None
 
     async def user(self, id_or_upn: str) -> DirectoryUser:
-        return DirectoryUser(USER_ID, UPN, "Joost", password_changed=self.password_changed)
+        return DirectoryUser(
+            USER_ID,
+            UPN,
+            "Joost",
+            account_enabled=not self.blocked,
+            password_changed=self.password_changed,
+            on_premises_sync=self.on_premises,
+        )
+
+    async def group_ids(self, user_id: str) -> set[str]:
+        return set(self.groups)
 
     async def inbox_rules(self, upn: str) -> list[InboxRule]:
+        if self.rules_refused:
+            raise TenantForbidden("Get-InboxRule is not in the app's role", service="Exchange")
         return [
             InboxRule(i, "..", on, True, move_to_folder="RSS Subscriptions", delete=True)
             for i, on in self.rules.items()
@@ -302,11 +326,33 @@ class MemoryTenant:
     async def disable_inbox_rule(self, upn: str, rule_id: str) -> None:
         self.rules[rule_id] = False
 
+    async def enable_inbox_rule(self, upn: str, rule_id: str) -> None:
+        self.rules[rule_id] = True
+
+    async def restore_forwarding(
+        self, upn: str, smtp_address: str | None, forwarding_address: str | None, *, keep_copy: bool
+    ) -> None:
+        self.forwarding = smtp_address  # as read (and recorded)
+        self.keep_copy = keep_copy
+
     async def remove_role_assignment(self, assignment_id: str) -> None:
         raise TenantNotFound(assignment_id)
 
     async def remove_authentication_method(self, user_id: str, kind: str, method_id: str) -> None:
         raise TenantNotFound(method_id)
+
+
+class MemorySwitch:
+    """The containment policy's run-time switch, shared by the replicas of one deployment."""
+
+    def __init__(self) -> None:
+        self.mode: str | None = None
+
+    async def containment_mode(self) -> str | None:
+        return self.mode
+
+    async def switch_containment(self, mode: str, at: datetime) -> None:
+        self.mode = mode
 
 
 class MemorySenders:
@@ -336,10 +382,13 @@ class Workflow:
     private: Private
     announced: Announced
     clock: Clock
+    switch: MemorySwitch
 
 
-def workflow(*, runner: str = "r1", four_eyes: bool = False) -> Workflow:
-    """A workflow whose runner `runner` is alive."""
+def workflow(
+    *, runner: str = "r1", four_eyes: bool = False, containment: ContainmentPolicy | None = None
+) -> Workflow:
+    """A workflow whose runner `runner` is alive (with this containment policy)."""
     from bot.wiring import case_service
 
     audit, clock, announced = MemoryAudit(), Clock(), Announced()
@@ -347,8 +396,12 @@ def workflow(*, runner: str = "r1", four_eyes: bool = False) -> Workflow:
     ledger = CaseLedger(cases, audit, announced, clock)
     tenant, leases, private = MemoryTenant(), MemoryLeases(runner), Private()
     policy = CasePolicy(
-        require_second_approver=four_eyes, follow_up_seconds=0.01, evidence_retry_seconds=0.01
+        require_second_approver=four_eyes,
+        follow_up_seconds=0.01,
+        evidence_retry_seconds=0.01,
+        containment=containment or ContainmentPolicy(),
     )
+    switch = MemorySwitch()
     service = case_service(
         policy,
         ledger,
@@ -356,10 +409,14 @@ def workflow(*, runner: str = "r1", four_eyes: bool = False) -> Workflow:
         senders=MemorySenders(tenant),
         leases=leases,
         private=private,
+        switch=switch,
+        audit=audit,
         background=Background(),
         runner=runner,
     )
-    return Workflow(service, ledger, cases, audit, tenant, leases, private, announced, clock)
+    return Workflow(
+        service, ledger, cases, audit, tenant, leases, private, announced, clock, switch
+    )
 
 
 def replica(flow: Workflow, runner: str) -> CaseService:
@@ -368,12 +425,14 @@ def replica(flow: Workflow, runner: str) -> CaseService:
     from bot.wiring import case_service
 
     return case_service(
-        CasePolicy(follow_up_seconds=0.01, evidence_retry_seconds=0.01),
+        dataclasses.replace(flow.service.policy),
         flow.ledger,
         flow.tenant,
         senders=MemorySenders(flow.tenant),
         leases=MemoryLeases(runner),
         private=flow.private,
+        switch=flow.switch,
+        audit=flow.audit,
         background=Background(),
         runner=runner,
     )

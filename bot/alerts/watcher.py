@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from bot import metrics
 from bot.alerts.delivery import Delivery
+from bot.cases.contained import Mode
 from bot.cases.service import SYSTEM, CaseService
 from bot.core.clock import Clock, utcnow
 from bot.core.m365 import RestrictedSender
@@ -188,6 +189,11 @@ class Watcher:
         cases = await self._cases.sync(senders)
         if len(senders) > self.policy.digest_threshold:
             await self._delivery.digest(list(cases.values()))
+            if await self._cases.containment_mode() is not Mode.OFF:
+                # The policy decides on evidence: investigate the wave (in turns, within
+                # Microsoft's budgets) so every account with strong evidence is contained.
+                for case in cases.values():
+                    await self._cases.ensure_investigation(case, SYSTEM)
             return
         for case in cases.values():
             await self._cases.ensure_investigation(case, SYSTEM)

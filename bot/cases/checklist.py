@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,6 +35,7 @@ from bot.logs import correlation_id
 
 log = logging.getLogger(__name__)
 
+NO_PICKS = StepOptions()
 BEFORE_STEPS = frozenset({CaseState.RESTRICTED, CaseState.INVESTIGATING, CaseState.INVESTIGATED})
 
 
@@ -68,9 +70,18 @@ class Checklist:
         self._background = background
         self.runner = runner
 
-    async def claim(self, case: Case, step: StepName, actor: Actor, options: StepOptions) -> bool:
-        """Claim `step` (one caller wins), audit the start and leave "investigated"."""
-        picks = _picks(options)
+    async def claim(
+        self,
+        case: Case,
+        step: StepName,
+        actor: Actor,
+        options: StepOptions = NO_PICKS,
+        *,
+        because: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Claim `step` (one caller wins), audit the start (with the picks, and `because`:
+        what made the policy run it) and leave "investigated"."""
+        picks = {**_picks(options), **(because or {})}
 
         def start(current: Case) -> Change | None:
             if not current.can_start(step):
@@ -107,6 +118,11 @@ class Checklist:
         work = self._run(case_id, step, actor, address, private_text, options)
         if not self._background.spawn(work, f"step:{case_id}:{step.value}"):
             self.running.pop((case_id, step), None)  # stopping: upkeep elsewhere parks it
+
+    async def run_now(self, case_id: str, step: StepName, actor: Actor) -> bool:
+        """Run a claimed step here and now, telling nobody anything privately (automatic
+        containment); True when it was done."""
+        return await self._run(case_id, step, actor, None, "", NO_PICKS)
 
     async def start_recommended(
         self, case: Case, actor: Actor, address: Address, private_text: str
@@ -186,7 +202,7 @@ class Checklist:
         case_id: str,
         step: StepName,
         actor: Actor,
-        address: Address,
+        address: Address | None,
         private_text: str,
         options: StepOptions,
     ) -> bool:
@@ -236,7 +252,7 @@ class Checklist:
         case_id: str,
         step: StepName,
         actor: Actor,
-        address: Address,
+        address: Address | None,
         private_text: str,
         options: StepOptions,
     ) -> tuple[Outcome, str]:
@@ -247,6 +263,7 @@ class Checklist:
                 raise errors.UnknownCase("the case is gone")
 
             async def tell_privately(secret: str) -> None:
+                assert address is not None
                 text = private_text.format(upn=case.upn, password=secret)
                 try:
                     await self._private.tell(actor, address, text)
@@ -259,7 +276,8 @@ class Checklist:
                 return await self._investigator.read(reading, name)
 
             current = await self._ledger.get(case_id) or case
-            run = StepRun(current, self._tenant, options, tell_privately, read)
+            told = tell_privately if address is not None else None
+            run = StepRun(current, self._tenant, options, told, read)
             return await spec_of(step).run(run), ""
         except errors.BlockWatchError as err:
             failed = Outcome(StepStatus.FAILED, StepDetail.failed(errors.problem_of(err)))

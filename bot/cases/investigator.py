@@ -18,7 +18,7 @@ import asyncio
 import dataclasses
 import itertools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -77,6 +77,19 @@ class Investigator:
         self._background = background
         self._domains = internal_domains
         self._retry_seconds = retry_seconds
+        self._after_read: list[Callable[[str], Awaitable[None]]] = []
+
+    def when_read(self, listener: Callable[[str], Awaitable[None]]) -> None:
+        """Call `listener` with the case id after an investigation (or a read again) recorded
+        its evidence (the containment policy decides then)."""
+        self._after_read.append(listener)
+
+    async def _read_done(self, case_id: str) -> None:
+        for listener in self._after_read:
+            try:
+                await listener(case_id)
+            except Exception:  # its own work ends visibly; the investigation is recorded
+                log.exception("acting on read evidence failed", extra={"case": case_id})
 
     async def start(self, case: Case, actor: Actor) -> Case:
         """Start the investigation unless it ran or runs (one winner across replicas)."""
@@ -206,6 +219,7 @@ class Investigator:
             case_id, sections, failure=failure, keep_reads=True, finished=result
         )
         self.read_again_later(done)
+        await self._read_done(case_id)
 
     async def _read_again(self, case_id: str) -> None:
         for attempt in itertools.count():
@@ -228,3 +242,4 @@ class Investigator:
             if any(s.read for s in sections):
                 await self.record(case_id, sections, keep_reads=True)
                 await self._ledger.settle(case_id)
+                await self._read_done(case_id)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from bot.cases.contained import Containment
 from bot.cases.evidence import Evidence, Section, SectionStatus
 from bot.cases.outcomes import StepDetail, StepName, StepStatus, Undo
 from bot.cases.steps import RECOMMENDED, STEP_EVIDENCE
@@ -120,6 +121,7 @@ class Notice(StrEnum):
     NOTE_TOO_LONG = "notice.note_too_long"  # refused whole, never cut
     REASON_SET = "notice.reason_set"  # a close reason was given: only an approver can change it
     NOT_ENDED = "notice.not_ended"  # close reasons are for cases that ended without a release
+    NOTHING_TO_UNDO = "notice.nothing_to_undo"  # no containment to undo or account to give back
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ class Case:
     close_comment: str | None = None
     notes: tuple[CaseNote, ...] = ()  # newest first, at most NOTES_LOADED
     note_count: int = 0
+    containment: Containment | None = None  # what the automatic containment policy decided
 
     def step(self, name: StepName) -> Step:
         """The step `name` (not run when it has no row yet)."""
@@ -179,8 +182,49 @@ class Case:
 
     @property
     def checklist_done(self) -> bool:
-        """Steps 1-4 are done or skipped with a reason."""
-        return all(self.step(s).status in SETTLED for s in RECOMMENDED)
+        """Steps 1-4 are done or skipped with a reason; sign-in blocked stands in for the
+        password reset (the attacker cannot use the account either way)."""
+        return all(self._settled(s) for s in RECOMMENDED)
+
+    def _settled(self, name: StepName) -> bool:
+        if self.step(name).status in SETTLED:
+            return True
+        return name is StepName.RESET_PASSWORD and self.sign_in_blocked
+
+    @property
+    def sign_in_blocked(self) -> bool:
+        """Sign-in to the account is blocked (by BlockWatch, or it already was)."""
+        return self.step(StepName.BLOCK_SIGN_IN).status is StepStatus.DONE
+
+    @property
+    def can_undo_containment(self) -> bool:
+        """The policy contained the account, nothing of it is in flight and it was not undone:
+        an approver may put back what it changed (while the case is open)."""
+        done = self.containment
+        return (
+            self.is_open
+            and done is not None
+            and done.acts
+            and done.contained_at is not None
+            and done.undone_at is None
+            and done.in_flight is None
+        )
+
+    @property
+    def can_give_back(self) -> bool:
+        """The policy blocked sign-in (BlockWatch, not Defender before it): a responder may give
+        the account back (a new temporary password, sign-in allowed) unless the sender was
+        restricted again since."""
+        done = self.containment
+        blocked = self.step(StepName.BLOCK_SIGN_IN)
+        return (
+            done is not None
+            and done.acts
+            and done.in_flight is None
+            and self.state is not CaseState.RE_RESTRICTED
+            and blocked.status is StepStatus.DONE
+            and blocked.undo is not None
+        )
 
     def can_start(self, name: StepName) -> bool:
         """Whether step `name` can be run (or retried) now."""
@@ -198,7 +242,7 @@ class Case:
     @property
     def skippable(self) -> tuple[StepName, ...]:
         """The recommended steps that can be skipped with a reason now."""
-        return tuple(s for s in RECOMMENDED if self.can_start(s))
+        return tuple(s for s in RECOMMENDED if self.can_start(s) and not self._settled(s))
 
     @property
     def awaiting_approval(self) -> bool:

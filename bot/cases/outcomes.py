@@ -32,6 +32,11 @@ class Note(StrEnum):
     SKIPPED = "skipped"
     INTERRUPTED = "interrupted"
     FAILED = "failed"  # `problem` says why
+    PASSWORD_RESET_UNTOLD = "password_reset_untold"  # noqa: S105 - automatic: nobody told
+    ALREADY_BLOCKED = "already_blocked"  # sign-in was blocked before (Defender, an admin)
+    ON_PREMISES = "on_premises"  # synced from on-premises AD: Entra refuses to block sign-in
+    UNDONE = "undone"  # put back by "Undo containment"
+    SIGN_IN_ALLOWED = "sign_in_allowed"  # the account was given back
 
 
 class StepName(StrEnum):

@@ -17,6 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, TypedDict
 
+from bot.cases.contained import Containment
 from bot.cases.evidence import Evidence
 from bot.cases.model import Case, CaseState, CloseReason
 from bot.cases.outcomes import StepDetail, StepName, StepStatus, Undo
@@ -58,6 +59,13 @@ class AuditAction(StrEnum):
     CASE_TAKEN = "case_taken"
     NOTE_ADDED = "note_added"
     CLOSE_REASON = "close_reason"
+    # The automatic containment policy (actor: "BlockWatch (automatic containment)").
+    CONTAINMENT_DECIDED = "containment_decided"  # result: contain, would_contain, weak…
+    CONTAINED = "contained"  # its steps ended
+    CONTAINMENT_STOPPED = "containment_stopped"  # its runner stopped before it finished
+    CONTAINMENT_UNDONE = "containment_undone"
+    ACCOUNT_GIVEN_BACK = "account_given_back"
+    WORK_FAILED = "containment_work_failed"  # an undo or give-back did not finish
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,7 @@ class CaseChange(TypedDict, total=False):
     owner_name: str | None
     close_reason: CloseReason | None
     close_comment: str | None
+    containment: Containment
 
 
 @dataclass(frozen=True)
@@ -184,6 +193,10 @@ class CaseRepository(Protocol):
         """(case id, step, runner) of every running step."""
         ...
 
+    async def with_work_in_flight(self) -> list[Case]:
+        """Cases on which the containment policy's work is in flight (open or not)."""
+        ...
+
     async def purge_closed(self, before: datetime) -> int:
         """Delete cases closed before `before` (retention)."""
         ...
@@ -230,6 +243,19 @@ class CaseAnnouncer(Protocol):
 
     def case_changed(self, case_id: str) -> None:
         """The case changed: show its new state wherever its card is (soon, not now)."""
+        ...
+
+
+class PolicySwitch(Protocol):
+    """The containment policy's mode as switched at run time, shared by every replica
+    (bot/store/watched.py); None when nobody switched it (the setting applies)."""
+
+    async def containment_mode(self) -> str | None:
+        """The mode last switched to."""
+        ...
+
+    async def switch_containment(self, mode: str, at: datetime) -> None:
+        """Switch the mode for every replica."""
         ...
 
 

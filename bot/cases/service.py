@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot import errors, metrics
 from bot.cases.background import Background
 from bot.cases.checklist import Checklist
+from bot.cases.contained import Mode
+from bot.cases.containment import AutoContainment, ContainmentPolicy
 from bot.cases.investigator import InvestigationLoad, Investigator
 from bot.cases.ledger import SYSTEM, CaseLedger
 from bot.cases.model import (
@@ -65,6 +67,7 @@ class CasePolicy:
     # A step or release still in flight here after this long is given up by its own replica's
     # upkeep (ended like one whose owner died; a real outcome arriving later still counts).
     work_deadline_seconds: float = 900.0
+    containment: ContainmentPolicy = field(default_factory=ContainmentPolicy)
 
 
 class CaseService:
@@ -77,6 +80,7 @@ class CaseService:
         checklist: Checklist,
         releases: Releases,
         ownership: Ownership,
+        containment: AutoContainment,
         *,
         senders: SenderLookup,
         leases: RunnerLeases,
@@ -89,6 +93,7 @@ class CaseService:
         self._checklist = checklist
         self._releases = releases
         self._ownership = ownership
+        self.containment = containment
         self._leases = leases
         self._senders = senders
         self._seen_alive: set[str] = set()  # the runners alive at the last upkeep
@@ -239,6 +244,31 @@ class CaseService:
         """The sender was restricted again: close the old case (a new one will link it)."""
         await self._releases.re_restricted(upn)
 
+    # ---- automatic containment --------------------------------------------------------------
+
+    async def containment_mode(self) -> Mode:
+        """The containment policy's mode now (as switched from Teams, else the setting)."""
+        return await self.containment.mode()
+
+    async def undo_containment(self, case_id: str, version: int, actor: Actor) -> Answer:
+        """Put back what the policy changed, in the background."""
+        case = await self._current(case_id, version)
+        return (
+            case if isinstance(case, Answer) else await self.containment.ways_back.undo(case, actor)
+        )
+
+    async def give_back(
+        self, case_id: str, version: int, actor: Actor, address: Address, *, private_text: str
+    ) -> Answer:
+        """A new temporary password to `actor` privately, and sign-in allowed again (also on a
+        released or verified case)."""
+        case = await self._ledger.get(case_id)
+        if case is None:
+            raise errors.UnknownCase("no such case")
+        if case.version != version:
+            return Answer(case, Notice.STALE)
+        return await self.containment.ways_back.give_back(case, actor, address, private_text)
+
     # ---- ownership and notes -------------------------------------------------------------
 
     async def take(self, case_id: str, actor: Actor, *, reassign: bool) -> Answer:
@@ -273,6 +303,8 @@ class CaseService:
             log.warning("a step ran past its deadline; upkeep ends it", extra={"step": late})
         for late in self._releases.disown_started_before(overdue):
             log.warning("a release ran past its deadline; upkeep checks it", extra={"case": late})
+        for late in self.containment.disown_started_before(overdue):
+            log.warning("containment work ran past its deadline", extra={"case": late})
         left = bool(self._seen_alive - alive)
         self._seen_alive = alive
         for case_id, step, runner in await self._ledger.running_steps():
@@ -283,6 +315,7 @@ class CaseService:
         cases = await self._ledger.open_cases()
         for state in CaseState:
             metrics.CASES.labels(state.value).set(sum(c.state is state for c in cases))
+        await self.containment.upkeep(alive)
         await self._releases.recover(cases, alive)
         await self._releases.expire_approvals(cases, now or self._ledger.now())
         return left

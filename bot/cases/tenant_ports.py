@@ -33,6 +33,10 @@ class TenantReads(Protocol):
         """The directory user."""
         ...
 
+    async def group_ids(self, user_id: str) -> set[str]:
+        """The ids (lower case) of every group the user is in, nested ones included."""
+        ...
+
     async def inbox_rules(self, upn: str) -> list[InboxRule]:
         """The mailbox's inbox rules, hidden ones included."""
         ...
@@ -99,6 +103,16 @@ class TenantActions(Protocol):
 
     async def disable_inbox_rule(self, upn: str, rule_id: str) -> None:
         """Disable one inbox rule."""
+        ...
+
+    async def enable_inbox_rule(self, upn: str, rule_id: str) -> None:
+        """Enable one inbox rule again."""
+        ...
+
+    async def restore_forwarding(
+        self, upn: str, smtp_address: str | None, forwarding_address: str | None, *, keep_copy: bool
+    ) -> None:
+        """Set the mailbox's forwarding as it was recorded."""
         ...
 
     async def remove_role_assignment(self, assignment_id: str) -> None:

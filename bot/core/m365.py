@@ -68,6 +68,7 @@ class DirectoryUser:
     mail: str | None = None
     account_enabled: bool = True
     password_changed: datetime | None = None  # lastPasswordChangeDateTime
+    on_premises_sync: bool = False  # onPremisesSyncEnabled: mastered in on-premises AD
 
 
 @dataclass(frozen=True, slots=True)

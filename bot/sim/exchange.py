@@ -176,11 +176,22 @@ def get_inbox_rule(state: TenantState, params: dict[str, Any]) -> list[dict[str,
 
 def disable_inbox_rule(state: TenantState, params: dict[str, Any]) -> list[dict[str, Any]]:
     """`Disable-InboxRule -Mailbox x -Identity <RuleIdentity>` (hidden rules too)."""
+    return _switch_rule(state, params, enabled=False)
+
+
+def enable_inbox_rule(state: TenantState, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """`Enable-InboxRule -Mailbox x -Identity <RuleIdentity>` (hidden rules too)."""
+    return _switch_rule(state, params, enabled=True)
+
+
+def _switch_rule(
+    state: TenantState, params: dict[str, Any], *, enabled: bool
+) -> list[dict[str, Any]]:
     user = _mailbox(state, params, "Mailbox")
     wanted = str(params.get("Identity", "")).split("\\")[-1]
     for rule in state.evidence_of(user.upn).rules:
         if rule.id == wanted:
-            rule.enabled = False
+            rule.enabled = enabled
             return []
     raise exchange_error(
         404,
@@ -249,6 +260,7 @@ CMDLETS: dict[str, Cmdlet] = {
     "Set-Mailbox": set_mailbox,
     "Get-InboxRule": get_inbox_rule,
     "Disable-InboxRule": disable_inbox_rule,
+    "Enable-InboxRule": enable_inbox_rule,
     "Get-MailboxPermission": get_mailbox_permission,
     "Get-RecipientPermission": get_recipient_permission,
 }
@@ -263,7 +275,7 @@ def cmdlet_name(body: Any) -> str:
 
 # Mailbox cmdlets run where the mailbox lives: anchored elsewhere they fail [C]. Which cmdlets
 # need it is documented for Get-InboxRule only; the simulator asks it of the rule cmdlets.
-ANCHORED = frozenset({"Get-InboxRule", "Disable-InboxRule"})
+ANCHORED = frozenset({"Get-InboxRule", "Disable-InboxRule", "Enable-InboxRule"})
 
 
 def run_cmdlet(state: TenantState, body: Any, anchor: str = "") -> tuple[str, list[dict[str, Any]]]:

@@ -113,6 +113,13 @@ def update_user(state: TenantState, request: GraphRequest, match: re.Match[str])
         evidence.password_sha256 = hashlib.sha256(str(profile["password"]).encode()).hexdigest()
         evidence.force_change = bool(profile.get("forceChangePasswordNextSignIn"))
     if "accountEnabled" in body:
+        if user.on_premises_sync:
+            raise graph_error(
+                400,
+                "Request_BadRequest",
+                "Unable to update the specified properties for on-premises mastered Directory "
+                "Sync objects or objects currently undergoing migration.",
+            )
         user.account_enabled = bool(body["accountEnabled"])
     return SimReply(204)
 

@@ -48,6 +48,7 @@ class SimUser:
     job_title: str | None = None
     country: str | None = None
     password_changed: datetime | None = None
+    on_premises_sync: bool = False  # Entra refuses to change accountEnabled for these
 
     def graph(self) -> dict[str, Any]:
         """The user as Graph's `user` resource."""
@@ -59,6 +60,7 @@ class SimUser:
             "accountEnabled": self.account_enabled,
             "jobTitle": self.job_title,
             "usageLocation": self.country,
+            "onPremisesSyncEnabled": True if self.on_premises_sync else None,
             "lastPasswordChangeDateTime": (
                 self.password_changed.isoformat().replace("+00:00", "Z")
                 if self.password_changed
@@ -282,6 +284,9 @@ def scenario_from_dict(data: dict[str, Any], *, now: datetime | None = None) -> 
             account_enabled=u.get("accountEnabled", True),
             job_title=u.get("jobTitle"),
             country=u.get("usageLocation"),
+            on_premises_sync=u.get(
+                "onPremisesSyncEnabled", u.get("evidence", {}).get("federated", False)
+            ),
         )
         for u in data["users"]
     ]

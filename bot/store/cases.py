@@ -19,6 +19,8 @@ from bot.cases.ports import CaseChange, Change, Event, StepWrite
 from bot.core.m365 import RestrictedSender
 from bot.store.audit import audit_row
 from bot.store.codec import (
+    containment_from_json,
+    containment_json,
     detail_from_json,
     detail_json,
     evidence_from_json,
@@ -44,6 +46,11 @@ def _columns(change: CaseChange) -> dict[str, Any]:
         values["release_problem"] = problem_json(problem) if problem is not None else None
     if (reason := change.get("close_reason")) is not None:
         values["close_reason"] = reason.value
+    if "containment" in change:
+        record = change["containment"]
+        values["containment"] = containment_json(record)
+        work = record.in_flight if record is not None else None
+        values["containment_runner"] = work.runner if work is not None else None
     return values
 
 
@@ -153,6 +160,10 @@ class CaseStore:
                 event = change.event.about(changed, at)
                 await conn.execute(audit_events.insert().values(**audit_row(event)))
         return changed
+
+    async def with_work_in_flight(self) -> list[Case]:
+        """Cases on which the containment policy's work is in flight (open or not)."""
+        return await self._select(cases.c.containment_runner.is_not(None))
 
     async def running_steps(self) -> list[tuple[str, StepName, str]]:
         """(case id, step, runner) of every running step."""
@@ -286,6 +297,7 @@ def _case(row: RowMapping, steps: Sequence[Row[Any]], notes: Sequence[Row[Any]])
         close_comment=row["close_comment"],
         notes=tuple(CaseNote(n.author_name or "", n.text, n.at, n.author_id) for n in notes),
         note_count=int(notes[0].total) if notes else 0,
+        containment=containment_from_json(row["containment"]),
     )
 
 

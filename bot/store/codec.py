@@ -20,6 +20,7 @@ from typing import Annotated, Any, TypeVar, Union
 
 from pydantic import Field, TypeAdapter, ValidationError
 
+from bot.cases.contained import Containment
 from bot.cases.evidence import Evidence, Finding, Section, SectionName, SectionStatus, Why
 from bot.cases.outcomes import StepDetail, Undo
 from bot.cases.sections import NAMES, spec
@@ -44,6 +45,7 @@ _PROBLEM: TypeAdapter[Problem | None] = TypeAdapter(Problem | None)
 _DETAIL: TypeAdapter[StepDetail] = TypeAdapter(StepDetail)
 _UNDO: TypeAdapter[Any] = TypeAdapter(_tagged(UNDO_KINDS))
 _TIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+_CONTAINMENT: TypeAdapter[Containment] = TypeAdapter(Containment)
 _WHYS = frozenset(w.value for w in Why)
 
 
@@ -162,6 +164,19 @@ def undo_json(undo: Undo | None) -> Json | None:
 def undo_from_json(raw: Any) -> Undo | None:
     """The stored undo record (None when there is none or it cannot be read)."""
     return None if raw is None else _read(_UNDO, raw, "undo record")
+
+
+# ---- the containment policy's record --------------------------------------------------------
+
+
+def containment_json(record: Containment | None) -> Json | None:
+    """What the containment policy decided and did, as stored."""
+    return None if record is None else _CONTAINMENT.dump_python(record, mode="json")
+
+
+def containment_from_json(raw: Any) -> Containment | None:
+    """The stored containment record (None when there is none or it cannot be read)."""
+    return None if raw is None else _read(_CONTAINMENT, raw, "containment record")
 
 
 def _read(adapter: TypeAdapter[T], raw: Any, what: str) -> T | None:

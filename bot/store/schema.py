@@ -74,6 +74,9 @@ cases = sa.Table(
     sa.Column("owner_name", sa.String(256)),
     sa.Column("close_reason", sa.String(32)),
     sa.Column("close_comment", sa.Text),
+    sa.Column("containment", sa.JSON),
+    # The process doing the containment policy's work on the case (None: nothing in flight).
+    sa.Column("containment_runner", sa.String(128), index=True),
 )
 # At most one open case per sender: a second "open" loses the race on this index.
 sa.Index(

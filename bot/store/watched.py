@@ -1,4 +1,5 @@
-"""The watcher's view of the restricted list, so a restart does not alert twice."""
+"""The watcher's view of the restricted list, so a restart does not alert twice; and the
+containment policy's run-time switch, in the same table of named values."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from bot.store.schema import watched_senders, watcher_state
 
 BASELINE = "baseline"
 LAST_POLL = "last-poll"
+CONTAINMENT = "containment-mode"
 
 
 class WatchedSenders:
@@ -52,18 +54,39 @@ class WatchedSenders:
 
     async def record_poll(self, when: datetime) -> None:
         """The restricted list was read just now (by whichever replica polls)."""
-        row = {"value": when.isoformat(), "updated_at": when}
+        await self._put(LAST_POLL, when.isoformat(), when)
+
+    async def containment_mode(self) -> str | None:
+        """The containment policy's mode as last switched from Teams (None: never)."""
+        async with self._engine.connect() as conn:
+            found = (
+                await conn.execute(
+                    sa.select(watcher_state.c.value).where(watcher_state.c.name == CONTAINMENT)
+                )
+            ).scalar()
+        return str(found) if found else None
+
+    async def switch_containment(self, mode: str, at: datetime) -> None:
+        """Switch the containment policy's mode for every replica."""
+        await self._put(CONTAINMENT, mode, at)
+
+    async def _put(self, name: str, value: str, at: datetime) -> None:
+        """Write one named value (whichever replica writes last wins)."""
+        row = {"value": value, "updated_at": at}
         async with self._engine.begin() as conn:
             done = await conn.execute(
-                watcher_state.update().where(watcher_state.c.name == LAST_POLL).values(**row)
+                watcher_state.update().where(watcher_state.c.name == name).values(**row)
             )
             if done.rowcount:
                 return
         try:
             async with self._engine.begin() as conn:
-                await conn.execute(watcher_state.insert().values(name=LAST_POLL, **row))
-        except IntegrityError:
-            pass  # another replica wrote it first: it polled just as recently
+                await conn.execute(watcher_state.insert().values(name=name, **row))
+        except IntegrityError:  # another replica wrote it first: write ours over it
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    watcher_state.update().where(watcher_state.c.name == name).values(**row)
+                )
 
     async def last_poll(self) -> datetime | None:
         """When any replica last read the restricted list successfully (None: never)."""

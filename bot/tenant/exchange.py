@@ -73,6 +73,21 @@ class ExchangeClient:
             mailbox=upn,
         )
 
+    async def set_forwarding(
+        self, upn: str, smtp_address: str | None, forwarding_address: str | None, *, keep_copy: bool
+    ) -> None:
+        """Set mailbox-level forwarding (`Set-Mailbox`), as an undo puts it back."""
+        await self.invoke(
+            "Set-Mailbox",
+            {
+                "Identity": upn,
+                "ForwardingSmtpAddress": f"smtp:{smtp_address}" if smtp_address else None,
+                "ForwardingAddress": forwarding_address,
+                "DeliverToMailboxAndForward": keep_copy,
+            },
+            mailbox=upn,
+        )
+
     async def inbox_rules(self, upn: str) -> list[InboxRule]:
         """Every inbox rule, hidden ones included and marked (`Get-InboxRule -IncludeHidden`)."""
         visible, every = await asyncio.gather(
@@ -91,6 +106,14 @@ class ExchangeClient:
         """Turn one rule off (`Disable-InboxRule`), hidden rules too."""
         await self.invoke(
             "Disable-InboxRule",
+            {"Mailbox": upn, "Identity": rule_id, "Confirm": False},
+            mailbox=upn,
+        )
+
+    async def enable_inbox_rule(self, upn: str, rule_id: str) -> None:
+        """Turn one rule back on (`Enable-InboxRule`), hidden rules too."""
+        await self.invoke(
+            "Enable-InboxRule",
             {"Mailbox": upn, "Identity": rule_id, "Confirm": False},
             mailbox=upn,
         )

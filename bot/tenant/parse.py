@@ -234,4 +234,5 @@ def directory_user(data: dict[str, Any]) -> DirectoryUser:
         mail=data.get("mail"),
         account_enabled=bool(data.get("accountEnabled", True)),
         password_changed=parse_time(data.get("lastPasswordChangeDateTime")),
+        on_premises_sync=data.get("onPremisesSyncEnabled") is True,
     )

@@ -36,6 +36,10 @@ class M365Tenant:
         """The directory user."""
         return await self.graph.users.user(id_or_upn)
 
+    async def group_ids(self, user_id: str) -> set[str]:
+        """The ids of every group the user is in, nested ones included."""
+        return await self.graph.users.group_ids(user_id)
+
     async def inbox_rules(self, upn: str) -> list[InboxRule]:
         """The mailbox's inbox rules, hidden ones included."""
         return await self.exchange.inbox_rules(upn)
@@ -99,6 +103,18 @@ class M365Tenant:
     async def disable_inbox_rule(self, upn: str, rule_id: str) -> None:
         """Disable one inbox rule."""
         return await self.exchange.disable_inbox_rule(upn, rule_id)
+
+    async def enable_inbox_rule(self, upn: str, rule_id: str) -> None:
+        """Enable one inbox rule again."""
+        return await self.exchange.enable_inbox_rule(upn, rule_id)
+
+    async def restore_forwarding(
+        self, upn: str, smtp_address: str | None, forwarding_address: str | None, *, keep_copy: bool
+    ) -> None:
+        """Set the mailbox's forwarding as it was recorded."""
+        return await self.exchange.set_forwarding(
+            upn, smtp_address, forwarding_address, keep_copy=keep_copy
+        )
 
     async def remove_role_assignment(self, assignment_id: str) -> None:
         """Remove one directory role assignment."""

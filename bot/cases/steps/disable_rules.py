@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from bot.cases.outcomes import Note, StepName
+from bot.cases.outcomes import Note, StepName, Undo
 from bot.cases.sections import rules
 from bot.cases.sections.rules import RuleFinding
 from bot.cases.sections.spec import Need
 from bot.cases.steps.spec import Outcome, StepRun, StepSpec, done, unreadable
+from bot.cases.tenant_ports import Tenant
+
+if TYPE_CHECKING:
+    from bot.cases.model import Case
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,13 @@ async def run(step: StepRun) -> Outcome:
     return done(Note.RULES_DISABLED, RulesUndo(tuple(chosen)), names=names)
 
 
+async def revert(tenant: Tenant, case: Case, undo: Undo) -> None:
+    """Enable again the rules the step disabled."""
+    if isinstance(undo, RulesUndo):
+        for rule_id in undo.rule_ids:
+            await tenant.enable_inbox_rule(case.upn, rule_id)
+
+
 STEP = StepSpec(
     StepName.DISABLE_RULES,
     recommended=True,
@@ -55,4 +66,5 @@ STEP = StepSpec(
         ),
     ),
     undo=RulesUndo,
+    revert=revert,
 )

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from bot.cases.outcomes import Note, StepName
+from bot.cases.outcomes import Note, StepName, Undo
 from bot.cases.sections import forwarding
 from bot.cases.sections.forwarding import ForwardingFinding
 from bot.cases.sections.spec import Need
 from bot.cases.steps.spec import Outcome, StepRun, StepSpec, done, unreadable
+from bot.cases.tenant_ports import Tenant
+
+if TYPE_CHECKING:
+    from bot.cases.model import Case
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,14 @@ async def run(step: StepRun) -> Outcome:
     return done(Note.FORWARDING_REMOVED, undo, old=smtp or recipient or "")
 
 
+async def revert(tenant: Tenant, case: Case, undo: Undo) -> None:
+    """Set the mailbox's forwarding back as it was recorded."""
+    if isinstance(undo, ForwardingUndo):
+        await tenant.restore_forwarding(
+            case.upn, undo.smtp_address, undo.forwarding_address, keep_copy=undo.keep_copy
+        )
+
+
 STEP = StepSpec(
     StepName.REMOVE_FORWARDING,
     recommended=True,
@@ -52,4 +64,5 @@ STEP = StepSpec(
         ),
     ),
     undo=ForwardingUndo,
+    revert=revert,
 )

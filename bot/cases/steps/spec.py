@@ -72,7 +72,7 @@ class StepRun:
     case: Case
     tenant: Tenant
     options: StepOptions
-    tell_privately: PrivateMessage
+    tell_privately: PrivateMessage | None  # None: nobody is told (automatic containment)
     read: ReadSection
 
     def user_id(self) -> str:
@@ -83,6 +83,8 @@ class StepRun:
 
 
 Run = Callable[[StepRun], Awaitable[Outcome]]
+# Put back what a run changed, from its undo record (the tenant's prior state).
+Revert = Callable[[Tenant, "Case", Undo], Awaitable[None]]
 # What an interrupted run of the step really did, read from the tenant (None: cannot tell).
 AfterInterruption = Callable[[TenantReads, "Case", "Step"], Awaitable["Outcome | None"]]
 
@@ -92,8 +94,9 @@ class StepSpec:
     """A checklist step: its name (catalogue keys `step.<name>…`), whether it is one of the
     recommended steps 1-4, the section it reads fresh (a release waits until a recommended
     step's section was read), what it does, what the tenant must grant for it, and the kind of
-    record it keeps to undo it; a step whose repetition matters says what an interrupted run
-    really did (`after_interruption`), read from the tenant."""
+    record it keeps to undo it (and `revert`, which puts it back); a step whose repetition
+    matters says what an interrupted run really did (`after_interruption`), read from the
+    tenant."""
 
     name: StepName
     recommended: bool
@@ -102,6 +105,7 @@ class StepSpec:
     needs: tuple[Need, ...]
     undo: type | None = None
     after_interruption: AfterInterruption | None = None
+    revert: Revert | None = None
 
 
 def done(

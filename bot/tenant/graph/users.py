@@ -10,7 +10,10 @@ from bot.errors import TenantNotFound
 from bot.tenant import parse
 from bot.tenant.graph.api import GraphApi
 
-_USER_FIELDS = "id,userPrincipalName,displayName,mail,accountEnabled,lastPasswordChangeDateTime"
+_USER_FIELDS = (
+    "id,userPrincipalName,displayName,mail,accountEnabled,lastPasswordChangeDateTime,"
+    "onPremisesSyncEnabled"
+)
 _READ = "User.Read.All"
 
 
