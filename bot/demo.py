@@ -94,6 +94,6 @@ def scenario_moment(database: Path | None) -> datetime:
 async def restrict_later(sim: SimulatedTenant, after: float) -> None:
     """Demo: Exchange restricts one more user a while after start-up, so an alert arrives."""
     await asyncio.sleep(after)
-    upn = sim.restrict_someone("megan.bowen@")
+    upn = sim.restrict_someone(sim.state.restrict_later)
     if upn is not None:
         log.info("demo: simulated tenant restricted a sender", extra={"upn": upn})

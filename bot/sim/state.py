@@ -118,6 +118,7 @@ class TenantState:
     )
     licences: set[str] = field(default_factory=lambda: {"AAD_PREMIUM_P1", "AAD_PREMIUM_P2"})
     exchange_cmdlets: set[str] | None = None  # None: the app's role group has every cmdlet
+    restrict_later: str = "megan.bowen@"  # whom the demo's Exchange restricts after start-up
     hidden_cmdlet_answer: str = "nul"  # or "not-recognized": how a cmdlet outside the role fails
     enforce_budgets: bool = True  # Graph's per-API rate budgets (bot/sim/graph.py)
     budget_windows: dict[str, deque[float]] = field(default_factory=dict)
@@ -315,6 +316,7 @@ def scenario_from_dict(data: dict[str, Any], *, now: datetime | None = None) -> 
         licences=set(data.get("licences", ["AAD_PREMIUM_P1", "AAD_PREMIUM_P2"])),
         exchange_cmdlets=set(cmdlets) if cmdlets is not None else None,
         hidden_cmdlet_answer=data.get("hiddenCmdletAnswer", "nul"),
+        restrict_later=data.get("restrictLater", "megan.bowen@"),
     )
     state.groups = [
         SimGroup(g["id"], g["displayName"], list(g.get("members", [])))
