@@ -11,7 +11,7 @@ from pathlib import Path
 from bot import demo
 from bot.alerts.watcher import WatcherHealth
 from bot.compose import clients, http_client, msal_access
-from bot.doctor import Finding, Status, healthy, render, run_doctor
+from bot.doctor import Finding, Status, containment_findings, healthy, render, run_doctor
 from bot.settings import Settings
 from bot.store.audit import AuditTrail, to_csv
 from bot.store.db import current_revision, migrate, open_engine
@@ -43,7 +43,7 @@ async def export_audit(settings: Settings, days: int | None) -> str:
 async def check_tenant(settings: Settings) -> tuple[str, bool]:
     """Run doctor against the configured tenant (in demo mode: the simulated one, over TLS
     with a real msal token flow). Returns the report and whether everything required is OK."""
-    watcher = await watcher_finding(settings)
+    watcher, switched = await watcher_finding(settings)
     async with AsyncExitStack() as stack:
         checked = ""
         if settings.demo:
@@ -72,27 +72,35 @@ async def check_tenant(settings: Settings) -> tuple[str, bool]:
             exchange_resource=access.exchange_url,
         )
         findings.append(watcher)
+        findings += await containment_findings(
+            graph,
+            mode=switched or settings.auto_contain,
+            switched=switched is not None,
+            exclude_ids=settings.auto_contain_exclude_id_set,
+            exclude_groups=settings.auto_contain_exclude_group_set,
+        )
         return f"{checked}\n\n{render(findings)}", healthy(findings)
 
 
-async def watcher_finding(settings: Settings) -> Finding:
+async def watcher_finding(settings: Settings) -> tuple[Finding, str | None]:
     """Whether the deployment's alert watcher is polling, from the database every replica
-    shares; a database doctor cannot read says so (it is not taken for 'fine')."""
+    shares (a database doctor cannot read says so: it is not taken for 'fine'); and the
+    containment policy's mode as last switched from Teams (None: never)."""
     name = "Alert watcher (restricted list)"
     sqlite_file = settings.database.removeprefix("sqlite+aiosqlite:///")
     if sqlite_file != settings.database and not await asyncio.to_thread(Path(sqlite_file).is_file):
-        return Finding(name, True, Status.OK, "BlockWatch has not run here yet (no database)")
+        return Finding(name, True, Status.OK, "BlockWatch has not run here yet (no database)"), None
     engine = open_engine(settings.database)
     try:
         if await current_revision(engine) is None:
-            return Finding(name, True, Status.OK, "BlockWatch has not run here yet")
+            return Finding(name, True, Status.OK, "BlockWatch has not run here yet"), None
         last = await WatchedSenders(engine).last_poll()
+        switched = await WatchedSenders(engine).containment_mode()
     except Exception as err:  # doctor reports what it could not read instead of failing
-        return Finding(
-            name, False, Status.FAILED, f"cannot read the database: {type(err).__name__}"
-        )
+        said = f"cannot read the database: {type(err).__name__}"
+        return Finding(name, False, Status.FAILED, said), None
     finally:
         await engine.dispose()
     health = WatcherHealth.of(last, datetime.now(UTC), settings.alert_poll_seconds)
     status = Status.STALLED if health.stalled else Status.OK
-    return Finding(name, True, status, health.describe(settings.alert_poll_seconds))
+    return Finding(name, True, status, health.describe(settings.alert_poll_seconds)), switched

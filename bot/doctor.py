@@ -43,6 +43,7 @@ class Status(StrEnum):
     LICENCE_MISSING = "licence missing"
     FAILED = "check failed"
     STALLED = "stalled"
+    WARNING = "warning"  # works, but an admin should look (never fails doctor by itself)
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,45 @@ async def _examine(capability: Capability, roles: set[str], probe: Probe) -> Fin
     except BlockWatchError as err:
         return finding(Status.FAILED, str(err)[:200])
     return finding(Status.OK, "works")
+
+
+async def containment_findings(
+    graph: GraphClient,
+    *,
+    mode: str,
+    switched: bool,
+    exclude_ids: frozenset[str],
+    exclude_groups: frozenset[str],
+) -> list[Finding]:
+    """The automatic containment policy: its mode (as switched from Teams, else AUTO_CONTAIN),
+    a warning when it is on with nothing excluded, and one per excluded id that does not
+    exist (the policy cannot spare someone it cannot find)."""
+    name = "Automatic containment"
+    where = "switched from Teams" if switched else "AUTO_CONTAIN"
+    spared = f"never touches {len(exclude_ids)} user(s), {len(exclude_groups)} group(s)"
+    found = [Finding(name, False, Status.OK, f"{mode} ({where}); {spared}")]
+    if mode == "on" and not (exclude_ids or exclude_groups):
+        found[0] = Finding(
+            name,
+            False,
+            Status.WARNING,
+            f"on ({where}) and nothing is excluded: add break-glass accounts to "
+            "AUTO_CONTAIN_EXCLUDE_IDS (or a group to AUTO_CONTAIN_EXCLUDE_GROUPS)",
+        )
+    for kind, ids, look_up in (
+        ("user", exclude_ids, graph.users.user),
+        ("group", exclude_groups, graph.users.group_name),
+    ):
+        for each in sorted(ids):
+            try:
+                await look_up(each)
+            except TenantNotFound:
+                detail = f"{each} does not exist in this tenant: the policy cannot spare it"
+                found.append(Finding(f"Excluded {kind}", False, Status.WARNING, detail))
+            except BlockWatchError as err:
+                detail = f"{each} could not be looked up: {str(err)[:150]}"
+                found.append(Finding(f"Excluded {kind}", False, Status.FAILED, detail))
+    return found
 
 
 def render(findings: list[Finding]) -> str:

@@ -42,6 +42,8 @@ def containment_line(case: Case, t: Texts) -> str:
     if record is None:
         return ""
     signs = signs_text(record.signs, t)
+    if record.verdict is Verdict.PENDING:
+        return t("contain.pending")
     if record.undone_at is not None:
         return t("contain.undone", actor=shown(record.undone_by, 80), at=t.clock(record.undone_at))
     if record.would_act:

@@ -375,3 +375,17 @@ async def test_a_wave_in_one_poll_is_investigated_and_contained_within_the_budge
     assert not megan.containment.acts
     assert bot.sim.state.evidence_of(LYNNE).sessions_revoked is not None
     assert [r for r in bot.sim.requests if r.status == 429] == []
+
+
+async def test_only_approvers_switch_the_policy_and_a_refusal_is_audited(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    bot, _ = await _watching(start_bot, recorder, APPROVER_IDS="", VIEWER_IDS=ALEX[1])
+    await bot.post(activity("containment off", service_url=recorder.url))
+    assert "You are not allowed to do this." in " ".join(texts_of(recorder.cards()[-1]))
+    assert (await bot.runtime.cases.containment_mode()).value == "on"
+    events = await AuditTrail(bot.runtime.engine).events(limit=50)
+    refused = [e for e in events if e.action == "refused:containment"]
+    assert [(e.actor_name, e.detail) for e in refused] == [("Alex", "needs role approver")]
+    await bot.post(activity("containment", service_url=recorder.url))  # looking is for viewers
+    assert any(t.startswith("On: accounts with strong") for t in texts_of(recorder.cards()[-1]))

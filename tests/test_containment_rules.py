@@ -101,6 +101,7 @@ async def _restricted(flow: Workflow) -> Case:
     """The watcher opened the case and the investigation ran (the policy decided after it)."""
     case = await flow.service.sync([flow.tenant.sender()])
     opened = next(iter(case.values()))
+    await flow.service.watch_for_containment([opened])
     await flow.service.ensure_investigation(opened, AUTOMATIC)
     await flow.service.idle()
     found = await flow.service.get(opened.id)
@@ -283,6 +284,7 @@ async def test_two_replicas_decide_and_contain_once() -> None:
     flow = workflow(containment=ON)
     other = replica(flow, "r2")
     opened = next(iter((await flow.service.sync([flow.tenant.sender()])).values()))
+    await flow.service.watch_for_containment([opened])
     await flow.service.ensure_investigation(opened, AUTOMATIC)
     await flow.service.idle()
     await other.containment.consider(opened.id)  # a second look, elsewhere
@@ -296,10 +298,11 @@ async def test_a_human_click_on_the_same_step_wins_once() -> None:
     flow = workflow(containment=ON)
     flow.tenant.revoke_gate = gate = asyncio.Event()
     opened = next(iter((await flow.service.sync([flow.tenant.sender()])).values()))
+    await flow.service.watch_for_containment([opened])
     await flow.service.ensure_investigation(opened, AUTOMATIC)
     # An admin starts step 2 while the investigation is still running: theirs is the claim.
     mine = await flow.service.run_step(
-        opened.id, opened.version + 1, StepName.REVOKE_SESSIONS, ALEX, HERE, private_text=SECRET
+        opened.id, opened.version + 2, StepName.REVOKE_SESSIONS, ALEX, HERE, private_text=SECRET
     )
     assert mine.notice is None
     for _ in range(400):
@@ -321,6 +324,7 @@ async def test_containment_whose_runner_died_ends_visibly() -> None:
     flow = workflow(containment=ON)
     flow.tenant.revoke_gate = gate = asyncio.Event()
     opened = next(iter((await flow.service.sync([flow.tenant.sender()])).values()))
+    await flow.service.watch_for_containment([opened])
     await flow.service.ensure_investigation(opened, AUTOMATIC)
     for _ in range(200):
         await asyncio.sleep(0.005)
@@ -339,3 +343,13 @@ async def test_containment_whose_runner_died_ends_visibly() -> None:
     assert case.containment.stopped
     assert case.containment.in_flight is None
     assert "containment_stopped" in flow.audit.actions(case.id)
+
+
+async def test_a_case_an_admin_opens_is_theirs_not_the_policys() -> None:
+    flow = workflow(containment=ON)
+    case = await flow.service.open(flow.tenant.sender(), ALEX)  # restricted before, opened now
+    await flow.service.idle()
+    opened = await flow.service.get(case.id)
+    assert opened is not None
+    assert opened.containment is None
+    assert flow.tenant.revoked == 0

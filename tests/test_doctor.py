@@ -33,7 +33,7 @@ async def test_fully_granted_tenant_is_all_ok(
 ) -> None:
     found = await _findings(sim, http)
     assert {status for status, _ in found.values()} == {Status.OK}
-    assert len(found) == 22
+    assert len(found) == 23
 
 
 async def test_half_granted_tenant_names_what_to_grant(
@@ -91,8 +91,8 @@ def test_render_ends_with_a_verdict() -> None:
     )
 
 
-def _doctor(tmp_path: Path, scenario: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", "DEMO_SCENARIO": scenario}
+def _doctor(tmp_path: Path, scenario: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "DEMO_SCENARIO": scenario, **settings}
     return subprocess.run(
         [sys.executable, str(ROOT / "app.py"), "doctor"],
         cwd=tmp_path,
@@ -138,3 +138,30 @@ def test_the_permissions_doc_lists_what_every_evidence_section_needs() -> None:
     doc = (ROOT / "docs" / "permissions.md").read_text(encoding="utf-8")
     block = doc.split("<!-- sections:begin -->\n", 1)[1].split("<!-- sections:end -->", 1)[0]
     assert block == section_permissions_table()
+
+
+def test_doctor_shows_the_containment_policy_and_warns_about_its_exclusions(
+    tmp_path: Path,
+) -> None:
+    nobody = "0badc0de-0000-4000-8000-000000000000"
+    executives = "5e1ec7ed-0000-4000-8000-00000000e7ec"  # a group of the compromised scenario
+    result = _doctor(
+        tmp_path,
+        "compromised",
+        AUTO_CONTAIN="on",
+        AUTO_CONTAIN_EXCLUDE_IDS=nobody,
+        AUTO_CONTAIN_EXCLUDE_GROUPS=executives,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr  # warnings never fail it
+    lines = result.stdout.splitlines()
+    policy = next(line for line in lines if line.startswith("Automatic containment"))
+    assert "OK" in policy
+    assert "on (AUTO_CONTAIN); never touches 1 user(s), 1 group(s)" in policy
+    excluded = [line for line in lines if line.startswith("Excluded")]
+    assert len(excluded) == 1
+    assert "warning" in excluded[0]
+    assert f"{nobody} does not exist in this tenant" in excluded[0]
+    bare = _doctor(tmp_path, "compromised", AUTO_CONTAIN="on").stdout.splitlines()
+    policy = next(line for line in bare if line.startswith("Automatic containment"))
+    assert "warning" in policy
+    assert "nothing is excluded" in policy

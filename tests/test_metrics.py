@@ -87,7 +87,7 @@ async def test_a_stalled_alert_watcher_shows_in_metrics_on_every_replica_and_in_
     database = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
     quiet = {"ALERT_POLL_SECONDS": "60", "DEMO_RESTRICT_AFTER_SECONDS": "0"}
     settings = load_settings(DATABASE_URL=database, **quiet)
-    before = await watcher_finding(settings)
+    before, _ = await watcher_finding(settings)
     assert (before.status, before.detail) == (
         Status.OK,
         "BlockWatch has not run here yet (no database)",
@@ -99,7 +99,7 @@ async def test_a_stalled_alert_watcher_shows_in_metrics_on_every_replica_and_in_
     assert health.age_seconds is not None
     assert health.age_seconds < 5
     assert not health.stalled
-    polling = await watcher_finding(settings)
+    polling, _ = await watcher_finding(settings)
     assert polling.status is Status.OK
     assert polling.detail.startswith("last read the restricted")
     # The poller stops polling (Exchange down, a wedged replica): three periods later ...
@@ -108,7 +108,7 @@ async def test_a_stalled_alert_watcher_shows_in_metrics_on_every_replica_and_in_
     after = _samples((await bot.client.get("/metrics")).text)
     assert _value(after, "blockwatch_alert_watcher_stalled") == 1
     assert _value(after, "blockwatch_alert_watcher_last_poll_age_seconds") >= 3600
-    stalled = await watcher_finding(settings)
+    stalled, _ = await watcher_finding(settings)
     assert stalled.status is Status.STALLED
     assert stalled.required
     assert "expected every 60 s: no alerts are arriving" in stalled.detail

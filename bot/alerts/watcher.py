@@ -187,6 +187,7 @@ class Watcher:
 
     async def _alert(self, senders: list[RestrictedSender]) -> None:
         cases = await self._cases.sync(senders)
+        await self._cases.watch_for_containment(list(cases.values()))
         if len(senders) > self.policy.digest_threshold:
             await self._delivery.digest(list(cases.values()))
             if await self._cases.containment_mode() is not Mode.OFF:

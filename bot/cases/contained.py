@@ -1,8 +1,10 @@
 """What the automatic containment policy decided about a case and did, as stored on the case
 (bot/cases/containment.py acts; bot/cases/strength.py holds the rules).
 
-The record is written once per case by compare-and-set (a second replica, or a second read of
-the same evidence, finds it there), except that an "unread" verdict is decided again when the
+The policy decides on new restrictions only: the watcher marks each new case "pending" when the
+policy is not off (a case an admin opens for a sender restricted earlier is theirs). The
+decision is written once per case by compare-and-set (a second replica, or a second read of the
+same evidence, finds it there), except that an "unread" verdict is decided again when the
 evidence is read again. Work in flight (containing, undoing, giving the account back) names its
 runner: upkeep ends it visibly when that runner is gone.
 """
@@ -108,5 +110,6 @@ class Containment:
 
     @property
     def decide_again(self) -> bool:
-        """An "unread" verdict is decided again once the evidence is read again."""
-        return self.verdict is Verdict.UNREAD and self.contained_at is None
+        """A pending decision is made when the investigation has read the evidence; an
+        "unread" one again once the evidence is read again."""
+        return self.verdict in (Verdict.PENDING, Verdict.UNREAD) and self.contained_at is None

@@ -36,7 +36,7 @@ from bot.cases.ports import (
     PolicySwitch,
     PrivateChannel,
 )
-from bot.cases.strength import assess
+from bot.cases.strength import Verdict, assess
 from bot.cases.tenant_ports import Tenant
 from bot.cases.ways_back import POLICY_NAME, WaysBack
 from bot.core.audit import AuditEvent
@@ -122,6 +122,22 @@ class AutoContainment:
         await self._audit.record(event)
 
     # ---- deciding and containing ---------------------------------------------------------------
+
+    async def watch(self, cases: list[Case]) -> None:
+        """New restrictions the watcher saw: the policy decides on each once its investigation
+        has read the evidence (nothing when the policy is off)."""
+        mode = await self.mode()
+        if mode is Mode.OFF:
+            return
+        pending = Containment(mode, Verdict.PENDING, self._ledger.now())
+
+        def mark(case: Case) -> Change | None:
+            if case.containment is not None or not case.is_open or case.evidence is not None:
+                return None
+            return Change(fields=CaseChange(containment=pending))
+
+        for case in cases:
+            await self._ledger.change(case.id, mark)
 
     async def consider(self, case_id: str) -> None:
         """Decide on a case whose evidence was just read (once; again only after "unread"),
@@ -234,9 +250,9 @@ class AutoContainment:
 
 
 def _undecided(case: Case) -> bool:
-    """Open, investigated, and the policy has not decided (or decided "unread")."""
+    """Open, a new restriction the policy waits to decide on (or decided "unread")."""
     record = case.containment
-    return case.is_open and (record is None or record.decide_again)
+    return case.is_open and record is not None and record.decide_again
 
 
 def _decision(record: Containment) -> Decide:
@@ -246,7 +262,12 @@ def _decision(record: Containment) -> Decide:
         if not _undecided(case):
             return None
         earlier = case.containment
-        if earlier is not None and earlier.unread == record.unread and not record.acts:
+        if (
+            earlier is not None
+            and earlier.verdict is Verdict.UNREAD
+            and record.verdict is Verdict.UNREAD
+            and earlier.unread == record.unread
+        ):
             return None  # the same "could not read" again: nothing new to say
         facts = {
             "mode": record.mode.value,

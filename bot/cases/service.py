@@ -246,6 +246,10 @@ class CaseService:
 
     # ---- automatic containment --------------------------------------------------------------
 
+    async def watch_for_containment(self, cases: list[Case]) -> None:
+        """New restrictions: the policy decides on each once it is investigated."""
+        await self.containment.watch(cases)
+
     async def containment_mode(self) -> Mode:
         """The containment policy's mode now (as switched from Teams, else the setting)."""
         return await self.containment.mode()

@@ -64,6 +64,7 @@ class Verdict(StrEnum):
     STRONG = "strong"
     WEAK = "weak"
     UNREAD = "unread"  # not strong, and a section the rules read could not be read
+    PENDING = "pending"  # a new restriction the policy waits to decide on (its investigation)
 
 
 @dataclass(frozen=True)

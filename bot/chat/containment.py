@@ -7,6 +7,7 @@ from __future__ import annotations
 from bot.cases.contained import Mode
 from bot.chat.context import Command, Context, Feature, Verb
 from bot.chat.messages import Reply
+from bot.core.audit import AuditEvent
 from bot.core.people import Role
 from cards.common import adaptive_card, heading, ours
 from cards.verbs import GiveBack, UndoContainment
@@ -35,29 +36,37 @@ async def _policy_card(ctx: Context, notice: str = "") -> Reply:
     return Reply(card=adaptive_card(lines))
 
 
-async def _switch(ctx: Context, mode: Mode) -> Reply:
-    await ctx.services.cases.containment.switch(mode, ctx.actor)
-    return await _policy_card(ctx, ctx.t("containment.switched", mode=ctx.t("mode." + mode.value)))
+MODES = {"on": Mode.ON, "off": Mode.OFF, "aan": Mode.ON, "uit": Mode.OFF}
+
+
+def _mode_asked(arg: str) -> Mode | None:
+    """The mode `containment <arg>` asks for (None: show the policy); dry-run in any spelling."""
+    word = arg.strip().lower()
+    if not word or word == "status":
+        return None
+    return MODES.get(word, Mode.DRY_RUN)
 
 
 async def containment(ctx: Context) -> Reply:
-    """The policy's mode, its steps and how many users and groups it never touches."""
-    return await _policy_card(ctx)
-
-
-async def containment_on(ctx: Context) -> Reply:
-    """Turn automatic containment on for every replica."""
-    return await _switch(ctx, Mode.ON)
-
-
-async def containment_off(ctx: Context) -> Reply:
-    """Turn automatic containment off for every replica (the kill switch)."""
-    return await _switch(ctx, Mode.OFF)
-
-
-async def containment_dry_run(ctx: Context) -> Reply:
-    """Decide and say so on the cards, but change nothing in the tenant."""
-    return await _switch(ctx, Mode.DRY_RUN)
+    """`containment`: the policy's mode, steps and exclusions; `containment on|off|dry-run`
+    (approvers; the kill switch is `off`) switches it for every replica, audited."""
+    mode = _mode_asked(ctx.args)
+    if mode is None:
+        return await _policy_card(ctx)
+    if ctx.role < Role.APPROVER:  # viewers may look; switching is for approvers (audited)
+        refused = AuditEvent(
+            actor_id=ctx.actor.key,
+            actor_name=ctx.actor.name,
+            action="refused:containment",
+            target="",
+            result="refused",
+            detail="needs role approver",
+        )
+        await ctx.services.audit.record(refused)
+        return Reply(card=adaptive_card([ours(ctx.t("error.not_allowed"))]))
+    await ctx.services.cases.containment.switch(mode, ctx.actor)
+    said = ctx.t("containment.switched", mode=ctx.t("mode." + mode.value))
+    return await _policy_card(ctx, said)
 
 
 async def undo_containment(ctx: Context) -> Reply:
@@ -85,12 +94,7 @@ async def give_back(ctx: Context) -> Reply:
 
 
 FEATURE = Feature(
-    commands=(
-        Command("containment_on", containment_on, Role.APPROVER),
-        Command("containment_off", containment_off, Role.APPROVER),
-        Command("containment_dry_run", containment_dry_run, Role.APPROVER),
-        Command("containment", containment, Role.VIEWER),
-    ),
+    commands=(Command("containment", containment, Role.VIEWER, with_argument=True),),
     verbs=(
         Verb("undo_containment", undo_containment, Role.APPROVER),
         Verb("give_back", give_back, Role.RESPONDER),

@@ -131,6 +131,13 @@ ROUTES: list[Route] = [
     ),
     _route(
         "GET",
+        r"^/groups/(?P<key>[^/]+)$",
+        "groups.get",
+        {"GroupMember.Read.All", "Group.Read.All", "Directory.Read.All"},
+        data.get_group,
+    ),
+    _route(
+        "GET",
         _U + "/authentication/methods$",
         "authentication.methods",
         {"UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All"},

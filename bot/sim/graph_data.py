@@ -7,6 +7,7 @@ import re
 import string
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from bot.sim.evidence import SimRule
 from bot.sim.graph_query import GRAPH_ROOT, GraphRequest, filters, paged, select, since, user_of
@@ -37,6 +38,22 @@ def get_user(state: TenantState, request: GraphRequest, match: re.Match[str]) ->
     user = user_of(state, match["key"])
     context = f"{request.base_url}{GRAPH_ROOT}/$metadata#users/$entity"
     return SimReply(200, {"@odata.context": context, **select(user.graph(), request.query)})
+
+
+def get_group(state: TenantState, request: GraphRequest, match: re.Match[str]) -> SimReply:
+    """`GET /groups/{id}`."""
+
+    key = unquote(match["key"]).lower()
+    group = next((g for g in state.groups if g.id.lower() == key), None)
+    if group is None:
+        raise graph_error(
+            404,
+            "Request_ResourceNotFound",
+            f"Resource '{key}' does not exist or one of its queried reference-property objects "
+            "are not present.",
+        )
+    row = {"id": group.id, "displayName": group.display_name}
+    return SimReply(200, select(row, request.query))
 
 
 def list_users(state: TenantState, request: GraphRequest, match: re.Match[str]) -> SimReply:

@@ -64,6 +64,13 @@ STEP = StepSpec(
             cmdlet="Disable-InboxRule",
             probe="cmdlet",
         ),
+        Need(
+            "Enable inbox rules again (undo containment)",
+            "exchange",
+            ("Exchange.ManageAsApp",),
+            cmdlet="Enable-InboxRule",
+            probe="cmdlet",
+        ),
     ),
     undo=RulesUndo,
     revert=revert,

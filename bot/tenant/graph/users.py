@@ -49,6 +49,12 @@ class Users:
             if r.get("@odata.type") == "#microsoft.graph.group" and r.get("id")
         }
 
+    async def group_name(self, group_id: str) -> str:
+        """The display name of a group (TenantNotFound when there is none)."""
+        path = f"/groups/{quote(group_id)}?$select=id,displayName"
+        found = await self._api.request("GET", path, permission="GroupMember.Read.All")
+        return str(found.get("displayName") or group_id)
+
     async def users_by_upn(self, upns: Iterable[str]) -> dict[str, DirectoryUser]:
         """Look up many users at once (`$batch`, 20 per request); unknown UPNs are left out."""
         wanted = list(dict.fromkeys(u.lower() for u in upns))
