@@ -386,6 +386,6 @@ async def test_only_approvers_switch_the_policy_and_a_refusal_is_audited(
     assert (await bot.runtime.cases.containment_mode()).value == "on"
     events = await AuditTrail(bot.runtime.engine).events(limit=50)
     refused = [e for e in events if e.action == "refused:containment"]
-    assert [(e.actor_name, e.detail) for e in refused] == [("Alex", "needs role approver")]
+    assert [e.detail for e in refused] == ["needs role approver"]
     await bot.post(activity("containment", service_url=recorder.url))  # looking is for viewers
     assert any(t.startswith("On: accounts with strong") for t in texts_of(recorder.cards()[-1]))
