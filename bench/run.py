@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from bench import alert_latency, click_latency
+from bench import alert_latency, click_latency, containment
 from tests.e2e.playground import free_port
 from tests.helpers import ROOT, actions_of, activity, invoke, stop_processes, texts_of
 from tests.replicas import Processes
@@ -477,6 +477,7 @@ async def existing() -> list[Result]:
     timings, peak_kb = await click_latency.measure(5)
     slowest = max(max(v) for v in timings.values()) * 1000
     latencies = await alert_latency.measure(3.0, 2)
+    contained = await containment.measure(3.0, 2)
     return [
         Result("click latency bench: slowest answer", slowest, "ms", "< 1000 ms", slowest < 1000),
         Result(
@@ -492,6 +493,13 @@ async def existing() -> list[Result]:
             "s",
             "<= poll (3 s) + 5 s",
             max(latencies) <= 8,
+        ),
+        Result(
+            "restriction -> contained (150-600 ms per call)",
+            max(contained),
+            "s",
+            "<= poll (3 s) + 10 s",
+            max(contained) <= 13,
         ),
     ]
 

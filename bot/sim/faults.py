@@ -4,6 +4,7 @@ Exchange cmdlet names or Graph route names, or `*` for all of them."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -19,6 +20,13 @@ class Fault:
     times: int = 1
     seconds: float = 0.0
     retry_after: str | None = None
+    upto: float = 0.0  # latency: a delay drawn between `seconds` and this (0: always `seconds`)
+
+    def delay(self) -> float:
+        """How long this call waits."""
+        if self.upto > self.seconds:
+            return random.uniform(self.seconds, self.upto)  # noqa: S311 - jitter, not security
+        return self.seconds
 
 
 @dataclass

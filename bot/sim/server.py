@@ -93,7 +93,7 @@ async def _fault(ctx: SimContext, route: str, service: str) -> SimReply | None:
         return None
     error = graph_error if service == "graph" else exchange_error
     if fault.kind == "latency":  # slow, then the call runs as usual
-        await asyncio.sleep(fault.seconds)
+        await asyncio.sleep(fault.delay())
         return None
     if fault.kind == "hang":  # slow, then a gateway timeout: the call never ran
         await asyncio.sleep(fault.seconds)
@@ -286,7 +286,8 @@ async def sim_restrict(request: web.Request) -> web.Response:
 
 
 async def sim_faults(request: web.Request) -> web.Response:
-    """`POST /_sim/faults {"route", "kind", "times"?, "seconds"?, "retry_after"?}`.
+    """`POST /_sim/faults {"route", "kind", "times"?, "seconds"?, "upto"?, "retry_after"?}`
+    (`upto`: a latency drawn between `seconds` and it).
 
     DELETE clears every fault.
     """
@@ -304,6 +305,7 @@ async def sim_faults(request: web.Request) -> web.Response:
             int(body.get("times", 1)),
             float(body.get("seconds", 0)),
             body.get("retry_after"),
+            float(body.get("upto", 0)),
         ),
     )
     return web.json_response({"queued": True})
