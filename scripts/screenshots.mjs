@@ -18,14 +18,14 @@ const WORDS = {
     open: 'Open', mine: 'Refresh for my view', summary: 'suspicious in',
     details: 'Show all findings', recommended: 'Run recommended steps (1–4)',
     stepsDone: '4 of 7 done or skipped', release: 'Release sender',
-    released: 'Released', alertName: 'Megan Bowen',
+    released: 'Released', alertName: 'Lynne Robbins', contained: 'Contained automatically at',
   },
   nl: {
     alertsOn: 'meldingen aan', list: 'wie is geblokkeerd', listTitle: 'Geblokkeerde afzenders',
     open: 'Openen', mine: 'Vernieuwen voor mijn weergave', summary: 'verdacht in',
     details: 'Toon alle bevindingen', recommended: 'Aanbevolen stappen uitvoeren (1–4)',
     stepsDone: '4 van 7 gedaan of overgeslagen', release: 'Afzender vrijgeven',
-    released: 'Vrijgegeven', alertName: 'Megan Bowen',
+    released: 'Vrijgegeven', alertName: 'Lynne Robbins', contained: 'Automatisch ingesloten om',
   },
 }[lang];
 const USER = 'Joost van den Bergh'; // the compromised scenario's compromised user
@@ -113,10 +113,12 @@ try {
   await waitText(caseCard(), WORDS.released);
   await shoot('released', caseCard());
 
-  // The demo restricts one more user a little after start: the alert lands in this chat.
+  // The demo restricts one more user a little after start (Lynne, whose evidence is strong):
+  // the alert lands in this chat, and the containment policy (AUTO_CONTAIN=on) contains her.
   const alert = cards().filter({ hasText: WORDS.alertName }).filter({ hasNotText: WORDS.listTitle }).last();
   await alert.waitFor({ timeout: 120_000 });
   await waitText(alert, WORDS.summary);
+  await waitText(alert, WORDS.contained);
   await shoot('alert', alert);
   console.log(JSON.stringify({ lang, sizes }));
 } catch (error) {

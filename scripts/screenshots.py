@@ -6,7 +6,8 @@ and the Playground in front of it, as the end-to-end tests do, then has headless
 the Playground's web client (scripts/screenshots.mjs): "alerts on", the list, Open on Joost,
 "Refresh for my view" (the Playground does not refresh cards per viewer; Teams does), the case
 card collapsed and with "Show all findings", Run recommended steps, Release, and the alert that
-the demo's later restriction (Megan) posts. The PNGs and docs/screenshots/sizes.json (card
+the demo's later restriction (Lynne) posts, once automatic containment (AUTO_CONTAIN=on) has
+contained her. The PNGs and docs/screenshots/sizes.json (card
 widths and heights in CSS pixels, at the Playground's card width) go to docs/screenshots/.
 
 Run it as ./scripts/screenshots (it checks for Node.js and Chromium first).
@@ -29,6 +30,7 @@ from tests.e2e.playground import running_stack  # noqa: E402  (after the path is
 DRIVER = ROOT / "scripts" / "screenshots.mjs"
 DEMO = {
     "DEMO_SCENARIO": "compromised",
+    "AUTO_CONTAIN": "on",  # the alert (Lynne) shows the automatic containment
     "DEMO_RESTRICT_AFTER_SECONDS": "45",  # after the list and the case: the alert comes last
     "ALERT_POLL_SECONDS": "2",
     "FOLLOW_UP_SECONDS": "5",

@@ -389,3 +389,31 @@ async def test_only_approvers_switch_the_policy_and_a_refusal_is_audited(
     assert [e.detail for e in refused] == ["needs role approver"]
     await bot.post(activity("containment", service_url=recorder.url))  # looking is for viewers
     assert any(t.startswith("On: accounts with strong") for t in texts_of(recorder.cards()[-1]))
+
+
+async def test_the_demo_contains_the_sender_restricted_a_minute_after_start(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    """`DEMO_SCENARIO=compromised AUTO_CONTAIN=on`: the demo's later restriction (Lynne, here
+    after 1 s instead of a minute) arrives in the personal chat already contained."""
+    bot: BotUnderTest = await start_bot(
+        DEMO_SCENARIO="compromised",
+        AUTO_CONTAIN="on",
+        DEMO_RESTRICT_AFTER_SECONDS="1",
+        ALERT_POLL_SECONDS="1",
+    )
+    await bot.post(activity("who is blocked", service_url=recorder.url))  # subscribes (demo)
+
+    async def contained_alert() -> list[str] | None:
+        for card in reversed(recorder.cards()):
+            said = texts_of(card)
+            if (
+                said
+                and said[0] == "Lynne Robbins"
+                and any(t.startswith("Contained automatically at ") for t in said)
+            ):
+                return said
+        return None
+
+    shown = await wait_for(contained_alert, 30)
+    assert any("external forwarding" in t for t in shown)

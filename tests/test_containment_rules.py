@@ -22,7 +22,7 @@ from bot.cases.sections.risk import RiskFinding
 from bot.cases.sections.rules import RuleFinding
 from bot.cases.sections.sign_ins import CountriesFinding
 from bot.cases.strength import READS, Sign, Verdict, assess
-from bot.errors import Problem, ProblemKind
+from bot.errors import DatabaseUnavailable, Problem, ProblemKind
 from tests.workflow import ALEX, HERE, SAM, Workflow, replica, workflow
 
 AT = datetime(2026, 12, 7, 3, 10, tzinfo=UTC)
@@ -353,3 +353,48 @@ async def test_a_case_an_admin_opens_is_theirs_not_the_policys() -> None:
     assert opened is not None
     assert opened.containment is None
     assert flow.tenant.revoked == 0
+
+
+async def test_switched_off_while_waiting_the_case_stays_with_the_admins() -> None:
+    flow = workflow(containment=ON)
+    opened = next(iter((await flow.service.sync([flow.tenant.sender()])).values()))
+    await flow.service.watch_for_containment([opened])  # pending: the policy was on
+    await flow.service.containment.switch(Mode.OFF, ALEX)
+    await flow.service.ensure_investigation(opened, AUTOMATIC)
+    await flow.service.idle()
+    await flow.service.containment.switch(Mode.ON, ALEX)  # on again later
+    await flow.service.upkeep()
+    await flow.service.idle()
+    case = await flow.service.get(opened.id)
+    assert case is not None
+    assert case.containment is not None
+    assert case.containment.mode is Mode.OFF
+    assert flow.tenant.revoked == 0
+    decided = [e for e in flow.audit.events if e.action == "containment_decided"]
+    assert [e.result for e in decided] == ["off"]
+
+
+async def test_a_decision_that_failed_is_made_by_upkeep() -> None:
+    flow = workflow(containment=ON)
+    opened = next(iter((await flow.service.sync([flow.tenant.sender()])).values()))
+    await flow.service.watch_for_containment([opened])
+    read_mode = flow.switch.containment_mode
+
+    async def database_gone() -> str | None:
+        raise DatabaseUnavailable("the connection failed")
+
+    flow.switch.containment_mode = database_gone  # type: ignore[method-assign]
+    await flow.service.ensure_investigation(opened, AUTOMATIC)
+    await flow.service.idle()
+    waiting = await flow.service.get(opened.id)
+    assert waiting is not None
+    assert waiting.containment is not None
+    assert waiting.containment.verdict is Verdict.PENDING
+    flow.switch.containment_mode = read_mode  # type: ignore[method-assign]
+    await flow.service.upkeep()
+    await flow.service.idle()
+    case = await flow.service.get(opened.id)
+    assert case is not None
+    assert case.containment is not None
+    assert case.containment.contained_at is not None
+    assert flow.tenant.revoked == 1

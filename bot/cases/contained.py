@@ -112,4 +112,5 @@ class Containment:
     def decide_again(self) -> bool:
         """A pending decision is made when the investigation has read the evidence; an
         "unread" one again once the evidence is read again."""
-        return self.verdict in (Verdict.PENDING, Verdict.UNREAD) and self.contained_at is None
+        waiting = self.verdict in (Verdict.PENDING, Verdict.UNREAD) and self.contained_at is None
+        return waiting and self.mode is not Mode.OFF  # switched off while it waited: left so

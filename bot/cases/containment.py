@@ -24,7 +24,7 @@ from bot.cases.background import Background
 from bot.cases.checklist import Checklist
 from bot.cases.contained import Containment, Hold, InFlight, Mode, Work
 from bot.cases.ledger import CaseLedger, settling
-from bot.cases.model import Case
+from bot.cases.model import Case, CaseState
 from bot.cases.outcomes import StepName
 from bot.cases.ports import (
     AuditAction,
@@ -144,7 +144,11 @@ class AutoContainment:
         and contain it in the background when the policy is on and the evidence is strong."""
         mode = await self.mode()
         case = await self._ledger.get(case_id)
-        if mode is Mode.OFF or case is None or not _undecided(case) or case.evidence is None:
+        if case is None or not _undecided(case) or case.evidence is None:
+            return
+        if mode is Mode.OFF:  # switched off while the case waited: it is left to the admins
+            left = Containment(mode, Verdict.PENDING, self._ledger.now())
+            await self._ledger.change(case_id, _decision(left))
             return
         found = assess(case.evidence)
         hold = await self._hold(case) if found.strong else None
@@ -235,8 +239,15 @@ class AutoContainment:
             self.working.pop(case_id, None)
         return late
 
-    async def upkeep(self, alive: set[str]) -> None:
-        """End the work whose runner is gone (or is this process, with nothing running it)."""
+    async def upkeep(self, alive: set[str], open_cases: list[Case]) -> None:
+        """Decide on investigated cases still waiting (a decision that failed, say while the
+        database did not answer), and end the work whose runner is gone (or is this process,
+        with nothing running it)."""
+        for case in open_cases:
+            record = case.containment
+            waiting = record is not None and record.verdict is Verdict.PENDING
+            if waiting and case.evidence is not None and case.state is not CaseState.INVESTIGATING:
+                await self.consider(case.id)
         for case in await self._ledger.with_work_in_flight():
             work = case.containment.in_flight if case.containment else None
             if work is None:
@@ -283,6 +294,8 @@ def _decision(record: Containment) -> Decide:
 
 def _result(record: Containment) -> str:
     """What the audit trail says the policy decided."""
+    if record.mode is Mode.OFF:
+        return "off"
     if record.acts:
         return "contain"
     if record.would_act:
