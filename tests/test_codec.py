@@ -1,5 +1,6 @@
 """The codec (bot/store/codec.py): every stored shape reads back as what was written, for every
-kind of finding of every registered section, step detail, problem and undo record; and
+kind of finding of every registered section, step detail, problem, undo record and the
+containment policy's record; and
 migration 0011 turns the rows earlier versions wrote into them."""
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.cases.contained import Containment, Hold, InFlight, Mode, Work
 from bot.cases.evidence import Evidence, Section, SectionStatus, Why
-from bot.cases.outcomes import Note, StepDetail
+from bot.cases.outcomes import Note, StepDetail, StepName
 from bot.cases.sections import NAMES, SECTIONS, spec
 from bot.cases.sections.mfa import MethodFinding
 from bot.cases.steps.block_sign_in import SignInUndo
@@ -22,6 +24,7 @@ from bot.cases.steps.disable_rules import RulesUndo
 from bot.cases.steps.remove_forwarding import ForwardingUndo
 from bot.cases.steps.remove_roles import RoleRef, RolesUndo
 from bot.cases.steps.review_mfa import MethodRef, MethodsUndo
+from bot.cases.strength import Sign, Verdict
 from bot.errors import Problem, ProblemKind
 from bot.store import codec
 
@@ -93,6 +96,29 @@ def test_a_step_detail_reads_back_as_written(detail: StepDetail) -> None:
 )
 def test_an_undo_record_reads_back_as_written(undo: Any) -> None:
     assert codec.undo_from_json(_stored(codec.undo_json(undo))) == undo
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    record=st.builds(
+        Containment,
+        mode=st.sampled_from(Mode),
+        verdict=st.sampled_from(Verdict),
+        decided_at=times,
+        signs=st.lists(st.sampled_from(Sign), max_size=6, unique=True).map(tuple),
+        unread=st.lists(st.sampled_from(NAMES), max_size=3, unique=True).map(tuple),
+        hold=st.none() | st.sampled_from(Hold),
+        steps=st.lists(st.sampled_from(StepName), max_size=4, unique=True).map(tuple),
+        in_flight=st.none()
+        | st.builds(InFlight, work=st.sampled_from(Work), runner=st.text(max_size=20), since=times),
+        contained_at=st.none() | times,
+        undone_at=st.none() | times,
+        given_back_at=st.none() | times,
+        problem=st.none() | problems,
+    )
+)
+def test_a_containment_record_reads_back_as_written(record: Containment) -> None:
+    assert codec.containment_from_json(_stored(codec.containment_json(record))) == record
 
 
 @settings(max_examples=60, deadline=None)
