@@ -3,6 +3,8 @@ touched have moved."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -94,6 +96,10 @@ async def test_a_stalled_alert_watcher_shows_in_metrics_on_every_replica_and_in_
     )
     bot = await start_bot(DATABASE_URL=database, **quiet)
     watcher = bot.runtime.watcher
+    deadline = time.monotonic() + 20
+    while await WatchedSenders(bot.runtime.engine).last_poll() is None:  # the loop's first
+        assert time.monotonic() < deadline  # poll, so it cannot land after the stale one below
+        await asyncio.sleep(0.05)
     await watcher.poll_once()
     health = await watcher.health()
     assert health.age_seconds is not None
