@@ -255,7 +255,6 @@ async def start_runtime(
         leases=leases,
         private=outbox,
         switch=watched,
-        audit=audit,
         background=background,
         runner=runner,
     )

@@ -185,7 +185,7 @@ def step_capabilities() -> tuple[Capability, ...]:
     return tuple(
         Capability(
             need.label,
-            step.recommended,
+            step.recommended and not need.optional,
             need.service,
             need.permissions,
             _cmdlet_check(need.cmdlet) if need.probe == "cmdlet" else None,

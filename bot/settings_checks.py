@@ -107,14 +107,25 @@ def id_list_problems(s: Settings) -> list[str]:
     return found
 
 
-def containment_problems(s: Settings) -> list[str]:
-    """AUTO_CONTAIN_STEPS names checklist steps (at least one)."""
-    from bot.cases.outcomes import StepName
+# The steps the containment policy may run: those an undo puts back, and the two that need no
+# putting back (revoked sessions, a password reset that Give the account back replaces).
+CONTAINMENT_STEPS = (
+    "reset_password",
+    "block_sign_in",
+    "revoke_sessions",
+    "remove_forwarding",
+    "disable_rules",
+)
 
-    known = [n.value for n in StepName]
-    wrong = [n for n in s.auto_contain_step_names if n not in known]
+
+def containment_problems(s: Settings) -> list[str]:
+    """AUTO_CONTAIN_STEPS names steps the policy may run (at least one)."""
+    wrong = [n for n in s.auto_contain_step_names if n not in CONTAINMENT_STEPS]
     if wrong:
-        return [f"AUTO_CONTAIN_STEPS: unknown step {wrong[0]!r}; the steps are {', '.join(known)}"]
+        return [
+            f"AUTO_CONTAIN_STEPS: {wrong[0]!r} is not a step the policy may run; it runs "
+            f"{', '.join(CONTAINMENT_STEPS)} (the others need a human)"
+        ]
     if not s.auto_contain_step_names:
         return ["AUTO_CONTAIN_STEPS names no step; to turn the policy off, set AUTO_CONTAIN=off"]
     return []

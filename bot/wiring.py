@@ -8,12 +8,11 @@ from datetime import timedelta
 from bot.cases.background import Background
 from bot.cases.checklist import Checklist
 from bot.cases.contained import Mode
-from bot.cases.containment import AutoContainment, ContainmentPolicy
+from bot.cases.containment import POLICY_ORDER, AutoContainment, ContainmentPolicy
 from bot.cases.investigator import Investigator
 from bot.cases.ledger import CaseLedger
-from bot.cases.outcomes import StepName
 from bot.cases.ownership import Ownership
-from bot.cases.ports import AuditLog, PolicySwitch, PrivateChannel, RunnerLeases, SenderLookup
+from bot.cases.ports import PolicySwitch, PrivateChannel, RunnerLeases, SenderLookup
 from bot.cases.release import Releases
 from bot.cases.service import CasePolicy, CaseService
 from bot.cases.tenant_ports import Tenant
@@ -34,7 +33,7 @@ def case_policy(settings: Settings) -> CasePolicy:
         work_deadline_seconds=max(900.0, 10 * settings.tenant_deadline_seconds),
         containment=ContainmentPolicy(
             Mode(settings.auto_contain),
-            tuple(n for n in StepName if n.value in settings.auto_contain_step_names),
+            tuple(n for n in POLICY_ORDER if n.value in settings.auto_contain_step_names),
             frozenset(settings.auto_contain_exclude_id_set),
             frozenset(settings.auto_contain_exclude_group_set),
         ),
@@ -50,7 +49,6 @@ def case_service(
     leases: RunnerLeases,
     private: PrivateChannel,
     switch: PolicySwitch,
-    audit: AuditLog,
     background: Background,
     runner: str,
 ) -> CaseService:
@@ -78,7 +76,6 @@ def case_service(
         checklist,
         tenant,
         switch,
-        audit,
         private,
         background,
         policy.containment,

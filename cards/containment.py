@@ -45,7 +45,11 @@ def containment_line(case: Case, t: Texts) -> str:
     if record.verdict is Verdict.PENDING:
         return t("contain.pending")
     if record.undone_at is not None:
-        return t("contain.undone", actor=shown(record.undone_by, 80), at=t.clock(record.undone_at))
+        line = t("contain.undone", actor=shown(record.undone_by, 80), at=t.clock(record.undone_at))
+        if record.kept:
+            kept = ", ".join(t("contain.kept." + s.value) for s in record.kept)
+            line += " " + t("contain.kept", what=kept)
+        return line
     if record.would_act:
         return t("contain.dry_run", signs=signs)
     if not record.acts:
@@ -67,8 +71,9 @@ def containment_blocks(case: Case, t: Texts, role: Role) -> tuple[list[Card], li
     record = case.containment
     if record is None or record.mode is Mode.OFF:
         return [], []
-    color = "Warning" if record.acts or record.would_act else "Default"
-    blocks: list[Card] = [text(containment_line(case, t), size="Small", color=color)]
+    acted = record.acts or record.would_act
+    style = {"weight": "Bolder"} if acted else {"isSubtle": True}
+    blocks: list[Card] = [text(containment_line(case, t), size="Small", **style)]
     work = record.in_flight
     if work is not None and work.work is not Work.CONTAIN:
         said = t("contain.work." + work.work.value, actor=shown(work.actor_name, 80))

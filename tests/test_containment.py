@@ -109,7 +109,11 @@ async def test_strong_evidence_is_contained_one_poll_after_the_restriction_with_
     tenant = bot.sim.state
     evidence = tenant.evidence_of(LYNNE)
     assert evidence.forwarding_smtp is None
-    assert {r.name: r.enabled for r in evidence.rules} == {".": False, "Newsletters": True}
+    assert {r.name: r.enabled for r in evidence.rules} == {
+        ".": False,
+        "Newsletters": True,  # harmless
+        "Junk E-mail Rule": True,  # Exchange's own, hidden in every mailbox
+    }
     assert evidence.sessions_revoked is not None
     assert next(u for u in tenant.users if u.upn == LYNNE).account_enabled is False
     assert evidence.password_sha256 is None  # a reset is not in the default steps
@@ -213,7 +217,7 @@ async def test_undo_restores_exactly_the_recorded_prior_state(
     undone = await bot.runtime.cases.get(case.id)
     card = await click(bot, recorder, "refresh_case", {"case": case.id, "version": undone.version})
     line = _line(texts_of(card), "Automatic containment undone by Alex at ")
-    assert line.endswith("sessions stay revoked.")
+    assert line.endswith("Not put back: the sessions it revoked.")
     assert undone.state is CaseState.REMEDIATING
 
 

@@ -14,7 +14,8 @@ from bot.cases.contained import Hold, Mode
 from bot.cases.containment import AUTOMATIC, ContainmentPolicy
 from bot.cases.evidence import Evidence, Section, SectionName, SectionStatus, Why
 from bot.cases.model import Case, CaseState, Notice
-from bot.cases.outcomes import Note, StepName, StepStatus
+from bot.cases.outcomes import Note, StepDetail, StepName, StepStatus
+from bot.cases.ports import AuditAction, Change, Event, StepWrite
 from bot.cases.sections.consents import ConsentFinding
 from bot.cases.sections.forwarding import ForwardingFinding
 from bot.cases.sections.mfa import MethodFinding
@@ -168,8 +169,16 @@ async def test_undo_puts_back_exactly_what_the_policy_changed() -> None:
 async def test_give_the_account_back_tells_the_clicker_privately_and_allows_sign_in() -> None:
     flow = workflow(containment=ON)
     case = await _restricted(flow)
-    assert case.can_give_back
-    await flow.service.give_back(case.id, case.version, SAM, HERE, private_text=SECRET)
+    assert not case.can_give_back  # open: Undo containment is the approvers' way back
+    refused = await flow.service.give_back(case.id, case.version, SAM, HERE, private_text=SECRET)
+    assert refused.notice is Notice.NOTHING_TO_UNDO
+    await flow.service.release(case.id, case.version, ALEX)
+    await flow.service.idle()
+    released = await flow.service.get(case.id)
+    assert released is not None
+    assert released.state is CaseState.VERIFIED
+    assert released.can_give_back
+    await flow.service.give_back(released.id, released.version, SAM, HERE, private_text=SECRET)
     await flow.service.idle()
     back = await flow.service.get(case.id)
     assert back is not None
@@ -180,9 +189,81 @@ async def test_give_the_account_back_tells_the_clicker_privately_and_allows_sign
     assert back.containment.given_back_by == "Sam"
     assert back.step(StepName.RESET_PASSWORD).status is StepStatus.DONE
     assert back.step(StepName.BLOCK_SIGN_IN).status is StepStatus.NOT_RUN
-    assert back.state is CaseState.READY  # the password reset now settles step 1
+    assert not back.can_give_back
     told = flow.private.told[0][1]
     assert all(told not in (e.detail + str(e.parameters)) for e in flow.audit.events)
+
+
+async def test_the_policy_shuts_the_door_before_it_ends_the_sessions() -> None:
+    flow = workflow(containment=ON)
+    case = await _restricted(flow)
+    started = [e.action for e in flow.audit.events if e.action.startswith("step_started:")]
+    assert started == [
+        "step_started:block_sign_in",
+        "step_started:revoke_sessions",
+        "step_started:remove_forwarding",
+        "step_started:disable_rules",
+    ]
+    assert case.containment is not None
+
+
+async def test_undo_withdraws_a_release_request_made_while_contained() -> None:
+    flow = workflow(containment=ON, four_eyes=True)
+    case = await _restricted(flow)
+    asked = await flow.service.release(case.id, case.version, ALEX)
+    assert asked.case.awaiting_approval
+    await flow.service.undo_containment(asked.case.id, asked.case.version, ALEX)
+    await flow.service.idle()
+    undone = await flow.service.get(case.id)
+    assert undone is not None
+    assert not undone.awaiting_approval
+    approved = await flow.service.approve(undone.id, undone.version, SAM)
+    assert approved.notice is Notice.NOTHING_TO_APPROVE
+    assert flow.tenant.released == 0
+
+
+async def test_an_approval_of_a_case_no_longer_ready_is_refused() -> None:
+    flow = workflow(containment=ON, four_eyes=True)
+    case = await _restricted(flow)
+    asked = await flow.service.release(case.id, case.version, ALEX)
+    # The case goes back under the request (sign-in allowed again outside the undo).
+    step = StepWrite(StepName.BLOCK_SIGN_IN, StepStatus.NOT_RUN, StepDetail(Note.UNDONE))
+    said = Event(AuditAction.STEP_FINISHED, ALEX, "done", StepName.BLOCK_SIGN_IN)
+    await flow.ledger.change(case.id, lambda _: Change(said, step=step))
+    current = await flow.service.get(case.id)
+    assert current is not None
+    assert current.awaiting_approval
+    approved = await flow.service.approve(current.id, current.version, SAM)
+    assert approved.notice is Notice.NOT_RELEASABLE
+    assert flow.tenant.released == 0
+    assert asked.notice is Notice.APPROVAL_NEEDED
+
+
+async def test_a_step_that_cannot_be_undone_does_not_stop_the_others() -> None:
+    flow = workflow(containment=ON)
+    case = await _restricted(flow)
+    flow.tenant.enable_refused = True  # Exchange refuses Enable-InboxRule
+    await flow.service.undo_containment(case.id, case.version, ALEX)
+    await flow.service.idle()
+    partly = await flow.service.get(case.id)
+    assert partly is not None
+    assert partly.containment is not None
+    assert flow.tenant.blocked is False
+    assert flow.tenant.forwarding == "smtp:exfil@attacker.example"
+    assert flow.tenant.rules == {"rule-1": False}
+    assert partly.containment.undone_at is None
+    assert partly.containment.problem is not None
+    assert partly.step(StepName.DISABLE_RULES).status is StepStatus.DONE
+    assert partly.can_undo_containment  # offered again, for what is left
+    flow.tenant.enable_refused = False
+    await flow.service.undo_containment(partly.id, partly.version, ALEX)
+    await flow.service.idle()
+    done = await flow.service.get(case.id)
+    assert done is not None
+    assert done.containment is not None
+    assert flow.tenant.rules == {"rule-1": True}
+    assert done.containment.undone_at is not None
+    assert done.containment.kept == (StepName.REVOKE_SESSIONS,)
 
 
 async def test_weak_evidence_is_left_alone_and_says_why() -> None:

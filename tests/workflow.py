@@ -241,6 +241,7 @@ class MemoryTenant:
     groups: set[str] = field(default_factory=set)
     on_premises: bool = False
     rules_refused: bool = False  # Exchange refuses Get-InboxRule
+    enable_refused: bool = False  # Exchange refuses Enable-InboxRule
 
     def sender(self) -> RestrictedSender:
         """The restriction as Exchange lists it."""
@@ -327,6 +328,8 @@ class MemoryTenant:
         self.rules[rule_id] = False
 
     async def enable_inbox_rule(self, upn: str, rule_id: str) -> None:
+        if self.enable_refused:
+            raise TenantForbidden("Enable-InboxRule is not in the app's role", service="Exchange")
         self.rules[rule_id] = True
 
     async def restore_forwarding(
@@ -345,14 +348,16 @@ class MemoryTenant:
 class MemorySwitch:
     """The containment policy's run-time switch, shared by the replicas of one deployment."""
 
-    def __init__(self) -> None:
+    def __init__(self, audit: MemoryAudit) -> None:
         self.mode: str | None = None
+        self.audit = audit
 
     async def containment_mode(self) -> str | None:
         return self.mode
 
-    async def switch_containment(self, mode: str, at: datetime) -> None:
+    async def switch_containment(self, mode: str, at: datetime, event: AuditEvent) -> None:
         self.mode = mode
+        await self.audit.record(event)
 
 
 class MemorySenders:
@@ -401,7 +406,7 @@ def workflow(
         evidence_retry_seconds=0.01,
         containment=containment or ContainmentPolicy(),
     )
-    switch = MemorySwitch()
+    switch = MemorySwitch(audit)
     service = case_service(
         policy,
         ledger,
@@ -410,7 +415,6 @@ def workflow(
         leases=leases,
         private=private,
         switch=switch,
-        audit=audit,
         background=Background(),
         runner=runner,
     )
@@ -432,7 +436,6 @@ def replica(flow: Workflow, runner: str) -> CaseService:
         leases=MemoryLeases(runner),
         private=flow.private,
         switch=flow.switch,
-        audit=flow.audit,
         background=Background(),
         runner=runner,
     )

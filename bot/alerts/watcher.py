@@ -187,7 +187,10 @@ class Watcher:
 
     async def _alert(self, senders: list[RestrictedSender]) -> None:
         cases = await self._cases.sync(senders)
-        await self._cases.watch_for_containment(list(cases.values()))
+        try:  # opt-in; a failure here must not lose the alerts (the senders are seen now)
+            await self._cases.watch_for_containment(list(cases.values()))
+        except Exception:
+            log.exception("could not mark new restrictions for automatic containment")
         if len(senders) > self.policy.digest_threshold:
             await self._delivery.digest(list(cases.values()))
             if await self._cases.containment_mode() is not Mode.OFF:

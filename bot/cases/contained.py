@@ -72,6 +72,7 @@ class Containment:
     stopped: bool = False  # its runner stopped before every step ran
     undone_at: datetime | None = None
     undone_by: str = ""
+    kept: tuple[StepName, ...] = ()  # what an undo could not put back (sessions revoked…)
     given_back_at: datetime | None = None
     given_back_by: str = ""
     problem: Problem | None = None  # why the last undo or give-back did not finish
@@ -111,6 +112,7 @@ class Containment:
     @property
     def decide_again(self) -> bool:
         """A pending decision is made when the investigation has read the evidence; an
-        "unread" one again once the evidence is read again."""
+        "unread" one (or one held because the excluded groups could not be read) again later."""
         waiting = self.verdict in (Verdict.PENDING, Verdict.UNREAD) and self.contained_at is None
-        return waiting and self.mode is not Mode.OFF  # switched off while it waited: left so
+        held = self.hold is Hold.GROUPS_UNREAD and self.contained_at is None
+        return (waiting or held) and self.mode is not Mode.OFF  # switched off: left so

@@ -17,7 +17,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot import errors, metrics
 from bot.cases.background import Background
@@ -28,7 +28,6 @@ from bot.cases.model import Case, CaseState
 from bot.cases.outcomes import StepName
 from bot.cases.ports import (
     AuditAction,
-    AuditLog,
     CaseChange,
     Change,
     Decide,
@@ -46,13 +45,18 @@ from bot.logs import correlation_id
 log = logging.getLogger(__name__)
 
 AUTOMATIC = Actor("blockwatch:containment", "", POLICY_NAME)
-DEFAULT_STEPS = (
+# The order the policy runs its steps in: shut the door first (a new password, sign-in
+# blocked), then end the sessions already open, then stop the mail leaving.
+POLICY_ORDER = (
+    StepName.RESET_PASSWORD,
+    StepName.BLOCK_SIGN_IN,
     StepName.REVOKE_SESSIONS,
     StepName.REMOVE_FORWARDING,
     StepName.DISABLE_RULES,
-    StepName.BLOCK_SIGN_IN,
 )
+DEFAULT_STEPS = POLICY_ORDER[1:]
 POLICY_TARGET = "containment policy"  # the audit trail's target of a switch
+HOLD_RETRY = timedelta(minutes=1)  # excluded groups that could not be read: ask again after
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,6 @@ class AutoContainment:
         checklist: Checklist,
         tenant: Tenant,
         switch: PolicySwitch,
-        audit: AuditLog,
         private: PrivateChannel,
         background: Background,
         policy: ContainmentPolicy,
@@ -85,8 +88,6 @@ class AutoContainment:
         self._checklist = checklist
         self._tenant = tenant
         self._switch = switch
-        self._audit = audit
-        self._private = private
         self._background = background
         self.policy = policy
         self.runner = runner
@@ -107,10 +108,8 @@ class AutoContainment:
         return mode
 
     async def switch(self, mode: Mode, actor: Actor) -> None:
-        """Switch the mode for every replica, audited."""
+        """Switch the mode for every replica, audited in the same transaction."""
         now = self._ledger.now()
-        await self._switch.switch_containment(mode.value, now)
-        metrics.containment_mode(mode.value)
         event = AuditEvent(
             actor_id=actor.key,
             actor_name=actor.name,
@@ -119,7 +118,8 @@ class AutoContainment:
             result=mode.value,
             at=now,
         )
-        await self._audit.record(event)
+        await self._switch.switch_containment(mode.value, now, event)
+        metrics.containment_mode(mode.value)
 
     # ---- deciding and containing ---------------------------------------------------------------
 
@@ -184,13 +184,15 @@ class AutoContainment:
 
     async def _contain(self, case_id: str, record: Containment) -> None:
         """Run the policy's steps in order; one that fails or is skipped never stops the rest.
-        A step an admin already runs or ran is theirs."""
+        A step an admin already runs or ran is theirs. The work is this process's until its
+        end is recorded (upkeep leaves it alone until then)."""
         because = {"policy": "auto_contain", "signs": ",".join(s.value for s in record.signs)}
+        work = record.in_flight
         stopped = False
         try:
             for step in record.steps:
                 case = await self._ledger.get(case_id)
-                if case is None or case.containment is None or case.containment.in_flight is None:
+                if case is None or case.containment is None or case.containment.in_flight != work:
                     break  # upkeep ended it (this process was taken for gone): start nothing
                 if not case.can_start(step):
                     continue
@@ -203,32 +205,13 @@ class AutoContainment:
             log.exception("automatic containment stopped", extra={"case": case_id})
             stopped = True
             because = {**because, "error": type(err).__name__, "reference": correlation_id.get()}
+        try:
+            await self._ledger.record_outcome(
+                case_id, _finished(work, stopped, because, self._ledger.now())
+            )
         finally:
             self.working.pop(case_id, None)
-        await self._ledger.record_outcome(case_id, self._finished(stopped, because))
         await self._ledger.record_outcome(case_id, settling)
-
-    def _finished(self, stopped: bool, facts: Mapping[str, str]) -> Decide:
-        now = self._ledger.now()
-
-        def finish(case: Case) -> Change | None:
-            record = case.containment
-            if (
-                record is None
-                or record.in_flight is None
-                or record.in_flight.work is not Work.CONTAIN
-            ):
-                return None
-            ended = dataclasses.replace(record, in_flight=None, contained_at=now, stopped=stopped)
-            statuses = {s.value: case.step(s).status.value for s in record.steps}
-            action = AuditAction.CONTAINMENT_STOPPED if stopped else AuditAction.CONTAINED
-            said = Event(action, AUTOMATIC, "stopped" if stopped else "done", None, statuses)
-            return Change(
-                dataclasses.replace(said, parameters={**statuses, **facts}),
-                CaseChange(containment=ended),
-            )
-
-        return finish
 
     # ---- upkeep -------------------------------------------------------------------------------
 
@@ -240,14 +223,11 @@ class AutoContainment:
         return late
 
     async def upkeep(self, alive: set[str], open_cases: list[Case]) -> None:
-        """Decide on investigated cases still waiting (a decision that failed, say while the
-        database did not answer), and end the work whose runner is gone (or is this process,
-        with nothing running it)."""
-        for case in open_cases:
-            record = case.containment
-            waiting = record is not None and record.verdict is Verdict.PENDING
-            if waiting and case.evidence is not None and case.state is not CaseState.INVESTIGATING:
-                await self.consider(case.id)
+        """End the work whose runner is gone (or is this process, with nothing running it);
+        decide on investigated cases still waiting (a decision that failed, say while the
+        database did not answer; a hold because the excluded groups could not be read, a
+        minute later); show the mode in /metrics. One case that fails never stops the round."""
+        await self.mode()  # every replica's /metrics follows a switch made on another
         for case in await self._ledger.with_work_in_flight():
             work = case.containment.in_flight if case.containment else None
             if work is None:
@@ -258,6 +238,18 @@ class AutoContainment:
             await self._ledger.change(case.id, _stopped(work, self._ledger.now()))
             if case.is_open:
                 await self._ledger.settle(case.id)
+        retry_before = self._ledger.now() - HOLD_RETRY
+        for case in open_cases:
+            record = case.containment
+            if record is None or not record.decide_again or case.evidence is None:
+                continue
+            pending = record.verdict is Verdict.PENDING
+            held = record.hold is Hold.GROUPS_UNREAD and record.decided_at < retry_before
+            if (pending and case.state is not CaseState.INVESTIGATING) or held:
+                try:
+                    await self.consider(case.id)
+                except Exception:  # its card still says it waits; the next round tries again
+                    log.exception("containment decision failed", extra={"case": case.id})
 
 
 def _undecided(case: Case) -> bool:
@@ -280,6 +272,12 @@ def _decision(record: Containment) -> Decide:
             and earlier.unread == record.unread
         ):
             return None  # the same "could not read" again: nothing new to say
+        if (
+            earlier is not None
+            and earlier.hold is Hold.GROUPS_UNREAD
+            and record == dataclasses.replace(earlier, decided_at=record.decided_at)
+        ):
+            return Change(fields=CaseChange(containment=record))  # asked again: when, only
         facts = {
             "mode": record.mode.value,
             "signs": ",".join(s.value for s in record.signs),
@@ -301,6 +299,27 @@ def _result(record: Containment) -> str:
     if record.would_act:
         return "would_contain"
     return record.hold.value if record.hold else record.verdict.value
+
+
+def _finished(
+    work: InFlight | None, stopped: bool, facts: Mapping[str, str], now: datetime
+) -> Decide:
+    """The policy's steps ended (all, or it stopped before every one ran): recorded once, by
+    the claim that ran them."""
+
+    def finish(case: Case) -> Change | None:
+        record = case.containment
+        if record is None or work is None or record.in_flight != work:
+            return None
+        ended = dataclasses.replace(record, in_flight=None, contained_at=now, stopped=stopped)
+        statuses = {s.value: case.step(s).status.value for s in record.steps}
+        action = AuditAction.CONTAINMENT_STOPPED if stopped else AuditAction.CONTAINED
+        said = Event(
+            action, AUTOMATIC, "stopped" if stopped else "done", None, {**statuses, **facts}
+        )
+        return Change(said, CaseChange(containment=ended))
+
+    return finish
 
 
 def _stopped(work: InFlight, now: datetime) -> Decide:

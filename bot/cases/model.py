@@ -212,16 +212,18 @@ class Case:
 
     @property
     def can_give_back(self) -> bool:
-        """The policy blocked sign-in (BlockWatch, not Defender before it): a responder may give
-        the account back (a new temporary password, sign-in allowed) unless the sender was
-        restricted again since."""
+        """The policy blocked sign-in (BlockWatch, not Defender before it) and the sender was
+        released: a responder may give the account back (a new temporary password, sign-in
+        allowed). Not while the case is open (Undo containment is the approvers' way back),
+        nor when it ended with the account kept blocked."""
         done = self.containment
         blocked = self.step(StepName.BLOCK_SIGN_IN)
         return (
             done is not None
             and done.acts
             and done.in_flight is None
-            and self.state is not CaseState.RE_RESTRICTED
+            and self.state in (CaseState.RELEASED, CaseState.VERIFIED)
+            and self.close_reason is not CloseReason.ACCOUNT_DISABLED
             and blocked.status is StepStatus.DONE
             and blocked.undo is not None
         )

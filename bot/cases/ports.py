@@ -254,8 +254,8 @@ class PolicySwitch(Protocol):
         """The mode last switched to."""
         ...
 
-    async def switch_containment(self, mode: str, at: datetime) -> None:
-        """Switch the mode for every replica."""
+    async def switch_containment(self, mode: str, at: datetime, event: AuditEvent) -> None:
+        """Switch the mode for every replica, auditing `event` in the same transaction."""
         ...
 
 

@@ -98,6 +98,13 @@ class Releases:
                 case, Event(AuditAction.APPROVAL_REFUSED, actor, "refused", detail=why)
             )
             return Answer(case, Notice.OWN_REQUEST)
+        if not case.can_release(override=bool(case.override_reason)):
+            # The case went back since the request (a containment undone): ask again.
+            why = "the case is no longer ready to release"
+            await self._ledger.record(
+                case, Event(AuditAction.APPROVAL_REFUSED, actor, "refused", detail=why)
+            )
+            return Answer(case, Notice.NOT_RELEASABLE)
         return await self._start(case, actor, case.override_reason, approved=True)
 
     async def _start(

@@ -319,9 +319,9 @@ class CaseService:
         cases = await self._ledger.open_cases()
         for state in CaseState:
             metrics.CASES.labels(state.value).set(sum(c.state is state for c in cases))
-        await self.containment.upkeep(alive, cases)
         await self._releases.recover(cases, alive)
         await self._releases.expire_approvals(cases, now or self._ledger.now())
+        await self.containment.upkeep(alive, cases)
         return left
 
     def _orphaned(self, case_id: str, step: StepName, runner: str, alive: set[str]) -> bool:

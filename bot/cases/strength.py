@@ -1,13 +1,14 @@
 """When evidence is strong enough to contain an account without a human: the rules, in one
-place (README "Automatic containment" says the same in words; tests/test_strength.py holds
-them to it).
+place (README "Automatic containment" says the same in words; tests/test_containment_rules.py
+holds them to it).
 
 Only evidence that was **read** counts. A sign is one independent reason to believe the
 account is in an attacker's hands:
 
     forwarding      mail forwarded or redirected outside the organisation (an enabled inbox
                     rule, or the mailbox's forwarding)
-    hidden_rule     an enabled inbox rule hidden from Outlook
+    hidden_rule     an enabled inbox rule hidden from Outlook (not Exchange's own junk-mail and
+                    automatic-reply rules, which every mailbox has)
     hiding_rule     an enabled inbox rule that deletes mail, moves it where nobody looks (RSS
                     Subscriptions, Notes, Junk, Archive…) or acts on bait words
     risk            Entra ID Protection: high user risk, or confirmed compromised

@@ -16,7 +16,7 @@ from typing import Any
 
 from bot import errors
 from bot.cases.background import Background
-from bot.cases.contained import Containment, InFlight, Work
+from bot.cases.contained import InFlight, Work
 from bot.cases.ledger import CaseLedger, settling
 from bot.cases.model import Answer, Case, Notice
 from bot.cases.outcomes import Note, StepDetail, StepName, StepStatus
@@ -33,6 +33,7 @@ from bot.cases.steps import step as spec_of
 from bot.cases.steps.reset_password import temporary_password
 from bot.cases.tenant_ports import Tenant
 from bot.core.people import Actor, Address
+from bot.errors import Problem
 from bot.logs import correlation_id
 
 log = logging.getLogger(__name__)
@@ -61,72 +62,85 @@ class WaysBack:
 
     async def undo(self, case: Case, actor: Actor) -> Answer:
         """Put back what the policy changed (approvers), in the background."""
-        claimed = await self._claim(case, Work.UNDO, actor, AuditAction.CONTAINMENT_UNDONE)
-        if claimed is None:
+        claim = await self._claim(case, Work.UNDO, actor, AuditAction.CONTAINMENT_UNDONE)
+        if claim is None:
             return Answer(await self._ledger.get(case.id) or case, Notice.NOTHING_TO_UNDO)
-        self._spawn(self._undo(case.id, actor), f"undo:{case.id}", case.id)
+        claimed, work = claim
+        self._spawn(self._undo(case.id, actor, work), f"undo:{case.id}", case.id)
         return Answer(claimed)
 
     async def give_back(
         self, case: Case, actor: Actor, address: Address, private_text: str
     ) -> Answer:
         """A new temporary password to `actor` privately, and sign-in allowed (responders)."""
-        claimed = await self._claim(case, Work.GIVE_BACK, actor, AuditAction.ACCOUNT_GIVEN_BACK)
-        if claimed is None:
+        claim = await self._claim(case, Work.GIVE_BACK, actor, AuditAction.ACCOUNT_GIVEN_BACK)
+        if claim is None:
             return Answer(await self._ledger.get(case.id) or case, Notice.NOTHING_TO_UNDO)
-        work = self._give_back(case.id, actor, address, private_text)
-        self._spawn(work, f"give-back:{case.id}", case.id)
+        claimed, work = claim
+        running = self._give_back(case.id, actor, work, address, private_text)
+        self._spawn(running, f"give-back:{case.id}", case.id)
         return Answer(claimed)
 
     async def _claim(
         self, case: Case, work: Work, actor: Actor, action: AuditAction
-    ) -> Case | None:
+    ) -> tuple[Case, InFlight] | None:
         now = self._ledger.now()
+        running = InFlight(work, self.runner, actor.name, now)
 
         def claim(current: Case) -> Change | None:
             allowed = current.can_undo_containment if work is Work.UNDO else current.can_give_back
             if not allowed or current.containment is None:
                 return None
-            running = InFlight(work, self.runner, actor.name, now)
             record = dataclasses.replace(current.containment, in_flight=running, problem=None)
             return Change(Event(action, actor, "running"), CaseChange(containment=record))
 
         claimed = await self._ledger.change(case.id, claim, version=case.version)
-        if claimed.done:
-            self.working[case.id] = now
-        return claimed.case if claimed.done else None
+        if not claimed.done:
+            return None
+        self.working[case.id] = now
+        return claimed.case, running
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str, case_id: str) -> None:
         if not self._background.spawn(work, name):
             self.working.pop(case_id, None)  # stopping: upkeep elsewhere ends it
 
-    async def _undo(self, case_id: str, actor: Actor) -> None:
-        kept: list[str] = []
+    async def _undo(self, case_id: str, actor: Actor, work: InFlight) -> None:
+        """Revert each of the policy's steps from its undo record; one that fails does not
+        stop the others (it stays done, and Undo is offered again for it)."""
+        failed: Problem | None = None
         try:
             case = await self._ledger.get(case_id)
             record = case.containment if case else None
             if case is None or record is None:
                 return
-            for name in reversed(record.steps):
+            for name in record.steps:
                 step = case.step(name)
                 revert = spec_of(name).revert
                 if step.status is not StepStatus.DONE or step.actor_name != POLICY_NAME:
                     continue
                 if revert is None or step.undo is None:
-                    kept.append(name.value)  # sessions stay revoked: they cannot come back
+                    continue  # sessions revoked, or a password reset: they stay (the card says)
+                try:
+                    await revert(self._tenant, case, step.undo)
+                except errors.BlockWatchError as err:
+                    log.warning(
+                        "could not undo a step", extra={"step": name.value, "error": str(err)}
+                    )
+                    failed = failed or errors.problem_of(err)
                     continue
-                await revert(self._tenant, case, step.undo)
                 back = StepWrite(name, StepStatus.NOT_RUN, StepDetail(Note.UNDONE), actor=actor)
                 said = Event(AuditAction.CONTAINMENT_UNDONE, actor, "done", name)
                 await self._ledger.record_outcome(case_id, _step_change(said, back))
-            await self._end(case_id, actor, Work.UNDO, kept=tuple(kept))
+            if failed is not None:
+                raise UndoIncomplete(failed)
+            await self._end(case_id, actor, work)
         except Exception as err:
-            await self._failed(case_id, actor, Work.UNDO, err)
+            await self._failed(case_id, actor, work, err)
         finally:
             self.working.pop(case_id, None)
 
     async def _give_back(
-        self, case_id: str, actor: Actor, address: Address, private_text: str
+        self, case_id: str, actor: Actor, work: InFlight, address: Address, private_text: str
     ) -> None:
         try:
             case = await self._ledger.get(case_id)
@@ -156,41 +170,57 @@ class WaysBack:
             )
             said = Event(AuditAction.ACCOUNT_GIVEN_BACK, actor, "done", StepName.BLOCK_SIGN_IN)
             await self._ledger.record_outcome(case_id, _step_change(said, allowed))
-            await self._end(case_id, actor, Work.GIVE_BACK)
+            await self._end(case_id, actor, work)
         except Exception as err:
-            await self._failed(case_id, actor, Work.GIVE_BACK, err)
+            await self._failed(case_id, actor, work, err)
         finally:
             self.working.pop(case_id, None)
 
-    async def _end(
-        self, case_id: str, actor: Actor, work: Work, *, kept: tuple[str, ...] = ()
-    ) -> None:
+    async def _end(self, case_id: str, actor: Actor, work: InFlight) -> None:
+        """The work finished: recorded on the policy's record (only this claim of it). An undo
+        also withdraws a release request made while the account was contained: the case is
+        open again and must be ready again before anyone releases it."""
         now = self._ledger.now()
 
         def end(case: Case) -> Change | None:
             record = case.containment
-            if record is None or record.in_flight is None or record.in_flight.work is not work:
+            if record is None or record.in_flight != work:
                 return None
-            if work is Work.UNDO:
+            fields = CaseChange()
+            if work.work is Work.UNDO:
+                kept = tuple(
+                    s
+                    for s in record.steps
+                    if case.step(s).status is StepStatus.DONE
+                    and case.step(s).actor_name == POLICY_NAME
+                )
                 ended = dataclasses.replace(
-                    record, in_flight=None, undone_at=now, undone_by=actor.name
+                    record, in_flight=None, undone_at=now, undone_by=actor.name, kept=kept
                 )
-                said = Event(
-                    AuditAction.CONTAINMENT_UNDONE, actor, "done", None, {"kept": ",".join(kept)}
-                )
+                facts = {"kept": ",".join(s.value for s in kept)}
+                if case.awaiting_approval:
+                    facts["release_request"] = "withdrawn"
+                    fields["release_requested_by"] = None
+                    fields["release_requested_name"] = None
+                    fields["release_requested_at"] = None
+                    fields["override_reason"] = None
+                said = Event(AuditAction.CONTAINMENT_UNDONE, actor, "done", None, facts)
             else:
                 ended = dataclasses.replace(
                     record, in_flight=None, given_back_at=now, given_back_by=actor.name
                 )
                 said = Event(AuditAction.ACCOUNT_GIVEN_BACK, actor, "done")
-            return Change(said, CaseChange(containment=ended))
+            fields["containment"] = ended
+            return Change(said, fields)
 
         await self._ledger.record_outcome(case_id, end)
         await self._ledger.record_outcome(case_id, settling)
 
-    async def _failed(self, case_id: str, actor: Actor, work: Work, err: Exception) -> None:
+    async def _failed(self, case_id: str, actor: Actor, work: InFlight, err: Exception) -> None:
         """An undo or give-back that did not finish: the card says why and offers it again."""
-        if isinstance(err, errors.BlockWatchError):
+        if isinstance(err, UndoIncomplete):
+            problem, detail = err.problem, "a step could not be undone; the rest was"
+        elif isinstance(err, errors.BlockWatchError):
             problem = errors.problem_of(err)
             detail = f"{type(err).__name__}: {err}"[:300]
         else:
@@ -200,20 +230,23 @@ class WaysBack:
 
         def failed(case: Case) -> Change | None:
             record = case.containment
-            if record is None or record.in_flight is None or record.in_flight.work is not work:
+            if record is None or record.in_flight != work:
                 return None
             ended = dataclasses.replace(record, in_flight=None, problem=problem)
-            said = Event(
-                AuditAction.WORK_FAILED, actor, "failed", None, {"work": work.value}, detail
-            )
+            facts = {"work": work.work.value}
+            said = Event(AuditAction.WORK_FAILED, actor, "failed", None, facts, detail)
             return Change(said, CaseChange(containment=ended))
 
         await self._ledger.record_outcome(case_id, failed)
+        await self._ledger.record_outcome(case_id, settling)
 
 
-def _doing(record: Containment | None, work: Work) -> bool:
-    """`work` is in flight on this record."""
-    return record is not None and record.in_flight is not None and record.in_flight.work is work
+class UndoIncomplete(Exception):
+    """Some of the policy's steps could not be undone (the first reason is kept)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.kind.value)
+        self.problem = problem
 
 
 def _step_change(said: Event, write: StepWrite) -> Decide:

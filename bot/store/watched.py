@@ -9,7 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.store.schema import watched_senders, watcher_state
+from bot.core.audit import AuditEvent
+from bot.store.audit import audit_row
+from bot.store.schema import audit_events, watched_senders, watcher_state
 
 BASELINE = "baseline"
 LAST_POLL = "last-poll"
@@ -66,9 +68,24 @@ class WatchedSenders:
             ).scalar()
         return str(found) if found else None
 
-    async def switch_containment(self, mode: str, at: datetime) -> None:
-        """Switch the containment policy's mode for every replica."""
-        await self._put(CONTAINMENT, mode, at)
+    async def switch_containment(self, mode: str, at: datetime, event: AuditEvent) -> None:
+        """Switch the containment policy's mode for every replica, with its audit event in the
+        same transaction."""
+        row = {"value": mode, "updated_at": at}
+        for _ in range(2):  # a concurrent first switch inserts the row: then update it
+            try:
+                async with self._engine.begin() as conn:
+                    done = await conn.execute(
+                        watcher_state.update()
+                        .where(watcher_state.c.name == CONTAINMENT)
+                        .values(**row)
+                    )
+                    if not done.rowcount:
+                        await conn.execute(watcher_state.insert().values(name=CONTAINMENT, **row))
+                    await conn.execute(audit_events.insert().values(**audit_row(event)))
+                return
+            except IntegrityError:
+                continue
 
     async def _put(self, name: str, value: str, at: datetime) -> None:
         """Write one named value (whichever replica writes last wins)."""

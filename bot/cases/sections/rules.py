@@ -22,6 +22,17 @@ HIDING_FOLDERS = {
     "conversation history",
     "deleted items",
 }
+# Exchange's own hidden rules, in every mailbox (`Get-InboxRule -IncludeHidden` lists them): the
+# junk-mail rule and the automatic-replies (OOF) rules. Hidden, but no sign of an attacker.
+SYSTEM_RULES = ("junk e-mail rule", "microsoft.exchange.oof.")
+
+
+def system_rule(name: str) -> bool:
+    """Named like one of Exchange's own rules (never flagged for being hidden or filing junk)."""
+    lowered = name.strip().lower()
+    return lowered == SYSTEM_RULES[0] or lowered.startswith(SYSTEM_RULES[1])
+
+
 BAIT_WORDS = {
     "invoice",
     "payment",
@@ -80,6 +91,9 @@ def rule_findings(rules: list[InboxRule], who: Subject) -> Findings:
             why.append(Why.BAIT_WORDS)
         if rule.hidden:
             why.append(Why.HIDDEN)
+        if system_rule(rule.name):  # Exchange's own rule is hidden and files junk: no sign
+            # (a rule named like it that forwards or deletes is still flagged for that)
+            why = [w for w in why if w not in (Why.HIDDEN, Why.HIDES_MAIL)]
         found.append(
             RuleFinding(
                 rule_id=rule.id,

@@ -44,6 +44,7 @@ class Need:
     licence: str = ""
     probe: Literal["read", "cmdlet", "token"] = "read"
     used_for: str = ""  # docs/permissions.md's "Used for" column
+    optional: bool = False  # doctor never requires it (e.g. only an undo uses it)
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ STEP = StepSpec(
             ("Exchange.ManageAsApp",),
             cmdlet="Enable-InboxRule",
             probe="cmdlet",
+            optional=True,
         ),
     ),
     undo=RulesUndo,
