@@ -319,7 +319,7 @@ async def test_ten_cases_opened_at_once_stay_within_microsofts_budgets(
         )
 
     while not await investigated():
-        assert time.monotonic() - started < 60, "the ten investigations did not finish"
+        assert time.monotonic() - started < 120, "the ten investigations did not finish"
         await asyncio.sleep(0.2)
     requests = [r for r in bot.sim.requests if r.service == "graph"]
     assert [r for r in requests if r.status == 429] == []  # never over Microsoft's rate
@@ -330,5 +330,6 @@ async def test_ten_cases_opened_at_once_stay_within_microsofts_budgets(
     assert len(reports) >= 10
     assert len(methods) >= 10
     assert _max_in_any_window(risky, 1.0) == 1
-    assert _max_in_any_window(reports, 10.0) <= 5
-    assert _max_in_any_window(methods, 10.0) <= 5
+    # Sign-ins, directory audits and methods count against one budget (auditLogRoot and
+    # authenticationMethod are resources of the same limit).
+    assert _max_in_any_window(sorted(reports + methods), 10.0) <= 5

@@ -50,14 +50,14 @@ class Budget:
 
 
 IDENTITY_PROTECTION = Budget("identity-protection", 1, 1.0, retry_after=False)
+# "Identity and access reports": auditLogRoot and authenticationMethod share one limit.
 REPORTS = Budget("identity-reports", 5, 10.0, retry_after=True)
-AUTHENTICATION_METHODS = Budget("authentication-methods", 5, 10.0, retry_after=True)
 BUDGETS = {
     "riskyUsers.get": IDENTITY_PROTECTION,
     "signIns.list": REPORTS,
     "directoryAudits.list": REPORTS,
-    "authentication.methods": AUTHENTICATION_METHODS,
-    "authentication.methods.delete": AUTHENTICATION_METHODS,
+    "authentication.methods": REPORTS,
+    "authentication.methods.delete": REPORTS,
 }
 
 

@@ -2,9 +2,10 @@
 
     identity protection (riskyUsers)          1 call per second, per tenant for all apps; its
                                               429s carry no Retry-After
-    identity and access reports (sign-ins,    5 calls per 10 seconds, per app per tenant
-    directory audit log)
-    authentication methods                    5 calls per 10 seconds, per app per tenant
+    identity and access reports: sign-ins,    5 calls per 10 seconds, per app per tenant, one
+    directory audit log (auditLogRoot) and    budget for all of them: Microsoft's table lists
+    authentication methods                    auditLogRoot and authenticationMethod among the
+                                              resources of the same limit
 
 (Microsoft Graph service-specific throttling limits, learn.microsoft.com/graph/throttling-limits.)
 A call reserves the next free slot of its budget in a sliding window and waits for it; when the
@@ -42,11 +43,10 @@ class Budget:
 
 IDENTITY_PROTECTION = Budget("identity-protection", 1, 1.0)
 REPORTS = Budget("identity-reports", 5, 10.0)
-AUTHENTICATION_METHODS = Budget("authentication-methods", 5, 10.0)
 _PATHS = (
     (re.compile(r"^/identityProtection/"), IDENTITY_PROTECTION),
     (re.compile(r"^/auditLogs/(signIns|directoryAudits)"), REPORTS),
-    (re.compile(r"^/users/[^/]+/authentication/"), AUTHENTICATION_METHODS),
+    (re.compile(r"^/users/[^/]+/authentication/"), REPORTS),
 )
 
 
