@@ -13,6 +13,8 @@ Prints a table and writes bench/results.json: a list of {"name", "value", "unit"
   answer, and how many sequential waves of upstream calls opening a case takes;
 - alert fan-out to 100 subscribed conversations with Teams' rate limits enforced by the
   connector, for 1 and then 3 restrictions;
+- large-2000: "who is blocked" with 2,000 restricted senders against 4, and memory with 250
+  open cases (bench/scale.py);
 - the click-latency and alert-latency benchmarks (bench/click_latency.py, alert_latency.py),
   and restriction -> contained by the automatic containment policy (bench/containment.py).
 
@@ -39,7 +41,7 @@ from typing import Any
 
 import httpx
 
-from bench import alert_latency, click_latency, containment
+from bench import alert_latency, click_latency, containment, scale
 from tests.e2e.playground import free_port
 from tests.helpers import ROOT, actions_of, activity, invoke, stop_processes, texts_of
 from tests.replicas import Processes
@@ -60,10 +62,12 @@ class Sizes:
     viewers: int = 20
     samples: int = 20
     rounds: int = 2
+    senders: int = 2000
+    open_cases: int = 250
 
 
 FULL = Sizes()
-QUICK = Sizes(2.0, 0.3, 1, 10, 4, 3, 1)
+QUICK = Sizes(2.0, 0.3, 1, 10, 4, 3, 1, 200, 25)
 SIZE = FULL
 RESULTS = ROOT / "bench" / "results.json"
 TENANT = "5f1b6a8e-3c2d-4e7f-9a10-2b3c4d5e6f70"
@@ -541,6 +545,37 @@ async def existing() -> list[Result]:
     ]
 
 
+async def large() -> list[Result]:
+    """large-2000: "who is blocked" with 2,000 senders against 4; memory with 250 open cases."""
+    found = await scale.measure(SIZE.senders, SIZE.open_cases, SIZE.samples)
+    many, few = found[f"median {SIZE.senders}"], found["median 4"]
+    return [
+        Result("who is blocked, 4 senders (median)", few * 1000, "ms", "(reported)", None),
+        Result(
+            f"who is blocked, {SIZE.senders} senders (median)",
+            many * 1000,
+            "ms",
+            "<= 2x with 4 senders",
+            many <= 2 * few,
+            few * 1000,
+        ),
+        Result(
+            f"who is blocked, {SIZE.senders} senders, read live (first)",
+            found[f"first {SIZE.senders}"] * 1000,
+            "ms",
+            "(reported)",
+            None,
+        ),
+        Result(
+            f"memory with {SIZE.senders} senders and {int(found['opened'])} open cases (RSS)",
+            found["rss"],
+            "MB",
+            "< 250 MB",
+            found["rss"] < 250,
+        ),
+    ]
+
+
 def _table(results: list[Result]) -> str:
     lines = [f"{'benchmark':58} {'value':>10} {'baseline':>10}  target  (met)"]
     for r in results:
@@ -552,7 +587,9 @@ def _table(results: list[Result]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("throughput", "slow", "fanout", "crowd", "existing"))
+    parser.add_argument(
+        "--only", choices=("throughput", "slow", "fanout", "crowd", "large", "existing")
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -573,6 +610,8 @@ def main() -> int:
         results += asyncio.run(fan_out(workdir))
     if args.only in (None, "crowd"):
         results += asyncio.run(crowd(workdir))
+    if args.only in (None, "large"):
+        results += asyncio.run(large())
     if args.only in (None, "existing"):
         results += asyncio.run(existing())
     if args.quick:  # small sizes say nothing about the targets: report, judge nothing

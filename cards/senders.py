@@ -132,6 +132,17 @@ def paginate(rows: list[Card], *, frame: int, budget: int) -> list[list[Card]]:
     return pages
 
 
+def layout(
+    senders: list[RestrictedSender], *, t: Texts, now: datetime, budget: int
+) -> tuple[int, ...]:
+    """How many senders each page of the list holds, within `budget` bytes (every row drawn
+    once to measure it: the caller may keep the result while the list and the minute last)."""
+    rows = [sender_row(s, t, now, page=99_999) for s in senders]  # the widest page number
+    empty = _list_card([], count=len(senders), page=999, pages=999, t=t, as_of=now)
+    pages = paginate(rows, frame=utf16_size(empty), budget=budget - ENVELOPE_ALLOWANCE)
+    return tuple(len(p) for p in pages)
+
+
 def restricted_list_card(
     senders: list[RestrictedSender],
     *,
@@ -141,29 +152,22 @@ def restricted_list_card(
     budget: int,
     as_of: datetime | None = None,
     opened: frozenset[str] = frozenset(),
+    pages: tuple[int, ...] | None = None,
 ) -> Card:
     """Page `page` (1-based, clamped) of the restricted-senders list as read at `as_of`
-    (default: now), within `budget` bytes; rows of `opened` (lower-case UPNs) marked."""
+    (default: now), within `budget` bytes; rows of `opened` (lower-case UPNs) marked. `pages`
+    is `layout`'s answer when the caller kept it (only the page's rows are drawn then)."""
     when = as_of or now
-    rows = [sender_row(s, t, now, page=99_999) for s in senders]  # the widest page number
-    empty = _list_card([], count=len(senders), page=999, pages=999, t=t, as_of=when)
-    pages = paginate(rows, frame=utf16_size(empty), budget=budget - ENVELOPE_ALLOWANCE)
-    current = min(max(page, 1), len(pages))
+    sizes = pages if pages is not None else layout(senders, t=t, now=now, budget=budget)
+    current = min(max(page, 1), len(sizes))
+    start = sum(sizes[: current - 1])
     shown_rows = [
         sender_row(s, t, now, page=current, opened=s.upn.lower() in opened)
-        for s in _on_page(senders, pages, current)
+        for s in senders[start : start + sizes[current - 1]]
     ]
     return _list_card(
-        shown_rows, count=len(senders), page=current, pages=len(pages), t=t, as_of=when
+        shown_rows, count=len(senders), page=current, pages=len(sizes), t=t, as_of=when
     )
-
-
-def _on_page(
-    senders: list[RestrictedSender], pages: list[list[Card]], current: int
-) -> list[RestrictedSender]:
-    """The senders whose rows are on page `current`."""
-    start = sum(len(p) for p in pages[: current - 1])
-    return senders[start : start + len(pages[current - 1])]
 
 
 def sender_gone_card(upn: str, *, t: Texts) -> Card:
