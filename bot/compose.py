@@ -28,6 +28,7 @@ from bot import demo, tracing
 from bot.alerts.delivery import Delivery
 from bot.alerts.watcher import AlertPolicy, Watcher
 from bot.cases.background import Background
+from bot.cases.bulk import Bulk
 from bot.cases.ledger import CaseLedger
 from bot.cases.service import CaseService
 from bot.chat.access import PLAYGROUND_TENANT, PLAYGROUND_USER, AccessPolicy, Roles, ids
@@ -38,6 +39,7 @@ from bot.chat.limits import CommandLimit
 from bot.chat.pacing import PacedOutbox
 from bot.chat.router import Router
 from bot.chat.views import CaseViews
+from bot.chat.waves import WaveViews
 from bot.settings import Credential, Settings
 from bot.store.audit import AuditTrail
 from bot.store.budgets import SharedBudgets
@@ -47,6 +49,7 @@ from bot.store.conversations import ConversationStore
 from bot.store.db import migrate, open_engine
 from bot.store.leases import Leases
 from bot.store.watched import WatchedSenders
+from bot.store.waves import WaveStore
 from bot.teams.endpoint import TeamsChannel, TeamsEndpoint
 from bot.teams.web import CHECKS, ENDPOINT, ReadinessCheck, build_web_app
 from bot.tenant import request_ids
@@ -258,7 +261,34 @@ async def start_runtime(
         background=background,
         runner=runner,
     )
-    services = Services(senders, cases, views, audit, conversations, settings.card_budget_bytes)
+    wave_views = WaveViews(
+        WaveStore(engine),
+        store,
+        conversations,
+        outbox,
+        background,
+        clock=now,
+        role_of=roles.role_of,
+    )
+    views.also.append(wave_views.case_changed)
+    bulk = Bulk(
+        wave_views.waves,
+        cases,
+        leases,
+        background,
+        runner=runner,
+        announce=wave_views.wave_changed,
+    )
+    services = Services(
+        senders,
+        cases,
+        views,
+        audit,
+        conversations,
+        settings.card_budget_bytes,
+        wave_views,
+        bulk,
+    )
     gate = Gate(
         roles,
         CommandLimit(settings.commands_per_minute, 60.0),
@@ -268,7 +298,7 @@ async def start_runtime(
     )
     router = Router(services, gate, clock=now)
     endpoint = TeamsEndpoint(channel, router)
-    delivery = Delivery(conversations, store, outbox, views)
+    delivery = Delivery(conversations, store, outbox, views, wave_views)
     watcher = Watcher(
         senders,
         exchange,
@@ -277,13 +307,15 @@ async def start_runtime(
         watched,
         leases,
         delivery,
+        wave_views.waves,
         policy=AlertPolicy(settings.alert_poll_seconds, settings.alert_digest_threshold),
         holder=runner,
         clock=now,
+        wave_changed=wave_views.wave_changed,
     )
     await cases.resume()
     stopping = asyncio.Event()
-    upkeep = upkeep_loop(cases, views, gate.foreign, settings, stopping, now)
+    upkeep = upkeep_loop(cases, views, gate.foreign, settings, stopping, now, bulk)
     loops = (("upkeep", upkeep), ("watcher", watcher.run(stopping)))
     for name, work in loops:
         stack.push_async_callback(stop_task, asyncio.create_task(work, name=name), stopping)

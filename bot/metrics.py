@@ -122,6 +122,24 @@ CONTAINMENT_DECISIONS = Counter(
 )
 
 
+WAVE_FLOOR = Gauge(
+    "blockwatch_wave_floor_seconds",
+    "The least time Microsoft's budgets allow for investigating the latest wave's cases.",
+    registry=REGISTRY,
+)
+WAVE_EXPECTED = Gauge(
+    "blockwatch_wave_expected_finish_seconds",
+    "Seconds until the latest wave's investigations are expected to be done (0: done).",
+    registry=REGISTRY,
+)
+
+
+def wave(floor: float, expected: float) -> None:
+    """Show the latest wave's budget floor and expected finish."""
+    WAVE_FLOOR.set(floor)
+    WAVE_EXPECTED.set(max(0.0, expected))
+
+
 def containment_mode(mode: str) -> None:
     """Show the containment policy's mode in force."""
     for each in ("off", "dry-run", "on"):

@@ -8,6 +8,7 @@ import contextlib
 import logging
 from datetime import datetime, timedelta
 
+from bot.cases.bulk import Bulk
 from bot.cases.service import CaseService
 from bot.chat.foreign import ForeignRefusals
 from bot.chat.views import CaseViews
@@ -30,6 +31,7 @@ async def upkeep_loop(
     settings: Settings,
     stopping: asyncio.Event,
     clock: Clock,
+    bulk: Bulk | None = None,
 ) -> None:
     """Renew this process's lease, give dead runners' work its way out, catch up card copies,
     write the foreign-tenant tallies whose window ended, purge expired history; at the end,
@@ -39,6 +41,8 @@ async def upkeep_loop(
         try:
             now = clock()
             runner_left = await cases.upkeep(now)
+            if bulk is not None:
+                await bulk.upkeep()
             await views.catch_up(now, at_once=runner_left)
             await foreign.flush()
             if last_purge is None or now - last_purge > timedelta(hours=24):

@@ -62,7 +62,11 @@ def containment_line(case: Case, t: Texts) -> str:
         seconds = max(0, round((record.contained_at - case.restricted_since).total_seconds()))
         after = t("contain.after", seconds=t.number(seconds))
     key = "contain.stopped" if record.stopped else "contain.done"
-    line = t(key, at=t.clock(record.contained_at), after=after, signs=signs)
+    if record.by:  # an admin's bulk action, not the policy
+        key = "contain.bulk_stopped" if record.stopped else "contain.bulk_done"
+    line = t(
+        key, at=t.clock(record.contained_at), after=after, signs=signs, actor=shown(record.by, 80)
+    )
     return line + (" " + t("contain.admin") if record.admin else "")
 
 

@@ -194,6 +194,43 @@ class GiveBack(OnCase):
     verb = "give_back"
 
 
+class RefreshWave(CardVerb):
+    """Show a wave's card as it is now, at a page (also Teams' automatic refresh per viewer)."""
+
+    verb = "refresh_wave"
+    said = {**CardVerb.said, "wave": "wave must be a wave id"}
+    wave: CaseId
+    page: Page = 1
+    lang: str = ""
+
+
+class OnWave(CardVerb):
+    """A bulk action on a wave: the wave, the version its card showed, the card's language."""
+
+    said = {**CardVerb.said, "wave": "wave must be a wave id"}
+    wave: CaseId
+    version: Version
+    lang: str = ""
+
+
+class BulkContain(OnWave):
+    """Contain every account of the wave with strong evidence (approvers)."""
+
+    verb = "bulk_contain"
+
+
+class BulkRelease(OnWave):
+    """Release every contained account of the wave, each through its own gate (approvers)."""
+
+    verb = "bulk_release"
+
+
+class BulkTake(OnWave):
+    """Take every case of the wave nobody owns (responders)."""
+
+    verb = "bulk_take"
+
+
 class ListPage(CardVerb):
     """A page of the restricted list (from the view read last), or Refresh (read live)."""
 
@@ -239,6 +276,10 @@ VERBS: dict[str, type[CardVerb]] = {
         GiveCloseReason,
         UndoContainment,
         GiveBack,
+        RefreshWave,
+        BulkContain,
+        BulkRelease,
+        BulkTake,
         ListPage,
         PickStatus,
         PickHistory,

@@ -21,6 +21,7 @@ from bot.cases.steps.block_sign_in import SignInUndo
 from bot.cases.steps.disable_rules import RulesUndo
 from bot.cases.steps.remove_forwarding import ForwardingUndo
 from bot.cases.strength import Sign, Verdict
+from bot.cases.waves import BulkAction, BulkKind, Outcome, Result, Wave
 from bot.chat.registry import help_lines
 from bot.core.audit import AuditEvent
 from bot.core.m365 import RestrictedSender, parse_reason
@@ -34,6 +35,7 @@ from cards.history import audit_card, history_card
 from cards.messages import error_card, help_card, pick_sender_card
 from cards.portals import Cloud
 from cards.senders import restricted_list_card, sender_gone_card
+from cards.wave import render_wave
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 BUDGET = 30_000
@@ -284,6 +286,50 @@ def _contained() -> dict[str, tuple[Case, Role, frozenset[str]]]:
     }
 
 
+def _waves(t: Texts) -> dict[str, Card]:
+    """A wave of 14: half with strong evidence (two contained), one still investigated; as an
+    approver sees it, and with a bulk containment under way (one case failed) as shared."""
+    members = []
+    for i in range(14):
+        ids = f"8f1d9c8e-0000-4000-8000-0000000001{i:02d}"
+        evidence = _evidence() if i % 2 == 0 else Evidence(NOW, ())
+        members.append(
+            case(
+                id=ids,
+                upn=f"user{i:02d}@contoso.com",
+                display_name=f"User {i:02d}",
+                evidence=None if i == 13 else evidence,
+                state=CaseState.INVESTIGATING if i == 13 else CaseState.INVESTIGATED,
+                steps={},
+            )
+        )
+    wave = Wave(
+        "8f1d9c8e-0000-4000-8000-00000000aaaa",
+        NOW - timedelta(minutes=3),
+        4,
+        tuple(c.id for c in members),
+    )
+    bulk = BulkAction(
+        "b-1",
+        BulkKind.CONTAIN,
+        "Alex",
+        NOW - timedelta(seconds=20),
+        tuple(c.id for c in members[:6:2]),
+        (
+            Outcome(members[0].id, Result.DONE),
+            Outcome(
+                members[2].id, Result.FAILED, Problem(ProblemKind.NOT_FOUND, "Microsoft Graph")
+            ),
+        ),
+    )
+    running = dataclasses.replace(wave, bulk=bulk)
+    return {
+        "wave approver": render_wave(wave, members, t=t, now=NOW, role=Role.APPROVER),
+        "wave shared, bulk running": render_wave(running, members, t=t, now=NOW),
+        "wave page 2": render_wave(wave, members, t=t, now=NOW, role=Role.RESPONDER, page=2),
+    }
+
+
 def every_card(t: Texts) -> dict[str, Card]:
     """Every kind of card BlockWatch sends, in `t`'s language, by name."""
     cards: dict[str, Card] = {
@@ -308,6 +354,7 @@ def every_card(t: Texts) -> dict[str, Card]:
     }
     for name, (shown, role, viewer) in cases().items():
         cards[name] = render_case(shown, t=t, now=NOW, role=role, viewer=viewer, cloud=Cloud.PUBLIC)
+    cards.update(_waves(t))
     cards["case with a notice"] = render_case(
         case(), t=t, now=NOW, role=Role.RESPONDER, notice=Notice.STALE
     )

@@ -132,7 +132,9 @@ async def test_re_restriction_opens_a_new_linked_case_and_alerts_again(
     assert len(_alerts(recorder, channel)) == 2
 
 
-async def test_many_at_once_become_one_digest(start_bot: Any, recorder: Recorder) -> None:
+async def test_many_at_once_become_one_wave_card_kept_true(
+    start_bot: Any, recorder: Recorder
+) -> None:
     bot = await _ready(start_bot, ALERT_DIGEST_THRESHOLD="3")
     channel = await _install_and_subscribe(bot, recorder)
     fresh = [u.upn for u in bot.sim.state.users if bot.sim.state.block(u.upn) is None][:5]
@@ -141,10 +143,31 @@ async def test_many_at_once_become_one_digest(start_bot: Any, recorder: Recorder
     result = await _poll(bot)
     assert sorted(result.new) == sorted(fresh)
     posted = _alerts(recorder, channel)
-    assert len(posted) == 1
+    assert len(posted) == 1  # one wave card, no card per account
     assert texts_of(posted[0].body["attachments"][0]["content"])[0] == (
-        "5 senders were restricted at once"
+        "Wave: 5 accounts restricted"
     )
+    # The investigations ran: the card in the channel was updated in place.
+    assert posted[0].answered is not None
+    for _ in range(100):
+        shown = recorder.shown_in(channel, posted[0].answered)
+        if shown and any(t.startswith("Investigated 5 ·") for t in texts_of(shown)):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(texts_of(shown))
+    # A restriction of the same hour joins the wave: no card of its own.
+    later = next(u.upn for u in bot.sim.state.users if bot.sim.state.block(u.upn) is None)
+    bot.sim.state.restrict(later, "ExceedingLimitType=Total")
+    await _poll(bot)
+    assert len(_alerts(recorder, channel)) == 1
+    for _ in range(100):
+        shown = recorder.shown_in(channel, posted[0].answered)
+        if shown and texts_of(shown)[0] == "Wave: 6 accounts restricted":
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(texts_of(shown))
 
 
 async def test_429_with_retry_after_is_honoured(start_bot: Any, recorder: Recorder) -> None:
@@ -210,7 +233,7 @@ async def test_a_failed_digest_stays_queued_until_it_lands(
     digests = _alerts(recorder, channel)
     assert len(digests) == 2  # the refused try, then the one that landed
     assert texts_of(digests[-1].body["attachments"][0]["content"])[0] == (
-        "3 senders were restricted at once"
+        "Wave: 3 accounts restricted"
     )
 
 

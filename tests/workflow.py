@@ -150,6 +150,9 @@ class MemoryCases:
         self.applied.append(Applied(current, change, after))
         return after
 
+    async def of_ids(self, case_ids: list[str]) -> list[Case]:
+        return [self._cases[i] for i in case_ids if i in self._cases]
+
     async def with_work_in_flight(self) -> list[Case]:
         return [
             c

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 
 from bot import metrics
 from bot.cases.model import Case
+from bot.cases.waves import Wave
 from bot.chat.outbox import Outbox, SendFailed
 from bot.chat.views import CaseViews
+from bot.chat.waves import WaveViews
 from bot.i18n import Texts, language_of
 from bot.store.cases import CaseStore
 from bot.store.conversations import Conversation, ConversationStore
@@ -29,11 +32,13 @@ class Delivery:
         cases: CaseStore,
         outbox: Outbox,
         views: CaseViews,
+        waves: WaveViews,
     ) -> None:
         self._conversations = conversations
         self._cases = cases
         self._outbox = outbox
         self._views = views
+        self._waves = waves
 
     async def queue(self, case_id: str) -> int:
         """Queue the case's alert for every active subscription; returns how many."""
@@ -75,18 +80,26 @@ class Delivery:
         metrics.ALERT_QUEUE.set(len(pending) - sum(sent))  # what is still queued
         return landed + sum(sent)
 
-    async def digest(self, cases: list[Case]) -> int:
-        """Queue one card summarising many new restrictions for every subscription (sent by
-        `deliver_pending`, retried like single alerts); returns how many were queued."""
+    async def wave(self, wave: Wave) -> int:
+        """Queue the wave's card for every subscription (sent by `deliver_pending`, retried
+        like single alerts, then kept true in place); returns how many were queued."""
         subscriptions = await self._conversations.subscriptions()
         for conversation in subscriptions:
-            await self._conversations.queue_digest(conversation.id, [case.id for case in cases])
+            await self._conversations.queue_digest(conversation.id, list(wave.case_ids), wave.id)
         return len(subscriptions)
 
     async def _deliver_digests(self) -> int:
         landed = 0
         loaded: dict[str, Case | None] = {}  # every subscription's digest names the same cases
-        for digest_id, conversation, case_ids in await self._conversations.pending_digests():
+        for (
+            digest_id,
+            conversation,
+            case_ids,
+            wave_id,
+        ) in await self._conversations.pending_digests():
+            if wave_id is not None:
+                landed += await self._deliver_wave(digest_id, conversation, wave_id)
+                continue
             for case_id in case_ids:
                 if case_id not in loaded:
                     loaded[case_id] = await self._cases.get(case_id)
@@ -99,6 +112,23 @@ class Delivery:
             await self._conversations.digest_done(digest_id, delivered=delivered)
             landed += delivered
         return landed
+
+    async def _deliver_wave(self, digest_id: int, conversation: Conversation, wave_id: str) -> int:
+        """Post the wave's card and remember the message, so it is kept true in place."""
+        wave = await self._waves.waves.get(wave_id)
+        if wave is None:  # purged meanwhile
+            await self._conversations.digest_done(digest_id, delivered=True)
+            return 0
+        lang = conversation.alert_lang
+        card = await self._waves.card_for(wave, conversation.address, lang)
+        activity_id = await self._send(conversation, card)
+        if activity_id is not None:
+            await self._waves.waves.add_copy(
+                wave_id, conversation.id, activity_id, lang, datetime.now(UTC)
+            )
+            self._waves.wave_changed(wave_id)  # it may have moved on while on its way
+        await self._conversations.digest_done(digest_id, delivered=activity_id is not None)
+        return int(activity_id is not None)
 
     async def _send(self, conversation: Conversation, card: Card) -> str | None:
         """Post through the paced outbox (which waits for the limits and retries what Teams

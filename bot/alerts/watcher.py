@@ -11,18 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot import metrics
 from bot.alerts.delivery import Delivery
-from bot.cases.contained import Mode
 from bot.cases.service import SYSTEM, CaseService
+from bot.cases.waves import WAVE_WINDOW
 from bot.core.clock import Clock, utcnow
 from bot.core.m365 import RestrictedSender
 from bot.errors import BlockWatchError, TenantForbidden
 from bot.store.leases import Leases
 from bot.store.watched import WatchedSenders
+from bot.store.waves import WaveStore
 from bot.tenant.exchange import ExchangeClient
 from bot.tenant.graph import GraphClient
 from bot.tenant.senders import RestrictedSenders
@@ -92,11 +94,17 @@ class Watcher:
         watched: WatchedSenders,
         leases: Leases,
         delivery: Delivery,
+        waves: WaveStore,
         *,
         policy: AlertPolicy,
         holder: str,
         clock: Clock = utcnow,
+        wave_changed: Callable[[str], None] = lambda _wave_id: None,
     ) -> None:
+        self._waves = waves
+        self._wave_changed = wave_changed
+        # This poller's new restrictions of the last hour: more than the threshold make a wave.
+        self._recent: list[tuple[datetime, str]] = []
         self._clock = clock
         self._last_seen: datetime | None = None  # the last poll the database told of
         self._senders = senders
@@ -186,18 +194,35 @@ class Watcher:
         return result
 
     async def _alert(self, senders: list[RestrictedSender]) -> None:
+        """New restrictions: one alert card each, or — more than ALERT_DIGEST_THRESHOLD in one
+        poll or within the hour, or any while a wave of the last hour is open — one wave."""
         cases = await self._cases.sync(senders)
         try:  # opt-in; a failure here must not lose the alerts (the senders are seen now)
             await self._cases.watch_for_containment(list(cases.values()))
         except Exception:
             log.exception("could not mark new restrictions for automatic containment")
-        if len(senders) > self.policy.digest_threshold:
-            await self._delivery.digest(list(cases.values()))
-            if await self._cases.containment_mode() is not Mode.OFF:
-                # The policy decides on evidence: investigate the wave (in turns, within
-                # Microsoft's budgets) so every account with strong evidence is contained.
-                for case in cases.values():
-                    await self._cases.ensure_investigation(case, SYSTEM)
+        now = self._clock()
+        ids = [case.id for case in cases.values()]
+        self._recent = [(at, i) for at, i in self._recent if at > now - WAVE_WINDOW]
+        self._recent += [(now, i) for i in ids]
+        wave = await self._waves.open_wave(now - WAVE_WINDOW)
+        if wave is not None:
+            await self._waves.add(wave.id, ids, now)
+            self._wave_changed(wave.id)
+        elif (
+            len(ids) > self.policy.digest_threshold
+            or len(self._recent) > self.policy.digest_threshold
+        ):
+            members = (
+                ids if len(ids) > self.policy.digest_threshold else [i for _, i in self._recent]
+            )
+            wave = await self._waves.create(members, now)
+            await self._delivery.wave(wave)
+        if wave is not None:
+            # Investigate every account of the wave (in turns, within Microsoft's budgets):
+            # the wave card counts what was read, and the bulk containment acts on it.
+            for case in cases.values():
+                await self._cases.ensure_investigation(case, SYSTEM)
             return
         for case in cases.values():
             await self._cases.ensure_investigation(case, SYSTEM)

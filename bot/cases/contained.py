@@ -76,6 +76,8 @@ class Containment:
     given_back_at: datetime | None = None
     given_back_by: str = ""
     problem: Problem | None = None  # why the last undo or give-back did not finish
+    by: str = ""  # an admin's bulk action contained it (empty: the policy)
+    bulk: str = ""  # that bulk action's id
 
     @classmethod
     def decided(

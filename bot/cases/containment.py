@@ -37,6 +37,7 @@ from bot.cases.ports import (
 )
 from bot.cases.strength import Verdict, assess
 from bot.cases.tenant_ports import Tenant
+from bot.cases.waves import Result, contained
 from bot.cases.ways_back import POLICY_NAME, WaysBack
 from bot.core.audit import AuditEvent
 from bot.core.people import Actor
@@ -182,11 +183,54 @@ class AutoContainment:
             return Hold.GROUPS_UNREAD
         return Hold.EXCLUDED_GROUP if groups & self.policy.exclude_groups else None
 
-    async def _contain(self, case_id: str, record: Containment) -> None:
+    async def contain_now(self, case_id: str, actor: Actor, bulk_id: str) -> Result:
+        """An admin's bulk containment of one case: the policy's steps on the same rules
+        (strong evidence, exclusions), whatever AUTO_CONTAIN says, run now and recorded as the
+        admin's, with the bulk action's id in every audit event."""
+        case = await self._ledger.get(case_id)
+        if case is None or not case.is_open or case.evidence is None or _contained(case):
+            return Result.MOVED_ON
+        found = assess(case.evidence)
+        if not found.strong:
+            return Result.MOVED_ON
+        if await self._hold(case) is not None:
+            return Result.EXCLUDED
+        now = self._ledger.now()
+        record = dataclasses.replace(
+            Containment.decided(Mode.ON, found, now, hold=None, steps=self.policy.steps),
+            in_flight=InFlight(Work.CONTAIN, self.runner, actor.name, now),
+            by=actor.name,
+            bulk=bulk_id,
+        )
+
+        def claim(current: Case) -> Change | None:
+            earlier = current.containment
+            if not current.is_open or _contained(current):
+                return None
+            if earlier is not None and earlier.in_flight is not None:
+                return None  # the policy (or another bulk action) is at it
+            facts = {"bulk": bulk_id, "signs": ",".join(s.value for s in record.signs)}
+            said = Event(AuditAction.CONTAINMENT_DECIDED, actor, "contain", None, facts)
+            return Change(said, CaseChange(containment=record))
+
+        if not (await self._ledger.change(case_id, claim)).done:
+            return Result.MOVED_ON
+        self.working[case_id] = now
+        await self._contain(case_id, record, actor, {"bulk": bulk_id})
+        return Result.DONE
+
+    async def _contain(
+        self,
+        case_id: str,
+        record: Containment,
+        actor: Actor = AUTOMATIC,
+        why: Mapping[str, str] | None = None,
+    ) -> None:
         """Run the policy's steps in order; one that fails or is skipped never stops the rest.
         A step an admin already runs or ran is theirs. The work is this process's until its
         end is recorded (upkeep leaves it alone until then)."""
-        because = {"policy": "auto_contain", "signs": ",".join(s.value for s in record.signs)}
+        signs = ",".join(s.value for s in record.signs)
+        because = dict(why or {"policy": "auto_contain"}) | {"signs": signs}
         work = record.in_flight
         stopped = False
         try:
@@ -199,16 +243,15 @@ class AutoContainment:
                 if not self._background.accepting:
                     stopped = True
                     break
-                if await self._checklist.claim(case, step, AUTOMATIC, because=because):
-                    await self._checklist.run_now(case_id, step, AUTOMATIC)
+                if await self._checklist.claim(case, step, actor, because=because):
+                    await self._checklist.run_now(case_id, step, actor)
         except Exception as err:  # the database, or a bug: the containment ends visibly
             log.exception("automatic containment stopped", extra={"case": case_id})
             stopped = True
             because = {**because, "error": type(err).__name__, "reference": correlation_id.get()}
         try:
-            await self._ledger.record_outcome(
-                case_id, _finished(work, stopped, because, self._ledger.now())
-            )
+            ended = _finished(work, stopped, because, self._ledger.now(), actor)
+            await self._ledger.record_outcome(case_id, ended)
         finally:
             self.working.pop(case_id, None)
         await self._ledger.record_outcome(case_id, settling)
@@ -250,6 +293,11 @@ class AutoContainment:
                     await self.consider(case.id)
                 except Exception:  # its card still says it waits; the next round tries again
                     log.exception("containment decision failed", extra={"case": case.id})
+
+
+def _contained(case: Case) -> bool:
+    """Contained, every step of it done, and not undone (bot/cases/waves.py says the same)."""
+    return contained(case)
 
 
 def _undecided(case: Case) -> bool:
@@ -302,7 +350,11 @@ def _result(record: Containment) -> str:
 
 
 def _finished(
-    work: InFlight | None, stopped: bool, facts: Mapping[str, str], now: datetime
+    work: InFlight | None,
+    stopped: bool,
+    facts: Mapping[str, str],
+    now: datetime,
+    actor: Actor = AUTOMATIC,
 ) -> Decide:
     """The policy's steps ended (all, or it stopped before every one ran): recorded once, by
     the claim that ran them."""
@@ -314,9 +366,7 @@ def _finished(
         ended = dataclasses.replace(record, in_flight=None, contained_at=now, stopped=stopped)
         statuses = {s.value: case.step(s).status.value for s in record.steps}
         action = AuditAction.CONTAINMENT_STOPPED if stopped else AuditAction.CONTAINED
-        said = Event(
-            action, AUTOMATIC, "stopped" if stopped else "done", None, {**statuses, **facts}
-        )
+        said = Event(action, actor, "stopped" if stopped else "done", None, {**statuses, **facts})
         return Change(said, CaseChange(containment=ended))
 
     return finish

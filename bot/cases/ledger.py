@@ -87,6 +87,10 @@ class CaseLedger:
         """(case id, step, runner) of every running step."""
         return await self._cases.running_steps()
 
+    async def of_ids(self, case_ids: list[str]) -> list[Case]:
+        """These cases (three queries whatever their number)."""
+        return await self._cases.of_ids(case_ids)
+
     async def with_work_in_flight(self) -> list[Case]:
         """Cases on which the containment policy's work is in flight (open or not)."""
         return await self._cases.with_work_in_flight()

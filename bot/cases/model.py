@@ -122,6 +122,9 @@ class Notice(StrEnum):
     REASON_SET = "notice.reason_set"  # a close reason was given: only an approver can change it
     NOT_ENDED = "notice.not_ended"  # close reasons are for cases that ended without a release
     NOTHING_TO_UNDO = "notice.nothing_to_undo"  # no containment to undo or account to give back
+    BULK_STARTED = "notice.bulk_started"
+    BULK_RUNNING = "notice.bulk_running"  # a wave's bulk action is still running
+    NOTHING_TO_DO = "notice.nothing_to_do"  # a bulk action applies to none of the wave's cases
 
 
 @dataclass(frozen=True)

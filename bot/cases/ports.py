@@ -66,6 +66,7 @@ class AuditAction(StrEnum):
     CONTAINMENT_UNDONE = "containment_undone"
     ACCOUNT_GIVEN_BACK = "account_given_back"
     WORK_FAILED = "containment_work_failed"  # an undo or give-back did not finish
+    BULK_ACTION = "bulk_action"  # a wave's bulk action reached the case (its id a parameter)
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,10 @@ class CaseRepository(Protocol):
 
     async def with_work_in_flight(self) -> list[Case]:
         """Cases on which the containment policy's work is in flight (open or not)."""
+        ...
+
+    async def of_ids(self, case_ids: list[str]) -> list[Case]:
+        """These cases (three queries whatever their number)."""
         ...
 
     async def purge_closed(self, before: datetime) -> int:

@@ -4,11 +4,14 @@ interrupted (Retry offered). Pure decisions for the ledger (bot/cases/ledger.py)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from bot.cases.ledger import SYSTEM
 from bot.cases.model import Case, CaseState
-from bot.cases.ports import AuditAction, CaseChange, Change, Decide, Event
+from bot.cases.outcomes import Note, StepDetail, StepName, StepStatus
+from bot.cases.ports import AuditAction, CaseChange, Change, Decide, Event, StepWrite
+from bot.cases.steps import Outcome
 from bot.core.people import Actor
 from bot.errors import Problem, ProblemKind
 
@@ -66,3 +69,28 @@ def late_release(now: datetime) -> Decide:
         return Change(Event(AuditAction.RELEASE, admin, "done", detail=detail), fields)
 
     return released
+
+
+def interrupted(
+    step: StepName, owned: Callable[[str, str, StepName], bool], found: Outcome | None = None
+) -> Decide:
+    """A running step nobody carries out ends: as the tenant says it ended when the step can
+    tell (`found`), else interrupted (Retry offered)."""
+
+    def interrupt(case: Case) -> Change | None:
+        running = case.step(step)
+        if running.status is not StepStatus.RUNNING or owned(case.id, running.runner, step):
+            return None
+        why = "the process running this step stopped, or lost it without recording an outcome"
+        if found is not None:
+            ended = StepWrite(step, found.status, found.detail, found.undo)
+            read = why + "; what it did was read from the tenant"
+            said = Event(
+                AuditAction.STEP_FINISHED, SYSTEM, found.status.value, step, found.facts(), read
+            )
+            return Change(said, step=ended)
+        parked = StepWrite(step, StepStatus.INTERRUPTED, StepDetail(Note.INTERRUPTED))
+        said = Event(AuditAction.STEP_INTERRUPTED, SYSTEM, "interrupted", step, detail=why)
+        return Change(said, step=parked)
+
+    return interrupt

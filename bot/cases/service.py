@@ -31,20 +31,17 @@ from bot.cases.model import (
     CloseReason,
     Notice,
 )
-from bot.cases.outcomes import Note, StepDetail, StepName, StepStatus
+from bot.cases.outcomes import StepName
 from bot.cases.ownership import Ownership
 from bot.cases.ports import (
-    AuditAction,
-    Change,
-    Decide,
     Event,
     RunnerLeases,
     SenderLookup,
-    StepWrite,
 )
+from bot.cases.recovery import interrupted
 from bot.cases.release import Releases
 from bot.cases.sections import NAMES
-from bot.cases.steps import Outcome, StepOptions
+from bot.cases.steps import StepOptions
 from bot.core.m365 import RestrictedSender
 from bot.core.people import Actor, Address
 
@@ -115,6 +112,18 @@ class CaseService:
     async def open_for(self, upn: str) -> Case | None:
         """The sender's open case, if any."""
         return await self._ledger.open_for(upn)
+
+    async def of_ids(self, case_ids: list[str]) -> list[Case]:
+        """These cases (a wave's), in three queries whatever their number."""
+        return await self._ledger.of_ids(case_ids)
+
+    async def record(self, case: Case, event: Event) -> None:
+        """Audit an event about a case that changes nothing (a bulk action reaching it)."""
+        await self._ledger.record(case, event)
+
+    def now(self) -> datetime:
+        """The workflow's clock."""
+        return self._ledger.now()
 
     async def history(self, upn: str) -> list[Case]:
         """Every case of the sender, newest first."""
@@ -314,7 +323,7 @@ class CaseService:
         for case_id, step, runner in await self._ledger.running_steps():
             if self._orphaned(case_id, step, runner, alive):
                 found = await self._checklist.after_interruption(case_id, step)
-                await self._ledger.change(case_id, _interrupted(step, self._owned(alive), found))
+                await self._ledger.change(case_id, interrupted(step, self._owned(alive), found))
                 await self._ledger.settle(case_id)
         cases = await self._ledger.open_cases()
         for state in CaseState:
@@ -363,28 +372,3 @@ class CaseService:
         if case.closed:
             return Answer(case, Notice.CLOSED)
         return case
-
-
-def _interrupted(
-    step: StepName, owned: Callable[[str, str, StepName], bool], found: Outcome | None = None
-) -> Decide:
-    """A running step nobody carries out ends: as the tenant says it ended when the step can
-    tell (`found`), else interrupted (Retry offered)."""
-
-    def interrupt(case: Case) -> Change | None:
-        running = case.step(step)
-        if running.status is not StepStatus.RUNNING or owned(case.id, running.runner, step):
-            return None
-        why = "the process running this step stopped, or lost it without recording an outcome"
-        if found is not None:
-            ended = StepWrite(step, found.status, found.detail, found.undo)
-            read = why + "; what it did was read from the tenant"
-            said = Event(
-                AuditAction.STEP_FINISHED, SYSTEM, found.status.value, step, found.facts(), read
-            )
-            return Change(said, step=ended)
-        parked = StepWrite(step, StepStatus.INTERRUPTED, StepDetail(Note.INTERRUPTED))
-        said = Event(AuditAction.STEP_INTERRUPTED, SYSTEM, "interrupted", step, detail=why)
-        return Change(said, step=parked)
-
-    return interrupt

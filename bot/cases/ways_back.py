@@ -113,10 +113,11 @@ class WaysBack:
             record = case.containment if case else None
             if case is None or record is None:
                 return
+            owner = record.by or POLICY_NAME  # whose steps the containment ran as
             for name in record.steps:
                 step = case.step(name)
                 revert = spec_of(name).revert
-                if step.status is not StepStatus.DONE or step.actor_name != POLICY_NAME:
+                if step.status is not StepStatus.DONE or step.actor_name != owner:
                     continue
                 if revert is None or step.undo is None:
                     continue  # sessions revoked, or a password reset: they stay (the card says)
@@ -188,11 +189,11 @@ class WaysBack:
                 return None
             fields = CaseChange()
             if work.work is Work.UNDO:
+                owner = record.by or POLICY_NAME
                 kept = tuple(
                     s
                     for s in record.steps
-                    if case.step(s).status is StepStatus.DONE
-                    and case.step(s).actor_name == POLICY_NAME
+                    if case.step(s).status is StepStatus.DONE and case.step(s).actor_name == owner
                 )
                 ended = dataclasses.replace(
                     record, in_flight=None, undone_at=now, undone_by=actor.name, kept=kept

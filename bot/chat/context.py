@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.cases.service import CaseService
 from bot.chat.messages import CardData, Origin, Reply, Where
@@ -25,6 +25,10 @@ from bot.i18n import LANGUAGES, Texts, catalogue
 from bot.store.audit import AuditTrail
 from bot.store.conversations import ConversationStore
 from cards.verbs import UPN
+
+if TYPE_CHECKING:  # the wave feature imports this module
+    from bot.cases.bulk import Bulk
+    from bot.chat.waves import WaveViews
 
 
 class Senders(Protocol):
@@ -57,6 +61,8 @@ class Services:
     audit: AuditTrail
     conversations: ConversationStore
     card_budget: int
+    waves: WaveViews
+    bulk: Bulk
 
 
 @dataclass(frozen=True)

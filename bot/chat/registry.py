@@ -7,7 +7,7 @@ understands.
 
 from __future__ import annotations
 
-from bot.chat import alerts, audit, cases, containment, senders
+from bot.chat import alerts, audit, cases, containment, senders, waves
 from bot.chat.context import Command, Context, Feature, Verb, normalise
 from bot.chat.messages import Reply
 from bot.core.people import Role
@@ -28,6 +28,7 @@ FEATURES: tuple[Feature, ...] = (
     audit.FEATURE,
     alerts.FEATURE,
     containment.FEATURE,
+    waves.FEATURE,
     HELP,
 )
 COMMANDS: tuple[Command, ...] = tuple(c for f in FEATURES for c in f.commands)

@@ -78,6 +78,7 @@ class CaseViews:
         self._budget = budget
         self._redrawing: set[str] = set()
         self._again: set[str] = set()
+        self.also: list[Callable[[str], None]] = []  # told of every case change too (waves)
 
     async def card(
         self, case: Case, t: Texts, *, viewer: Viewer | None = None, notice: Notice | None = None
@@ -143,6 +144,8 @@ class CaseViews:
 
     def case_changed(self, case_id: str) -> None:
         """The case changed: redraw its copies soon (one redraw per case at a time)."""
+        for listener in self.also:
+            listener(case_id)
         if case_id in self._redrawing:
             self._again.add(case_id)
             return

@@ -330,11 +330,31 @@ def scenario_from_dict(data: dict[str, Any], *, now: datetime | None = None) -> 
         state.sent_to_match(block)
     if extra:
         add_generated(state, extra, now=moment)
+    if wave := data.get("generate_wave", 0):
+        add_wave(state, wave, now=moment)
     return state
 
 
 _FIRST = ["Anna", "Bram", "Chloé", "Daan", "Émile", "Fleur", "Gijs", "Hanna", "Ïris", "Jörg"]
 _LAST = ["de Jong", "Jansen", "de Vries", "van den Berg", "Bakker", "Visser", "Smit", "Müller"]
+
+
+def add_wave(state: TenantState, count: int, *, now: datetime) -> None:
+    """Add `count` users for a wave (none restricted yet): every even one compromised (its mail
+    forwarded outside, a hidden rule deleting the replies), every odd one not."""
+    for i in range(count):
+        upn = f"wave{i:02d}@{state.domain}"
+        state.users.append(
+            SimUser(str(uuid.uuid5(uuid.NAMESPACE_DNS, upn)), upn, f"Wave User {i:02d}", upn)
+        )
+        if i % 2 == 0:
+            state.evidence[upn] = evidence_from_dict(
+                {
+                    "forwardingSmtpAddress": f"w{i:02d}@collector.example",
+                    "rules": [{"name": ".", "hidden": True, "delete": True, "id": f"9{i:018d}"}],
+                },
+                now,
+            )
 
 
 def add_generated(state: TenantState, count: int, *, now: datetime) -> None:

@@ -25,6 +25,7 @@ from bot.cases.evidence import Evidence, Finding, Section, SectionName, SectionS
 from bot.cases.outcomes import StepDetail, Undo
 from bot.cases.sections import NAMES, spec
 from bot.cases.steps import UNDO_KINDS
+from bot.cases.waves import BulkAction
 from bot.core.people import Address
 from bot.errors import Problem, ProblemKind
 
@@ -46,6 +47,7 @@ _DETAIL: TypeAdapter[StepDetail] = TypeAdapter(StepDetail)
 _UNDO: TypeAdapter[Any] = TypeAdapter(_tagged(UNDO_KINDS))
 _TIME: TypeAdapter[datetime] = TypeAdapter(datetime)
 _CONTAINMENT: TypeAdapter[Containment] = TypeAdapter(Containment)
+_BULK: TypeAdapter[BulkAction] = TypeAdapter(BulkAction)
 _WHYS = frozenset(w.value for w in Why)
 
 
@@ -177,6 +179,16 @@ def containment_json(record: Containment | None) -> Json | None:
 def containment_from_json(raw: Any) -> Containment | None:
     """The stored containment record (None when there is none or it cannot be read)."""
     return None if raw is None else _read(_CONTAINMENT, raw, "containment record")
+
+
+def bulk_json(bulk: BulkAction | None) -> Json | None:
+    """A wave's bulk action, as stored."""
+    return None if bulk is None else _BULK.dump_python(bulk, mode="json")
+
+
+def bulk_from_json(raw: Any) -> BulkAction | None:
+    """The stored bulk action (None when there is none or it cannot be read)."""
+    return None if raw is None else _read(_BULK, raw, "bulk action")
 
 
 def _read(adapter: TypeAdapter[T], raw: Any, what: str) -> T | None:

@@ -163,19 +163,24 @@ class ConversationStore:
             return False
         return True
 
-    async def queue_digest(self, conversation_id: str, case_ids: list[str]) -> None:
-        """Queue one digest card of these cases for a conversation."""
+    async def queue_digest(
+        self, conversation_id: str, case_ids: list[str], wave_id: str | None = None
+    ) -> None:
+        """Queue one card of these cases for a conversation: the wave's card (`wave_id`), or
+        a digest (what earlier versions queued)."""
         async with self._engine.begin() as conn:
             await conn.execute(
                 pending_digests.insert().values(
                     conversation_id=conversation_id,
                     case_ids=case_ids,
                     created_at=datetime.now(UTC),
+                    wave_id=wave_id,
                 )
             )
 
-    async def pending_digests(self) -> list[tuple[int, Conversation, list[str]]]:
-        """Queued digests not delivered yet: (digest id, conversation, case ids)."""
+    async def pending_digests(self) -> list[tuple[int, Conversation, list[str], str | None]]:
+        """Queued wave cards and digests not delivered yet: (id, conversation, case ids, the
+        wave's id or None)."""
         async with self._engine.connect() as conn:
             rows = (
                 await conn.execute(
@@ -183,6 +188,7 @@ class ConversationStore:
                         conversations,
                         pending_digests.c.id.label("digest_id"),
                         pending_digests.c.case_ids,
+                        pending_digests.c.wave_id,
                     )
                     .join(pending_digests, pending_digests.c.conversation_id == conversations.c.id)
                     .where(conversations.c.active.is_(True))
@@ -190,7 +196,12 @@ class ConversationStore:
                 )
             ).all()
         return [
-            (int(r.digest_id), _conversation(r._mapping), [str(c) for c in r.case_ids])
+            (
+                int(r.digest_id),
+                _conversation(r._mapping),
+                [str(c) for c in r.case_ids],
+                str(r.wave_id) if r.wave_id else None,
+            )
             for r in rows
         ]
 

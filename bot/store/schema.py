@@ -238,6 +238,32 @@ pending_digests = sa.Table(
     sa.Column("case_ids", sa.JSON, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", Time, nullable=False),
+    sa.Column("wave_id", sa.String(36)),  # the wave whose card this is (none: a plain digest)
+)
+
+# Many restrictions within the hour, handled as one incident (bot/cases/waves.py).
+waves = sa.Table(
+    "waves",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("opened_at", Time, nullable=False, index=True),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("case_ids", sa.JSON, nullable=False),
+    sa.Column("bulk", sa.JSON),
+    sa.Column("bulk_running", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+# Where a wave's card was posted, so every copy is kept true.
+wave_copies = sa.Table(
+    "wave_copies",
+    metadata,
+    sa.Column(
+        "wave_id", sa.String(36), sa.ForeignKey("waves.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("conversation_id", sa.String(512), primary_key=True),
+    sa.Column("activity_id", sa.String(256), nullable=False),
+    sa.Column("lang", sa.String(8), nullable=False, server_default=""),
+    sa.Column("updated_at", Time, nullable=False),
 )
 
 # Microsoft's per-API rate budgets (bot/tenant/budgets.py): the send times reserved in the window.
