@@ -13,6 +13,8 @@ Prints a table and writes bench/results.json: a list of {"name", "value", "unit"
   answer, and how many sequential waves of upstream calls opening a case takes;
 - alert fan-out to 100 subscribed conversations with Teams' rate limits enforced by the
   connector, for 1 and then 3 restrictions;
+- wave-30: thirty restrictions in one poll with AUTO_CONTAIN=on, against the budget floor
+  (bench/wave.py);
 - large-2000: "who is blocked" with 2,000 restricted senders against 4, and memory with 250
   open cases (bench/scale.py);
 - the click-latency and alert-latency benchmarks (bench/click_latency.py, alert_latency.py),
@@ -41,7 +43,7 @@ from typing import Any
 
 import httpx
 
-from bench import alert_latency, click_latency, containment, scale
+from bench import alert_latency, click_latency, containment, scale, wave
 from tests.e2e.playground import free_port
 from tests.helpers import ROOT, actions_of, activity, invoke, stop_processes, texts_of
 from tests.replicas import Processes
@@ -64,10 +66,11 @@ class Sizes:
     rounds: int = 2
     senders: int = 2000
     open_cases: int = 250
+    wave_accounts: int = 30
 
 
 FULL = Sizes()
-QUICK = Sizes(2.0, 0.3, 1, 10, 4, 3, 1, 200, 25)
+QUICK = Sizes(2.0, 0.3, 1, 10, 4, 3, 1, 200, 25, 6)
 SIZE = FULL
 RESULTS = ROOT / "bench" / "results.json"
 TENANT = "5f1b6a8e-3c2d-4e7f-9a10-2b3c4d5e6f70"
@@ -576,6 +579,35 @@ async def large() -> list[Result]:
     ]
 
 
+async def wave_of(accounts: int) -> list[Result]:
+    """wave-30: restriction -> all contained, and -> all investigated, against the floor."""
+    found = await wave.measure(accounts, 3.0)
+    floor = found["floor"]
+    target = 1.5 * floor + 30  # the floor, the poll, and the first and last turns around it
+    investigated = found.get("investigated", float("inf"))
+    return [
+        Result(f"wave-{accounts}: budget floor", floor, "s", "(reported)", None),
+        Result(
+            f"wave-{accounts}: restriction -> all with strong evidence contained",
+            found.get("contained", float("inf")),
+            "s",
+            "<= poll + 30 s",
+            found.get("contained", float("inf")) <= 33,
+        ),
+        Result(
+            f"wave-{accounts}: restriction -> all investigated",
+            investigated,
+            "s",
+            f"<= 1.5x the floor + 30 s ({target:.0f} s)",
+            investigated <= target,
+            floor,
+        ),
+        Result(
+            f"wave-{accounts}: answers 429", found["throttled"], "", "0", found["throttled"] == 0
+        ),
+    ]
+
+
 def _table(results: list[Result]) -> str:
     lines = [f"{'benchmark':58} {'value':>10} {'baseline':>10}  target  (met)"]
     for r in results:
@@ -588,7 +620,8 @@ def _table(results: list[Result]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--only", choices=("throughput", "slow", "fanout", "crowd", "large", "existing")
+        "--only",
+        choices=("throughput", "slow", "fanout", "crowd", "large", "wave", "existing"),
     )
     parser.add_argument(
         "--quick",
@@ -612,6 +645,8 @@ def main() -> int:
         results += asyncio.run(crowd(workdir))
     if args.only in (None, "large"):
         results += asyncio.run(large())
+    if args.only in (None, "wave"):
+        results += asyncio.run(wave_of(SIZE.wave_accounts))
     if args.only in (None, "existing"):
         results += asyncio.run(existing())
     if args.quick:  # small sizes say nothing about the targets: report, judge nothing

@@ -94,6 +94,7 @@ class Runtime:
     watcher: Watcher
     delivery: Delivery
     foreign: ForeignRefusals
+    bulk: Bulk
 
 
 @dataclass(frozen=True)
@@ -341,6 +342,7 @@ async def start_runtime(
         watcher,
         delivery,
         gate.foreign,
+        bulk,
     )
 
 

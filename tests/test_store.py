@@ -94,9 +94,9 @@ def _close(at: datetime) -> Decide:
 
 
 async def test_database_is_at_head(engine: AsyncEngine) -> None:
-    assert await current_revision(engine) == head_revision() == "0012"
+    assert await current_revision(engine) == head_revision() == "0013"
     await migrate(engine)  # idempotent
-    assert await current_revision(engine) == "0012"
+    assert await current_revision(engine) == "0013"
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -125,7 +125,7 @@ async def test_empty_and_previous_schema_both_reach_head(kind: str, tmp_path: Pa
             values = ", ".join(f":{k}" for k in row)
             await conn.execute(sa.text(f"INSERT INTO cases ({columns}) VALUES ({values})"), row)  # noqa: S608
         await migrate(db)
-        assert await current_revision(db) == "0012"
+        assert await current_revision(db) == "0013"
         case = await CaseStore(db).get(row["id"])
         assert case is not None
         assert (case.upn, case.state, case.version, case.opened_at) == (
@@ -272,9 +272,9 @@ async def test_retention_purges_only_old_events_and_closed_cases(engine: AsyncEn
 
 def test_cli_migrate_and_export_audit(tmp_path: Path) -> None:
     first = run_app(tmp_path, {}, "migrate", check=True)
-    assert first.stdout.strip() == "database schema: empty -> 0012"
+    assert first.stdout.strip() == "database schema: empty -> 0013"
     again = run_app(tmp_path, {}, "migrate", check=True)
-    assert again.stdout.strip() == "database schema: 0012 -> 0012"
+    assert again.stdout.strip() == "database schema: 0013 -> 0013"
     export = run_app(tmp_path, {}, "export-audit", "--days", "30", check=True)
     assert export.stdout.splitlines()[0].startswith("time,actor_id,actor,action,target")
 

@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.cases.ledger import SYSTEM
 from bot.cases.model import CaseState
+from bot.cases.waves import BulkAction, BulkKind
 from bot.store.audit import AuditTrail
 from bot.store.watched import WatchedSenders
 from bot.store.waves import WaveStore
@@ -152,3 +154,25 @@ async def test_the_bulk_release_keeps_each_gate_and_four_eyes_and_take_all(
     await bot.runtime.cases.idle()
     owners = {(await bot.runtime.cases.open_for(_upn(i))).owner_name for i in range(WAVE)}
     assert owners == {"Alex"}
+
+
+async def test_a_bulk_action_whose_replica_is_gone_ends_as_stopped(
+    start_bot: Any, recorder: Recorder
+) -> None:
+    bot: BotUnderTest = await start_bot(ALERT_POLL_SECONDS="3600", DEMO_RESTRICT_AFTER_SECONDS="0")
+    store = WaveStore(bot.runtime.engine)
+    case = await bot.runtime.cases.open_sender(bot.sim.state.blocks[0].sender, SYSTEM)
+    assert case is not None
+    now = datetime.now(UTC)
+    wave = await store.create([case.id], now)
+    gone = BulkAction("b-gone", BulkKind.TAKE, "Alex", now, (case.id,), runner="gone:1:dead")
+    assert await store.set_bulk(wave, gone, now) is not None
+    await bot.runtime.bulk.upkeep()
+    ended = await store.get(wave.id)
+    assert ended is not None
+    assert ended.bulk is not None
+    assert ended.bulk.finished_at is not None
+    assert ended.bulk.stopped
+    assert await store.running_bulk() == []
+    shown = texts_of(await click(bot, recorder, "refresh_wave", {"wave": wave.id}))
+    assert any(t.startswith("Taking the cases by Alex stopped after 0 of 1") for t in shown)

@@ -222,7 +222,7 @@ class Watcher:
             # Investigate every account of the wave (in turns, within Microsoft's budgets):
             # the wave card counts what was read, and the bulk containment acts on it.
             for case in cases.values():
-                await self._cases.ensure_investigation(case, SYSTEM)
+                await self._cases.ensure_investigation(case, SYSTEM, wave=True)
             return
         for case in cases.values():
             await self._cases.ensure_investigation(case, SYSTEM)

@@ -152,6 +152,8 @@ class AutoContainment:
             await self._ledger.change(case_id, _decision(left))
             return
         found = assess(case.evidence)
+        if not found.strong and case.state is CaseState.INVESTIGATING:
+            return  # what was read first is not enough: decide when the rest is read
         hold = await self._hold(case) if found.strong else None
         steps = self.policy.steps if found.strong and hold is None else ()
         now = self._ledger.now()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import itertools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -37,6 +36,7 @@ from bot.logs import correlation_id
 log = logging.getLogger(__name__)
 
 MAX_REREAD_WAIT = 600.0  # seconds between reads of evidence that could not be read, at most
+BUSY_WAIT = 11.0  # a budget window (5 calls per 10 s): a busy section's turn can be free again
 
 
 @dataclass
@@ -78,6 +78,9 @@ class Investigator:
         self._domains = internal_domains
         self._retry_seconds = retry_seconds
         self._after_read: list[Callable[[str], Awaitable[None]]] = []
+        self._first_waiting = 0  # a wave's first reads not done yet (the rest waits for them)
+        self._firsts_done = asyncio.Event()
+        self._firsts_done.set()
 
     def when_read(self, listener: Callable[[str], Awaitable[None]]) -> None:
         """Call `listener` with the case id after an investigation (or a read again) recorded
@@ -91,8 +94,10 @@ class Investigator:
             except Exception:  # its own work ends visibly; the investigation is recorded
                 log.exception("acting on read evidence failed", extra={"case": case_id})
 
-    async def start(self, case: Case, actor: Actor) -> Case:
-        """Start the investigation unless it ran or runs (one winner across replicas)."""
+    async def start(self, case: Case, actor: Actor, *, first: tuple[SectionName, ...] = ()) -> Case:
+        """Start the investigation unless it ran or runs (one winner across replicas); with
+        `first` (a wave's: what containment needs), those sections are read first, for every
+        such case, before any of them reads the rest."""
         if case.evidence is not None or case.state is not CaseState.RESTRICTED:
             return case
 
@@ -104,12 +109,19 @@ class Investigator:
 
         claimed = await self._ledger.change(case.id, claim)
         if claimed.done:
-            self.spawn(case.id)
+            self.spawn(case.id, first)
         return claimed.case
 
-    def spawn(self, case_id: str) -> None:
+    def spawn(self, case_id: str, first: tuple[SectionName, ...] = ()) -> None:
         """Investigate in the background (also what a restart finds unfinished)."""
-        self._background.spawn(self._investigate(case_id), f"investigate:{case_id}")
+        if first:
+            self._first_waiting += 1
+            self._firsts_done.clear()
+        work = self._investigate(case_id, first)
+        if not self._background.spawn(work, f"investigate:{case_id}") and first:
+            self._first_waiting -= 1  # stopping: nothing will read it here
+            if not self._first_waiting:
+                self._firsts_done.set()
 
     async def reader(self, case: Case) -> Reading:
         """How to read this case's evidence (looking the directory id up once if needed)."""
@@ -195,9 +207,33 @@ class Investigator:
         metrics.INVESTIGATIONS.labels("running").set(self.load.running)
         metrics.INVESTIGATIONS.labels("waiting").set(self.load.waiting)
 
-    async def _investigate(self, case_id: str) -> None:
+    async def _investigate(self, case_id: str, first: tuple[SectionName, ...] = ()) -> None:
+        if first:
+            try:
+                async with self._turn():
+                    await self._read_first(case_id, first)
+            finally:
+                self._first_waiting -= 1
+                if not self._first_waiting:
+                    self._firsts_done.set()
+            await self._firsts_done.wait()  # every first read of the wave before any of the rest
         async with self._turn():
             await self._investigate_now(case_id)
+
+    async def _read_first(self, case_id: str, names: tuple[SectionName, ...]) -> None:
+        """Read `names` and record them (the investigation goes on): the containment policy
+        can act on them before the budgeted sections of a whole wave are read."""
+        case = await self._ledger.get(case_id)
+        if case is None:
+            return
+        try:
+            reading = await self.reader(case)
+            sections = await investigate(reading.subject, self._tenant, self._ledger.now(), names)
+        except Exception as err:  # the investigation reads them again with the rest
+            log.info("first evidence not read", extra={"case": case_id, "error": repr(err)})
+            return
+        await self.record(case_id, sections, keep_reads=True)
+        await self._read_done(case_id)
 
     async def _investigate_now(self, case_id: str) -> None:
         case = await self._ledger.get(case_id)
@@ -222,8 +258,13 @@ class Investigator:
         await self._read_done(case_id)
 
     async def _read_again(self, case_id: str) -> None:
-        for attempt in itertools.count():
-            await asyncio.sleep(min(self._retry_seconds * 2**attempt, MAX_REREAD_WAIT))
+        """Read again what could not be read, until it is or the case closes. A section held
+        back only for its turn within Microsoft's budget (busy) is asked again within one
+        budget window (a wave's investigations then finish close to the floor the budgets
+        set); anything else waits twice as long each time."""
+        wait, backoff = self._retry_seconds, 0
+        while True:
+            await asyncio.sleep(wait)
             case = await self._ledger.get(case_id)
             if case is None or not case.is_open or case.evidence is None:
                 return
@@ -238,8 +279,18 @@ class Investigator:
                     )
             except Exception as err:  # a read-only loop: never let it die, try again later
                 log.info("evidence not read again yet", extra={"case": case_id, "error": repr(err)})
-                continue
+                sections = ()
             if any(s.read for s in sections):
                 await self.record(case_id, sections, keep_reads=True)
                 await self._ledger.settle(case_id)
                 await self._read_done(case_id)
+            if sections and all(_busy(s) for s in sections if not s.read):
+                wait = min(self._retry_seconds, BUSY_WAIT)
+            else:
+                backoff += 1
+                wait = min(self._retry_seconds * 2**backoff, MAX_REREAD_WAIT)
+
+
+def _busy(section: Section) -> bool:
+    """Held back for its turn within Microsoft's budget (not refused, not failing)."""
+    return section.problem is not None and section.problem.kind is errors.ProblemKind.BUSY

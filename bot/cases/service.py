@@ -42,6 +42,7 @@ from bot.cases.recovery import interrupted
 from bot.cases.release import Releases
 from bot.cases.sections import NAMES
 from bot.cases.steps import StepOptions
+from bot.cases.strength import FIRST
 from bot.core.m365 import RestrictedSender
 from bot.core.people import Actor, Address
 
@@ -175,9 +176,10 @@ class CaseService:
         earlier = await self._ledger.history(upn)
         return earlier[0] if earlier else None
 
-    async def ensure_investigation(self, case: Case, actor: Actor) -> Case:
-        """Start the investigation unless it ran or runs (one winner across replicas)."""
-        return await self._investigator.start(case, actor)
+    async def ensure_investigation(self, case: Case, actor: Actor, *, wave: bool = False) -> Case:
+        """Start the investigation unless it ran or runs (one winner across replicas); a
+        wave's reads what containment needs first, for every account of the wave."""
+        return await self._investigator.start(case, actor, first=FIRST if wave else ())
 
     # ---- checklist ----------------------------------------------------------------------
 

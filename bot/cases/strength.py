@@ -43,6 +43,9 @@ READS: tuple[SectionName, ...] = (
     mfa.NAME,
     consents.NAME,
 )
+# What a wave's investigations read first, for every account, before the budgeted rest: the
+# sections that most often make evidence strong, and cost no identity-reports budget.
+FIRST: tuple[SectionName, ...] = (rules.NAME, forwarding.NAME, risk.NAME)
 HIGH_PRECISION_STATES = frozenset({"confirmedCompromised"})
 PLACE_WHYS = frozenset({Why.SEVERAL_COUNTRIES, Why.IMPOSSIBLE_TRAVEL})
 HIDING_WHYS = frozenset({Why.DELETES, Why.HIDES_MAIL, Why.BAIT_WORDS})
