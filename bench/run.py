@@ -44,6 +44,7 @@ from typing import Any
 import httpx
 
 from bench import alert_latency, click_latency, containment, scale, wave
+from bot.cases.waves import RISK_WINDOW
 from tests.e2e.playground import free_port
 from tests.helpers import ROOT, actions_of, activity, invoke, stop_processes, texts_of
 from tests.replicas import Processes
@@ -584,6 +585,9 @@ async def wave_of(accounts: int) -> list[Result]:
     found = await wave.measure(accounts, 3.0)
     floor = found["floor"]
     target = 1.5 * floor + 30  # the floor, the poll, and the first and last turns around it
+    # Containment needs the risk state of every account first: 1 call a second (Identity
+    # Protection's budget), then the steps.
+    risk = (accounts - 1) * RISK_WINDOW
     investigated = found.get("investigated", float("inf"))
     return [
         Result(f"wave-{accounts}: budget floor", floor, "s", "(reported)", None),
@@ -591,8 +595,8 @@ async def wave_of(accounts: int) -> list[Result]:
             f"wave-{accounts}: restriction -> all with strong evidence contained",
             found.get("contained", float("inf")),
             "s",
-            "<= poll + 30 s",
-            found.get("contained", float("inf")) <= 33,
+            f"<= risk floor + poll + 15 s ({risk + 18:.0f} s)",
+            found.get("contained", float("inf")) <= risk + 18,
         ),
         Result(
             f"wave-{accounts}: restriction -> all investigated",

@@ -20,11 +20,24 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bot.cases.model import Case, CaseState
+from bot.cases.sections import NAMES
 from bot.cases.waves import contained, floor_seconds
 from bot.store.cases import CaseStore
 from tests.helpers import ROOT
 
 COMPROMISED = ROOT / "bot" / "sim" / "scenarios" / "compromised.json"
+
+
+def _read(case: Case) -> bool:
+    """Investigated, every section asked, none waiting to be read again."""
+    evidence = case.evidence
+    return (
+        evidence is not None
+        and case.state is not CaseState.INVESTIGATING
+        and not evidence.unasked(NAMES)
+        and not evidence.retryable
+    )
 
 
 def _upn(i: int) -> str:
@@ -65,10 +78,13 @@ async def measure(accounts: int, poll: float) -> dict[str, float]:
                     done = {c.upn for c in known if contained(c)}
                     if "contained" not in found and done >= strong:
                         found["contained"] = time.monotonic() - started
-                    if len(known) == accounts and all(
-                        c.evidence is not None and not c.evidence.retryable for c in known
+                    if (
+                        "investigated" not in found
+                        and len(known) == accounts
+                        and all(_read(c) for c in known)
                     ):
                         found["investigated"] = time.monotonic() - started
+                    if "investigated" in found and "contained" in found:
                         break
                     await asyncio.sleep(0.5)
                 log = (await tenant.get(f"{sim}/_sim/requests")).json()
