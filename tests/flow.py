@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
+from bot.store.watched import WatchedSenders
 from tests.conftest import BotUnderTest
 from tests.helpers import CARD_BUDGET, Recorder, actions_of, activity, invoke, texts_of
 
@@ -83,3 +86,21 @@ async def open_joost(bot: BotUnderTest, recorder: Recorder, **kw: Any) -> dict[s
     return await click(
         bot, recorder, "refresh_case", {"case": case.id, "version": case.version}, **kw
     )
+
+
+async def subscribed(bot: BotUnderTest, recorder: Recorder) -> str:
+    """Once the watcher has taken its baseline: BlockWatch installed in a channel that asked
+    for alerts; the channel's id (the recorder cleared, so what it gets next is alerts)."""
+    watched = WatchedSenders(bot.runtime.engine)
+    deadline = time.monotonic() + 10
+    while not await watched.baseline_taken():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    install = activity("", service_url=recorder.url, scope="channel")
+    install.update(type="installationUpdate", action="add")
+    install.pop("text")
+    await bot.post(install)
+    await bot.post(activity("alerts on", service_url=recorder.url, scope="channel"))
+    recorder.calls.clear()
+    channel: str = install["conversation"]["id"]
+    return channel

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-import time
 import uuid
 from typing import Any
 
@@ -21,10 +20,9 @@ from bot.store.audit import AuditTrail, to_csv
 from bot.store.cases import CaseStore
 from bot.store.db import open_engine
 from bot.store.schema import watcher_state
-from bot.store.watched import WatchedSenders
 from tests.conftest import BotUnderTest
-from tests.flow import ALEX, click
-from tests.helpers import Recorder, activity, texts_of
+from tests.flow import ALEX, click, subscribed
+from tests.helpers import Recorder, actions_of, activity, texts_of
 from tests.replicas import (
     Processes,
     create_database,
@@ -52,18 +50,7 @@ async def _watching(start_bot: Any, recorder: Recorder, **settings: str) -> tupl
         FOLLOW_UP_SECONDS="0.1",
         **settings,
     )
-    watched = WatchedSenders(bot.runtime.engine)
-    deadline = time.monotonic() + 10
-    while not await watched.baseline_taken():
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
-    install = activity("", service_url=recorder.url, scope="channel")
-    install.update(type="installationUpdate", action="add")
-    install.pop("text")
-    await bot.post(install)
-    await bot.post(activity("alerts on", service_url=recorder.url, scope="channel"))
-    recorder.calls.clear()
-    return bot, install["conversation"]["id"]
+    return bot, await subscribed(bot, recorder)
 
 
 async def _restricted(bot: Any, upn: str = LYNNE) -> Any:
@@ -237,7 +224,7 @@ async def test_release_in_one_click_then_give_the_account_back(
     bot, _ = await _watching(start_bot, recorder)
     case = await _restricted(bot)
     card = await click(bot, recorder, "refresh_case", {"case": case.id, "version": case.version})
-    release = next(a for a in _actions(card) if a.get("verb") == "release")
+    release = next(a for a in actions_of(card) if a.get("verb") == "release")
     assert release.get("isEnabled", True) is True
     await click(bot, recorder, "release", release["data"])
     await bot.runtime.cases.idle()
@@ -250,7 +237,7 @@ async def test_release_in_one_click_then_give_the_account_back(
     card = await click(
         bot, recorder, "refresh_case", {"case": case.id, "version": released.version}
     )
-    give = next(a for a in _actions(card) if a.get("verb") == "give_back")
+    give = next(a for a in actions_of(card) if a.get("verb") == "give_back")
     recorder.calls.clear()
     await click(bot, recorder, "give_back", give["data"], scope="channel")
     await bot.runtime.cases.idle()
@@ -277,23 +264,6 @@ async def test_release_in_one_click_then_give_the_account_back(
         await click(bot, recorder, "refresh_case", {"case": case.id, "version": back.version})
     )
     assert any(t.startswith("Account given back by Alex") for t in shown)
-
-
-def _actions(card: dict[str, Any]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if str(node.get("type", "")).startswith("Action."):
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(card)
-    return found
 
 
 async def test_the_switch_from_teams_is_audited_and_shown(

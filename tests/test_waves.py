@@ -4,9 +4,7 @@ each case through its own rules."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,11 +13,10 @@ from bot.cases.ledger import SYSTEM
 from bot.cases.model import CaseState
 from bot.cases.waves import BulkAction, BulkKind
 from bot.store.audit import AuditTrail
-from bot.store.watched import WatchedSenders
 from bot.store.waves import WaveStore
 from tests.conftest import BotUnderTest
-from tests.flow import click
-from tests.helpers import ROOT, Recorder, actions_of, activity, texts_of
+from tests.flow import click, subscribed
+from tests.helpers import ROOT, Recorder, actions_of, texts_of
 
 WAVE = 30
 
@@ -38,18 +35,7 @@ async def _wave_bot(start_bot: Any, recorder: Recorder, tmp_path: Path, **settin
         FOLLOW_UP_SECONDS="0.1",
         **settings,
     )
-    watched = WatchedSenders(bot.runtime.engine)
-    deadline = time.monotonic() + 10
-    while not await watched.baseline_taken():
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
-    install = activity("", service_url=recorder.url, scope="channel")
-    install.update(type="installationUpdate", action="add")
-    install.pop("text")
-    await bot.post(install)
-    await bot.post(activity("alerts on", service_url=recorder.url, scope="channel"))
-    recorder.calls.clear()
-    return bot, install["conversation"]["id"]
+    return bot, await subscribed(bot, recorder)
 
 
 def _upn(i: int) -> str:
