@@ -44,7 +44,7 @@ def _upn(i: int) -> str:
     return f"wave{i:02d}@contoso.onmicrosoft.com"
 
 
-async def measure(accounts: int, poll: float) -> dict[str, float]:
+async def measure(accounts: int, poll: float, limit: float = 20 * 60) -> dict[str, float]:
     """Seconds to all strong ones contained and to all investigated; the floor; 429s."""
     from bench.common import bench_setup
     from bot.store.db import open_engine
@@ -71,7 +71,7 @@ async def measure(accounts: int, poll: float) -> dict[str, float]:
                     body = {"upn": _upn(i)}
                     (await tenant.post(f"{sim}/_sim/restrict", json=body)).raise_for_status()
                 strong = {_upn(i) for i in range(0, accounts, 2)}
-                deadline = started + 20 * 60
+                deadline = started + limit
                 while time.monotonic() < deadline:
                     cases = [await store.open_for(_upn(i)) for i in range(accounts)]
                     known = [c for c in cases if c is not None]

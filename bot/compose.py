@@ -95,6 +95,7 @@ class Runtime:
     delivery: Delivery
     foreign: ForeignRefusals
     bulk: Bulk
+    waves: WaveViews
 
 
 @dataclass(frozen=True)
@@ -316,7 +317,7 @@ async def start_runtime(
     )
     await cases.resume()
     stopping = asyncio.Event()
-    upkeep = upkeep_loop(cases, views, gate.foreign, settings, stopping, now, bulk)
+    upkeep = upkeep_loop(cases, views, gate.foreign, settings, stopping, now, bulk, wave_views)
     loops = (("upkeep", upkeep), ("watcher", watcher.run(stopping)))
     for name, work in loops:
         stack.push_async_callback(stop_task, asyncio.create_task(work, name=name), stopping)
@@ -343,6 +344,7 @@ async def start_runtime(
         delivery,
         gate.foreign,
         bulk,
+        wave_views,
     )
 
 

@@ -12,6 +12,7 @@ from bot.cases.bulk import Bulk
 from bot.cases.service import CaseService
 from bot.chat.foreign import ForeignRefusals
 from bot.chat.views import CaseViews
+from bot.chat.waves import WaveViews
 from bot.core.clock import Clock
 from bot.settings import Settings
 
@@ -32,6 +33,7 @@ async def upkeep_loop(
     stopping: asyncio.Event,
     clock: Clock,
     bulk: Bulk | None = None,
+    waves: WaveViews | None = None,
 ) -> None:
     """Renew this process's lease, give dead runners' work its way out, catch up card copies,
     write the foreign-tenant tallies whose window ended, purge expired history; at the end,
@@ -43,6 +45,8 @@ async def upkeep_loop(
             runner_left = await cases.upkeep(now)
             if bulk is not None:
                 await bulk.upkeep()
+            if waves is not None:
+                await waves.catch_up()
             await views.catch_up(now, at_once=runner_left)
             await foreign.flush()
             if last_purge is None or now - last_purge > timedelta(hours=24):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.cases.model import CaseState
@@ -156,6 +157,17 @@ async def test_many_at_once_become_one_wave_card_kept_true(
         await asyncio.sleep(0.05)
     else:
         raise AssertionError(texts_of(shown))
+    # An update Teams refused (or a replica that stopped mid-redraw): upkeep catches it up.
+    wave = (await bot.runtime.waves.waves.recent(datetime.now(UTC) - timedelta(hours=1)))[0]
+    await bot.runtime.waves.waves.shown(wave.id, channel, "an older state")
+    before = len(recorder.calls)
+    await bot.runtime.waves.catch_up()
+    await bot.runtime.cases.idle()
+    updates = [c for c in recorder.calls[before:] if c.method == "PUT"]
+    assert len(updates) == 1
+    await bot.runtime.waves.catch_up()
+    await bot.runtime.cases.idle()
+    assert len([c for c in recorder.calls[before:] if c.method == "PUT"]) == 1  # now current
     # A restriction of the same hour joins the wave: no card of its own.
     later = next(u.upn for u in bot.sim.state.users if bot.sim.state.block(u.upn) is None)
     bot.sim.state.restrict(later, "ExceedingLimitType=Total")

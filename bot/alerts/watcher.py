@@ -219,6 +219,7 @@ class Watcher:
             wave = await self._waves.create(members, now)
             await self._delivery.wave(wave)
         if wave is not None:
+            self._recent = []  # in a wave now: they never count towards another
             # Investigate every account of the wave (in turns, within Microsoft's budgets):
             # the wave card counts what was read, and the bulk containment acts on it.
             for case in cases.values():

@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from bot import errors
 from bot.cases.background import Background
@@ -82,24 +83,33 @@ class Bulk:
         bulk = BulkAction(
             str(uuid.uuid4()), kind, actor.name, self._now(), targets, runner=self.runner
         )
+        self.running.add(bulk.id)  # before it is written: upkeep must never take it for dead
         started = await self._waves.set_bulk(wave, bulk, self._now())
         if started is None:
+            self.running.discard(bulk.id)
             return await self._waves.get(wave_id) or wave, Notice.STALE
-        self.running.add(bulk.id)
         if not self._background.spawn(self._run(wave_id, bulk, actor), f"bulk:{bulk.id}"):
             self.running.discard(bulk.id)  # stopping: upkeep elsewhere ends it
         return started, None
 
     async def _run(self, wave_id: str, bulk: BulkAction, actor: Actor) -> None:
+        stopped = True
         try:
             for case_id in bulk.targets:
-                if not self._background.accepting:
-                    break  # stopping: upkeep ends the rest as stopped
+                wave = await self._waves.get(wave_id)
+                current = wave.bulk if wave is not None else None
+                ours = current is not None and current.id == bulk.id and current.running
+                if not ours or not self._background.accepting:
+                    return  # ended elsewhere (taken for gone), or stopping: act on no more
                 outcome = await self._one(bulk, case_id, actor)
                 await self._record(wave_id, bulk.id, _adding(outcome))
+            stopped = False
+        except Exception:
+            log.exception("a bulk action stopped", extra={"wave": wave_id})
         finally:
             try:
-                await self._record(wave_id, bulk.id, lambda b: _finished(b, self._now()))
+                ended = partial(_finished, now=self._now(), stopped=stopped)
+                await self._record(wave_id, bulk.id, ended)
             finally:
                 self.running.discard(bulk.id)
 
@@ -159,7 +169,8 @@ class Bulk:
             mine = bulk.runner == self.runner
             if (mine and bulk.id in self.running) or (not mine and bulk.runner in alive):
                 continue
-            await self._record(wave.id, bulk.id, lambda b: _finished(b, self._now(), stopped=True))
+            ended = partial(_finished, now=self._now(), stopped=True)
+            await self._record(wave.id, bulk.id, ended)
 
 
 def _adding(outcome: Outcome) -> Callable[[BulkAction], BulkAction]:
@@ -170,7 +181,12 @@ def _adding(outcome: Outcome) -> Callable[[BulkAction], BulkAction]:
     return add
 
 
-def _finished(bulk: BulkAction, now: datetime, *, stopped: bool = False) -> BulkAction:
+def _finished(bulk: BulkAction, *, now: datetime, stopped: bool = False) -> BulkAction:
+    """Ended: every case it did not reach is listed as such."""
     if bulk.finished_at is not None:
         return bulk
-    return dataclasses.replace(bulk, finished_at=now, stopped=stopped)
+    reached = {o.case_id for o in bulk.outcomes}
+    missed = tuple(Outcome(i, Result.NOT_REACHED) for i in bulk.targets if i not in reached)
+    return dataclasses.replace(
+        bulk, finished_at=now, stopped=stopped or bool(missed), outcomes=bulk.outcomes + missed
+    )

@@ -192,6 +192,9 @@ class AutoContainment:
         case = await self._ledger.get(case_id)
         if case is None or not case.is_open or case.evidence is None or _contained(case):
             return Result.MOVED_ON
+        earlier = case.containment
+        if earlier is not None and (earlier.undone_at or earlier.given_back_at) is not None:
+            return Result.UNDONE  # an admin judged it: a bulk action does not overrule them
         found = assess(case.evidence)
         if not found.strong:
             return Result.MOVED_ON

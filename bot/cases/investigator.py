@@ -78,9 +78,6 @@ class Investigator:
         self._domains = internal_domains
         self._retry_seconds = retry_seconds
         self._after_read: list[Callable[[str], Awaitable[None]]] = []
-        self._first_waiting = 0  # a wave's first reads not done yet (the rest waits for them)
-        self._firsts_done = asyncio.Event()
-        self._firsts_done.set()
 
     def when_read(self, listener: Callable[[str], Awaitable[None]]) -> None:
         """Call `listener` with the case id after an investigation (or a read again) recorded
@@ -114,14 +111,7 @@ class Investigator:
 
     def spawn(self, case_id: str, first: tuple[SectionName, ...] = ()) -> None:
         """Investigate in the background (also what a restart finds unfinished)."""
-        if first:
-            self._first_waiting += 1
-            self._firsts_done.clear()
-        work = self._investigate(case_id, first)
-        if not self._background.spawn(work, f"investigate:{case_id}") and first:
-            self._first_waiting -= 1  # stopping: nothing will read it here
-            if not self._first_waiting:
-                self._firsts_done.set()
+        self._background.spawn(self._investigate(case_id, first), f"investigate:{case_id}")
 
     async def reader(self, case: Case) -> Reading:
         """How to read this case's evidence (looking the directory id up once if needed)."""
@@ -208,31 +198,29 @@ class Investigator:
         metrics.INVESTIGATIONS.labels("waiting").set(self.load.waiting)
 
     async def _investigate(self, case_id: str, first: tuple[SectionName, ...] = ()) -> None:
+        """With `first`, those sections in a turn of their own, then the rest in another:
+        turns are given in order, so a wave's first reads (spawned together) come before any
+        case's budgeted rest, and no case waits for another's."""
         if first:
-            try:
-                async with self._turn():
-                    await self._read_first(case_id, first)
-            finally:
-                self._first_waiting -= 1
-                if not self._first_waiting:
-                    self._firsts_done.set()
-            await self._firsts_done.wait()  # every first read of the wave before any of the rest
+            async with self._turn():
+                await self._read_first(case_id, first)
         async with self._turn():
             await self._investigate_now(case_id)
 
     async def _read_first(self, case_id: str, names: tuple[SectionName, ...]) -> None:
         """Read `names` and record them (the investigation goes on): the containment policy
-        can act on them before the budgeted sections of a whole wave are read."""
-        case = await self._ledger.get(case_id)
-        if case is None:
-            return
+        can act on them before the budgeted sections of a whole wave are read. Whatever goes
+        wrong here, the investigation reads them again with the rest."""
         try:
+            case = await self._ledger.get(case_id)
+            if case is None:
+                return
             reading = await self.reader(case)
             sections = await investigate(reading.subject, self._tenant, self._ledger.now(), names)
-        except Exception as err:  # the investigation reads them again with the rest
+            await self.record(case_id, sections, keep_reads=True)
+        except Exception as err:
             log.info("first evidence not read", extra={"case": case_id, "error": repr(err)})
             return
-        await self.record(case_id, sections, keep_reads=True)
         await self._read_done(case_id)
 
     async def _investigate_now(self, case_id: str) -> None:

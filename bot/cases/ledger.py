@@ -26,6 +26,7 @@ from bot.cases.ports import (
     Decide,
     Event,
 )
+from bot.cases.sections import NAMES
 from bot.core.clock import Clock
 from bot.core.m365 import RestrictedSender
 from bot.core.people import Actor
@@ -178,6 +179,8 @@ def settled_state(case: Case) -> CaseState:
     if case.state is CaseState.READY:
         return CaseState.REMEDIATING
     if case.state is CaseState.INVESTIGATING and case.evidence is not None:
+        if case.evidence.unasked(NAMES):  # a wave's first reads: the rest is on its way
+            return case.state
         started = any(s.status is not StepStatus.NOT_RUN for s in case.steps.values())
         return CaseState.REMEDIATING if started else CaseState.INVESTIGATED
     return case.state

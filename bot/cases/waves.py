@@ -16,15 +16,18 @@ from typing import Protocol
 
 from bot.cases.model import Case, CaseState
 from bot.cases.outcomes import StepStatus
+from bot.cases.sections import NAMES
 from bot.cases.strength import Verdict, assess
 from bot.errors import Problem
 
 WAVE_WINDOW = timedelta(hours=1)  # restrictions this close together are one wave
 # Microsoft's budgets a case's investigation spends (bot/tenant/budgets.py): the identity and
 # access reports (sign-ins, directory audits, authentication methods: 3 calls, one budget of 5
-# per 10 s) and Identity Protection (riskyUsers: 1 call, 1 per second).
+# per 10 s), Identity Protection (riskyUsers: 1 call, 1 per second) and message trace (1 call,
+# 100 per 5 minutes).
 REPORT_CALLS, REPORTS_PER_WINDOW, REPORTS_WINDOW = 3, 5, 10.75
 RISK_CALLS, RISK_WINDOW = 1, 1.3
+TRACES_PER_WINDOW, TRACE_WINDOW = 100, 315.25  # message trace: 1 call a case, 100 per 5 min
 
 
 class BulkKind(StrEnum):
@@ -43,6 +46,8 @@ class Result(StrEnum):
     EXCLUDED = "excluded"  # the containment policy never touches this user
     NOT_READY = "not_ready"  # its release gate says no (steps or evidence missing)
     MOVED_ON = "moved_on"  # the case changed meanwhile (contained, owned, closed already)
+    UNDONE = "undone"  # an admin undid its containment (or gave it back): not contained again
+    NOT_REACHED = "not_reached"  # the bulk action stopped before it reached the case
     FAILED = "failed"  # `problem` says why
 
 
@@ -133,8 +138,13 @@ def containment_failed(case: Case) -> bool:
 
 
 def investigated(case: Case) -> bool:
-    """The investigation finished (whatever it could read)."""
-    return case.evidence is not None and case.state is not CaseState.INVESTIGATING
+    """The investigation finished (whatever it could read): every section asked."""
+    evidence = case.evidence
+    return (
+        evidence is not None
+        and case.state is not CaseState.INVESTIGATING
+        and not evidence.unasked(NAMES)
+    )
 
 
 def counts(cases: list[Case]) -> WaveCounts:
@@ -157,7 +167,8 @@ def floor_seconds(cases: int) -> float:
         return 0.0
     reports = (math.ceil(cases * REPORT_CALLS / REPORTS_PER_WINDOW) - 1) * REPORTS_WINDOW
     risk = (cases * RISK_CALLS - 1) * RISK_WINDOW
-    return max(0.0, reports, risk)
+    traces = (math.ceil(cases / TRACES_PER_WINDOW) - 1) * TRACE_WINDOW
+    return max(0.0, reports, risk, traces)
 
 
 def expected_finish(wave: Wave, cases: list[Case], now: datetime) -> datetime | None:
@@ -173,7 +184,8 @@ def applies(kind: BulkKind, case: Case) -> bool:
     if kind is BulkKind.CONTAIN:
         record = case.containment
         busy = record is not None and record.in_flight is not None
-        return case.is_open and strong(case) and not contained(case) and not busy
+        judged = record is not None and (record.undone_at or record.given_back_at) is not None
+        return case.is_open and strong(case) and not contained(case) and not busy and not judged
     if kind is BulkKind.RELEASE:
         return case.is_open and contained(case) and not case.awaiting_approval
     return not case.closed and case.owner_id is None

@@ -103,11 +103,27 @@ class WaveViews:
         finally:
             self._redrawing.discard(wave_id)
 
+    async def catch_up(self) -> None:
+        """Redraw the copies of recent waves that do not show the wave as it is (an update
+        Teams refused, a replica that stopped mid-redraw): upkeep calls this every round."""
+        for wave in await self.waves.recent(self._clock() - RECENT):
+            now_shown = await self._state(wave)
+            if any(c.shown != now_shown for c in await self.waves.copies(wave.id)):
+                self.wave_changed(wave.id)
+
+    async def _state(self, wave: Wave) -> str:
+        """What a copy must show to be current: the wave's version and its cases' versions."""
+        cases = await self._cases.of_ids(list(wave.case_ids))
+        return f"{wave.version}.{sum(c.version for c in cases)}.{len(cases)}"
+
     async def _redraw(self, wave_id: str) -> None:
         wave = await self.waves.get(wave_id)
         if wave is None:
             return
+        state = await self._state(wave)
         for copy in await self.waves.copies(wave_id):
+            if copy.shown == state:
+                continue
             conversation = await self._conversations.get(copy.conversation_id)
             if conversation is None:
                 continue
@@ -119,9 +135,11 @@ class WaveViews:
                     await self.waves.drop_copy(wave_id, copy.conversation_id)
                     continue
                 log.warning(
-                    "could not update a copy of the wave card",
+                    "could not update a copy of the wave card; upkeep tries again",
                     extra={"wave": wave_id, "status": err.status},
                 )
+                continue
+            await self.waves.shown(wave_id, copy.conversation_id, state)
 
 
 async def _wave(ctx: Context, wave_id: str) -> Wave:

@@ -52,11 +52,13 @@ class Budget:
 IDENTITY_PROTECTION = Budget("identity-protection", 1, 1.0, retry_after=False)
 # "Identity and access reports": auditLogRoot and authenticationMethod share one limit.
 REPORTS = Budget("identity-reports", 5, 10.0, retry_after=True)
+MESSAGE_TRACE = Budget("message-trace", 100, 300.0, retry_after=True)
 BUDGETS = {
     "riskyUsers.get": IDENTITY_PROTECTION,
     "signIns.list": REPORTS,
     "directoryAudits.list": REPORTS,
     "authentication.methods": REPORTS,
+    "messageTraces.list": MESSAGE_TRACE,
     "authentication.methods.delete": REPORTS,
 }
 

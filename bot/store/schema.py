@@ -263,6 +263,7 @@ wave_copies = sa.Table(
     sa.Column("conversation_id", sa.String(512), primary_key=True),
     sa.Column("activity_id", sa.String(256), nullable=False),
     sa.Column("lang", sa.String(8), nullable=False, server_default=""),
+    sa.Column("shown", sa.String(64), nullable=False, server_default=""),  # what it shows
     sa.Column("updated_at", Time, nullable=False),
 )
 

@@ -25,6 +25,7 @@ class WaveCopy:
     conversation_id: str
     activity_id: str
     lang: str
+    shown: str = ""  # the state of the wave the message was last drawn from
 
 
 class WaveStore:
@@ -135,7 +136,27 @@ class WaveStore:
         query = sa.select(wave_copies).where(wave_copies.c.wave_id == wave_id)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [WaveCopy(r.conversation_id, r.activity_id, r.lang or "") for r in rows]
+        return [
+            WaveCopy(r.conversation_id, r.activity_id, r.lang or "", r.shown or "") for r in rows
+        ]
+
+    async def shown(self, wave_id: str, conversation_id: str, shown: str) -> None:
+        """The message now shows the wave as it was at `shown`."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                wave_copies.update()
+                .where(
+                    wave_copies.c.wave_id == wave_id,
+                    wave_copies.c.conversation_id == conversation_id,
+                )
+                .values(shown=shown)
+            )
+
+    async def recent(self, since: datetime) -> list[Wave]:
+        """The waves opened since `since`."""
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(sa.select(waves).where(waves.c.opened_at >= since))).all()
+        return [_wave(r._mapping) for r in rows]
 
     async def drop_copy(self, wave_id: str, conversation_id: str) -> None:
         """The message is gone (deleted in Teams)."""

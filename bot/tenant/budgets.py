@@ -6,6 +6,7 @@
     directory audit log (auditLogRoot) and    budget for all of them: Microsoft's table lists
     authentication methods                    auditLogRoot and authenticationMethod among the
                                               resources of the same limit
+    message trace                             100 calls per 5 minutes per tenant
 
 (Microsoft Graph service-specific throttling limits, learn.microsoft.com/graph/throttling-limits.)
 A call reserves the next free slot of its budget in a sliding window and waits for it; when the
@@ -43,7 +44,9 @@ class Budget:
 
 IDENTITY_PROTECTION = Budget("identity-protection", 1, 1.0)
 REPORTS = Budget("identity-reports", 5, 10.0)
+MESSAGE_TRACE = Budget("message-trace", 100, 300.0)  # per tenant (§7: shared by every app)
 _PATHS = (
+    (re.compile(r"^/admin/exchange/tracing/messageTraces"), MESSAGE_TRACE),
     (re.compile(r"^/identityProtection/"), IDENTITY_PROTECTION),
     (re.compile(r"^/auditLogs/(signIns|directoryAudits)"), REPORTS),
     (re.compile(r"^/users/[^/]+/authentication/"), REPORTS),

@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("conversation_id", sa.String(512), primary_key=True),
         sa.Column("activity_id", sa.String(256), nullable=False),
         sa.Column("lang", sa.String(8), nullable=False, server_default=""),
+        sa.Column("shown", sa.String(64), nullable=False, server_default=""),
         sa.Column("updated_at", Time, nullable=False),
     )
     with op.batch_alter_table("pending_digests") as batch:
