@@ -71,7 +71,7 @@ class Sizes:
 
 
 FULL = Sizes()
-QUICK = Sizes(2.0, 0.3, 1, 10, 4, 3, 1, 200, 25, 6)
+QUICK = Sizes(2.0, 0.3, 1, 10, 4, 3, 1, 200, 25, 4)
 SIZE = FULL
 RESULTS = ROOT / "bench" / "results.json"
 TENANT = "5f1b6a8e-3c2d-4e7f-9a10-2b3c4d5e6f70"
